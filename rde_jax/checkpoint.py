@@ -1,0 +1,99 @@
+"""Model checkpoints: an orbax pytree of the variables plus `model.json` describing the network.
+
+Layout of a model directory (what `python -m rde_jax.convert` writes, and `eval.py`,
+`rde_jax.segment` and `rde_jax.load` read):
+
+    DIR/model.json      {"arch": {...}, "source": ..., "format": "rde_jax.model/1"}
+    DIR/variables/      orbax checkpoint of {"params": ..., "batch_stats": ...}
+
+A training workdir is accepted as well: the trainer exports its latest model to WORKDIR/model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import tempfile
+from typing import Any
+
+import jax
+import numpy as np
+
+from rde_jax.network import Arch, init_variables
+
+FORMAT = "rde_jax.model/1"
+
+
+class CheckpointMismatchError(ValueError):
+  """The checkpoint's variables do not fit the requested architecture."""
+
+
+def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
+  """Writes JSON to a temporary file in the same folder, then renames it into place."""
+  path = pathlib.Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+  try:
+    with os.fdopen(fd, "w") as f:
+      json.dump(obj, f, indent=1, sort_keys=True, default=_json_default)
+      f.write("\n")
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.unlink(tmp)
+    raise
+
+
+def _json_default(x: Any) -> Any:
+  if isinstance(x, (np.integer, np.floating)):
+    return x.item()
+  if isinstance(x, (np.ndarray, tuple)):
+    return list(x)
+  raise TypeError(f"not JSON serialisable: {type(x)}")
+
+
+def save_model(directory: str | os.PathLike, variables: Any, arch: Arch, **meta: Any) -> None:
+  """Writes `variables` (float32 numpy/jax arrays) and `model.json` into `directory`."""
+  import orbax.checkpoint as ocp
+  directory = pathlib.Path(directory).absolute()
+  directory.mkdir(parents=True, exist_ok=True)
+  tree = {"params": variables["params"], "batch_stats": variables["batch_stats"]}
+  tree = jax.tree_util.tree_map(lambda x: np.asarray(x, np.float32), tree)
+  with ocp.StandardCheckpointer() as ckptr:
+    ckptr.save(directory / "variables", tree, force=True)
+    ckptr.wait_until_finished()
+  write_json_atomic(directory / "model.json",
+                    {"format": FORMAT, "arch": arch.to_config().to_dict(), **meta})
+
+
+def abstract_variables(arch: Arch) -> Any:
+  """ShapeDtypeStructs of the variables of `arch` (an orbax restore target)."""
+  return jax.eval_shape(lambda: init_variables(arch, jax.random.key(0)))
+
+
+def load_model(directory: str | os.PathLike, arch: Arch | None = None) -> tuple[Arch, dict]:
+  """Reads a model directory (or a training workdir). Returns (arch, variables as numpy)."""
+  directory = pathlib.Path(directory).absolute()
+  meta_path = directory / "model.json"
+  if not meta_path.exists() and (directory / "model" / "model.json").exists():
+    directory, meta_path = directory / "model", directory / "model" / "model.json"
+  if not meta_path.exists():
+    raise FileNotFoundError(f"{directory}: no model.json here or in model/ (convert official "
+                            "weights with `python -m rde_jax.convert`, or train with train.py)")
+  try:
+    meta = json.loads(meta_path.read_text())
+    saved = Arch.from_config(meta["arch"])
+  except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+    raise CheckpointMismatchError(f"{meta_path}: unreadable model description ({e})") from e
+  if arch is not None and arch != saved:
+    raise CheckpointMismatchError(
+        f"{directory}: checkpoint architecture {saved} does not match the requested {arch}")
+  import orbax.checkpoint as ocp
+  target = jax.tree_util.tree_map(lambda s: np.zeros(s.shape, s.dtype), abstract_variables(saved))
+  try:
+    with ocp.StandardCheckpointer() as ckptr:
+      restored = ckptr.restore(directory / "variables", target)
+  except Exception as e:  # orbax raises many types for truncated or foreign trees
+    raise CheckpointMismatchError(f"{directory / 'variables'}: cannot restore ({e})") from e
+  return saved, jax.tree_util.tree_map(np.asarray, dict(restored))

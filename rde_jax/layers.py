@@ -1,0 +1,98 @@
+"""PyTorch-equivalent building blocks in NHWC / NTHWC: convs with explicit symmetric padding,
+frozen BatchNorm, max pooling and half-pixel bilinear resizing (align_corners=False)."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import flax.linen as nn
+import jax.numpy as jnp
+import numpy as np
+
+Dtype = Any
+
+
+def conv2d(features: int, kernel: int, *, stride: int = 1, padding: int | None = None,
+           bias: bool = True, dtype: Dtype = jnp.float32, name: str | None = None) -> nn.Conv:
+  """Conv2d like PyTorch's: symmetric zero padding (default kernel // 2), never 'SAME'."""
+  p = kernel // 2 if padding is None else padding
+  return nn.Conv(features, (kernel, kernel), strides=(stride, stride), padding=((p, p), (p, p)),
+                 use_bias=bias, dtype=dtype, param_dtype=jnp.float32, name=name)
+
+
+def conv3d(features: int, kernel: Sequence[int], *, padding: Sequence[int] = (0, 0, 0),
+           dilation: Sequence[int] = (1, 1, 1), bias: bool = True, dtype: Dtype = jnp.float32,
+           name: str | None = None) -> nn.Conv:
+  """Conv3d over (T, H, W) of an NTHWC tensor, symmetric padding per axis."""
+  return nn.Conv(features, tuple(kernel), padding=tuple((p, p) for p in padding),
+                 kernel_dilation=tuple(dilation), use_bias=bias, dtype=dtype,
+                 param_dtype=jnp.float32, name=name)
+
+
+def batch_norm(dtype: Dtype = jnp.float32, name: str | None = None) -> nn.BatchNorm:
+  """BatchNorm2d in inference mode (running statistics, eps 1e-5); scale/bias stay trainable."""
+  return nn.BatchNorm(use_running_average=True, epsilon=1e-5, momentum=0.9, dtype=dtype,
+                      param_dtype=jnp.float32, name=name)
+
+
+def max_pool_3x3_s2(x: jnp.ndarray) -> jnp.ndarray:
+  """MaxPool2d(3, stride 2, padding 1) on NHWC (padding is -inf, like PyTorch)."""
+  return nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
+
+
+def _upsample_axis(x: jnp.ndarray, factor: int, axis: int) -> jnp.ndarray:
+  """Integer-factor half-pixel linear upsampling along one axis (edges clamp, as PyTorch)."""
+  n = x.shape[axis]
+  prev = jnp.concatenate([jax_take(x, [0], axis), jax_take(x, range(n - 1), axis)], axis)
+  nxt = jnp.concatenate([jax_take(x, range(1, n), axis), jax_take(x, [n - 1], axis)], axis)
+  phases = []
+  for r in range(factor):
+    d = (r + 0.5) / factor - 0.5  # source offset of this output phase, in (-0.5, 0.5)
+    if d < 0:
+      phases.append((-d) * prev + (1.0 + d) * x)
+    else:
+      phases.append((1.0 - d) * x + d * nxt)
+  y = jnp.stack(phases, axis=axis + 1)
+  shape = list(x.shape)
+  shape[axis] = n * factor
+  return y.reshape(shape)
+
+
+def jax_take(x: jnp.ndarray, idx: Any, axis: int) -> jnp.ndarray:
+  """Static-index slice along an axis (indices known at trace time)."""
+  idx = list(idx)
+  if idx and idx == list(range(idx[0], idx[-1] + 1)):
+    sl = [slice(None)] * x.ndim
+    sl[axis] = slice(idx[0], idx[-1] + 1)
+    return x[tuple(sl)]
+  return jnp.take(x, np.asarray(idx, dtype=np.int32), axis=axis)
+
+
+def upsample_bilinear(x: jnp.ndarray, factor: int) -> jnp.ndarray:
+  """F.interpolate(scale_factor=factor, mode='bilinear', align_corners=False) on NHWC."""
+  return _upsample_axis(_upsample_axis(x, factor, 1), factor, 2)
+
+
+def resize_matrix(out_size: int, in_size: int) -> np.ndarray:
+  """(out, in) half-pixel linear interpolation weights, PyTorch align_corners=False, no antialias."""
+  scale = in_size / out_size
+  m = np.zeros((out_size, in_size), np.float32)
+  for i in range(out_size):
+    src = max(scale * (i + 0.5) - 0.5, 0.0)
+    i0 = min(int(src), in_size - 1)
+    i1 = min(i0 + 1, in_size - 1)
+    l1 = src - i0
+    m[i, i0] += 1.0 - l1
+    m[i, i1] += l1
+  return m
+
+
+def resize_bilinear(x: jnp.ndarray, size: tuple[int, int]) -> jnp.ndarray:
+  """Bilinear resize of (..., H, W, C) to `size` (align_corners=False, no antialiasing)."""
+  h, w = x.shape[-3], x.shape[-2]
+  if (h, w) == tuple(size):
+    return x
+  ry = jnp.asarray(resize_matrix(size[0], h), x.dtype)
+  rx = jnp.asarray(resize_matrix(size[1], w), x.dtype)
+  y = jnp.einsum("oh,...hwc->...owc", ry, x, precision="highest")
+  return jnp.einsum("pw,...owc->...opc", rx, y, precision="highest")

@@ -1,0 +1,69 @@
+"""Parameter-free parts of the network: L2 affinity, (top-k) softmax read-out, soft aggregation.
+
+Layouts: memory keys mk (M, Ck) with M = T*h*w positions in (T, h, w) row-major order, query keys
+qk (Q, Ck) with Q = h*w, memory values mv (K, M, Cv). Affinities are (Q, M): one row per query
+position, softmax along the memory axis (the official (M, Q) layout transposed).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+
+def l2_affinity(mk: jnp.ndarray, qk: jnp.ndarray) -> jnp.ndarray:
+  """S[q, m] = (2 <mk_m, qk_q> - |mk_m|^2) / sqrt(Ck): (..., Q, M), float32.
+
+  The -|qk_q|^2 term is left out as officially: constant per query, it cancels in the softmax.
+  """
+  mk = mk.astype(jnp.float32)
+  qk = qk.astype(jnp.float32)
+  a = jnp.sum(mk * mk, axis=-1)
+  b = jnp.einsum("...mc,...qc->...qm", mk, qk)
+  return (2.0 * b - a[..., None, :]) / jnp.sqrt(jnp.float32(mk.shape[-1]))
+
+
+def softmax_readout(affinity: jnp.ndarray, mv: jnp.ndarray) -> jnp.ndarray:
+  """Full softmax over memory (training): affinity (Q, M), mv (K, M, Cv) -> (K, Q, Cv)."""
+  w = jax.nn.softmax(affinity, axis=-1)
+  return jnp.einsum("qm,kmc->kqc", w.astype(mv.dtype), mv)
+
+
+def topk_weights(affinity: jnp.ndarray, k: int,
+                 valid: jnp.ndarray | None = None) -> tuple[jnp.ndarray, jnp.ndarray]:
+  """Per query row: the k largest affinities and their softmax weights.
+
+  affinity (Q, M); valid (M,) bool masks memory slots that are not filled yet.
+  Returns weights (Q, k) float32 and indices (Q, k) int32. The official code exponentiates
+  without subtracting the max; subtracting it is the same up to rounding and cannot overflow.
+  """
+  if valid is not None:
+    affinity = jnp.where(valid[None, :], affinity, -jnp.inf)
+  k = min(k, affinity.shape[-1])
+  values, idx = jax.lax.top_k(affinity, k)
+  return jax.nn.softmax(values, axis=-1), idx
+
+
+def topk_readout(weights: jnp.ndarray, idx: jnp.ndarray, mv: jnp.ndarray) -> jnp.ndarray:
+  """Sparse read-out: weights/idx (Q, k), mv (K, M, Cv) -> (K, Q, Cv), summing the k entries."""
+  gathered = jnp.take(mv, idx, axis=1)  # (K, Q, k, Cv)
+  return jnp.einsum("qj,kqjc->kqc", weights.astype(mv.dtype), gathered)
+
+
+def dense_topk_affinity(weights: jnp.ndarray, idx: jnp.ndarray, m: int) -> jnp.ndarray:
+  """Scatters top-k weights (Q, k) into a dense (Q, M) affinity (for inspection and tests)."""
+  q = weights.shape[0]
+  dense = jnp.zeros((q, m), weights.dtype)
+  return dense.at[jnp.arange(q)[:, None], idx].add(weights)
+
+
+def soft_aggregate(probs: jnp.ndarray, axis: int = 0) -> tuple[jnp.ndarray, jnp.ndarray]:
+  """STM soft aggregation of K object probabilities into K+1 channels (background first).
+
+  probs (..., K, ...) along `axis` -> (log-odds, softmax probabilities), each with K+1 there.
+  """
+  probs = probs.astype(jnp.float32)
+  bg = jnp.prod(1.0 - probs, axis=axis, keepdims=True)
+  q = jnp.clip(jnp.concatenate([bg, probs], axis=axis), 1e-7, 1.0 - 1e-7)
+  logits = jnp.log(q / (1.0 - q))
+  return logits, jax.nn.softmax(logits, axis=axis)

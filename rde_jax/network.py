@@ -1,0 +1,136 @@
+"""The RDE-VOS network as one Flax module with one method per stage of the per-frame computation.
+
+    model = RDEVOS(Arch.from_config(model_config.official()))
+    variables = model.init(rng, image, masks, others)     # or rde_jax.convert.from_torch_state_dict
+    feats = model.apply(variables, image, method=RDEVOS.encode_key)
+
+Layouts: image (B,H,W,3) ImageNet-normalised, H and W multiples of 16; masks (N,H,W,1).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Mapping
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+from rde_jax import model_config
+from rde_jax.blocks import Decoder
+from rde_jax.encoders import KeyEncoder, ValueEncoder
+from rde_jax.layers import conv2d
+from rde_jax.sam import MemCompress
+
+Dtype = Any
+
+
+@dataclasses.dataclass(frozen=True)
+class Arch:
+  """Hashable architecture description (the fields of `model_config`)."""
+  key_blocks: tuple[int, ...] = (3, 4, 6)
+  key_planes: tuple[int, ...] = (64, 128, 256)
+  key_stem: int = 64
+  value_blocks: tuple[int, ...] = (2, 2, 2)
+  value_planes: tuple[int, ...] = (64, 128, 256)
+  value_stem: int = 64
+  value_in_channels: int = 5
+  key_dim: int = 64
+  value_dim: int = 512
+  decoder_dims: tuple[int, ...] = (256, 256)
+  cbam_reduction: int = 16
+  with_mem_compress: bool = True
+
+  @classmethod
+  def from_config(cls, cfg: ml_collections.ConfigDict | Mapping[str, Any]) -> "Arch":
+    model_config.validate(ml_collections.ConfigDict(dict(cfg)))
+    kw = {}
+    for f in dataclasses.fields(cls):
+      v = cfg[f.name]
+      kw[f.name] = tuple(v) if isinstance(v, (list, tuple)) else v
+    return cls(**kw)
+
+  def to_config(self) -> ml_collections.ConfigDict:
+    return ml_collections.ConfigDict(dataclasses.asdict(self))
+
+  @property
+  def f16_dim(self) -> int:
+    return self.key_planes[2] * 4
+
+
+class _KeyProjection(nn.Module):
+  """3x3 conv f16 -> key (`key_proj.key_proj`)."""
+  features: int
+  dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
+    return conv2d(self.features, 3, dtype=self.dtype, name="key_proj")(x)
+
+
+class RDEVOS(nn.Module):
+  """Key/value encoders, decoder and the SAM memory update of RDE-VOS."""
+  arch: Arch = Arch()
+  dtype: Dtype = jnp.float32
+
+  def setup(self) -> None:
+    a, d = self.arch, self.dtype
+    self.key_encoder = KeyEncoder(a.key_blocks, a.key_planes, a.key_stem, d)
+    self.key_proj = _KeyProjection(a.key_dim, d)
+    self.key_comp = conv2d(a.value_dim, 3, dtype=d)
+    self.value_encoder = ValueEncoder(a.value_blocks, a.value_planes, a.value_stem, a.value_dim,
+                                      a.value_in_channels, a.cbam_reduction, d)
+    self.decoder = Decoder(a.value_dim, a.decoder_dims, d)
+    if a.with_mem_compress:
+      self.mem_compress = MemCompress(d)
+
+  def encode_key(self, image: jnp.ndarray) -> dict[str, jnp.ndarray]:
+    """image (B,H,W,3) -> k16 (B,h,w,Ck), qv16 (B,h,w,Cv), f16, f8, f4."""
+    f16, f8, f4 = self.key_encoder(image.astype(self.dtype))
+    return {"k16": self.key_proj(f16), "qv16": self.key_comp(f16), "f16": f16, "f8": f8,
+            "f4": f4}
+
+  def encode_value(self, image: jnp.ndarray, f16: jnp.ndarray, masks: jnp.ndarray,
+                   others: jnp.ndarray | None) -> jnp.ndarray:
+    """image (1|N,H,W,3), f16 (1|N,h,w,Cf), masks/others (N,H,W,1) -> value (N,h,w,Cv)."""
+    n = masks.shape[0]
+    image = jnp.broadcast_to(image, (n,) + image.shape[1:])
+    f16 = jnp.broadcast_to(f16, (n,) + f16.shape[1:])
+    return self.value_encoder(image, f16, masks, others)
+
+  def decode(self, readout: jnp.ndarray, qv16: jnp.ndarray, f8: jnp.ndarray,
+             f4: jnp.ndarray) -> jnp.ndarray:
+    """readout (K,h,w,Cv), qv16/f8/f4 (1|K,...) -> logits (K,H,W,1) float32."""
+    qv16 = jnp.broadcast_to(qv16, readout.shape[:3] + qv16.shape[3:]).astype(readout.dtype)
+    return self.decoder(jnp.concatenate([readout, qv16], axis=-1), f8, f4)
+
+  def compress(self, key: jnp.ndarray, value: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """RDE update: key (B,2,h,w,Ck), value (B,2,h,w,Cv) -> (B,1,h,w,Ck), (B,1,h,w,Cv)."""
+    return self.mem_compress(key, value)
+
+  def __call__(self, image: jnp.ndarray, masks: jnp.ndarray,
+               others: jnp.ndarray | None) -> jnp.ndarray:
+    """Touches every parameter once (used by `init`): returns logits (N,H,W,1)."""
+    feats = self.encode_key(image)
+    v = self.encode_value(image, feats["f16"], masks, others)
+    if self.arch.with_mem_compress:
+      k2 = jnp.concatenate([feats["k16"][:, None]] * 2, axis=1)
+      v2 = jnp.concatenate([v[:, None]] * 2, axis=1)
+      _, v1 = self.compress(k2, v2)
+      v = v1[:, 0].astype(v.dtype)
+    return self.decode(v, feats["qv16"], feats["f8"], feats["f4"])
+
+
+def init_variables(arch: Arch, rng: jax.Array, image_size: tuple[int, int] = (64, 64)) -> dict:
+  """Randomly initialised variables ({'params', 'batch_stats'}) for `arch`."""
+  h, w = image_size
+  image = jnp.zeros((1, h, w, 3), jnp.float32)
+  masks = jnp.zeros((1, h, w, 1), jnp.float32)
+  others = None if arch.value_in_channels == 4 else masks
+  return dict(RDEVOS(arch).init(rng, image, masks, others))
+
+
+def count_params(params: Any) -> int:
+  """Number of trainable scalars in a params tree."""
+  return int(sum(x.size for x in jax.tree_util.tree_leaves(params)))

@@ -1,0 +1,96 @@
+"""Propagation logic on the tiny model: schedule, streaming, padding, constant-size state."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from rde_jax import inference, model_config
+from rde_jax.network import Arch, init_variables
+
+
+@pytest.fixture(scope="module")
+def tiny():
+  return init_variables(Arch.from_config(model_config.tiny()), jax.random.key(0))
+
+
+def _video(t=7, h=40, w=56, k=2, seed=0):
+  rng = np.random.default_rng(seed)
+  frames = rng.integers(0, 256, (t, h, w, 3), dtype=np.uint8)
+  labels = np.zeros((h, w), np.uint8)
+  for i in range(1, k + 1):
+    labels[4 * i:4 * i + 10, 5 * i:5 * i + 12] = i
+  return frames, labels
+
+
+def test_memory_schedule_matches_official():
+  # 11 frames, mem_every 3: updates after frames 3, 6, 9; never the last frame or frame 0.
+  flags = inference.memory_frame_flags(11, 3)
+  assert np.flatnonzero(flags).tolist() == [3, 6, 9]
+  assert np.flatnonzero(inference.memory_frame_flags(10, 3)).tolist() == [3, 6]
+
+
+def test_padding_is_split_like_the_official_code():
+  assert inference.pad_amounts(854) == (5, 5)
+  assert inference.pad_amounts(40) == (4, 4)
+  assert inference.pad_amounts(57) == (3, 4)
+  assert inference.pad_amounts(64) == (0, 0)
+
+
+def test_segment_video_shapes_and_probabilities(tiny):
+  frames, labels = _video()
+  probs = inference.segment_video(tiny, frames, labels, mem_every=3, top_k=20)
+  assert probs.shape == (7, 3, 40, 56) and probs.dtype == np.float32
+  np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-5)
+  # Frame 0 is the aggregated first mask: its argmax is the given labels.
+  np.testing.assert_array_equal(probs[0].argmax(0), labels)
+
+
+def test_chunk_size_does_not_change_results(tiny):
+  frames, labels = _video(t=9)
+  prop = inference.Propagator(tiny, top_k=20)
+  runs = []
+  for chunk in (1, 4, 16):
+    runs.append(np.stack([p for _, p in inference.propagate(prop, frames, labels, chunk=chunk)]))
+  np.testing.assert_allclose(runs[0], runs[1], atol=1e-6)
+  np.testing.assert_allclose(runs[0], runs[2], atol=1e-6)
+
+
+def test_state_is_constant_size_and_updates_on_memory_frames(tiny):
+  frames, labels = _video(t=6, h=48, w=64)
+  prop = inference.Propagator(tiny, top_k=20)
+  prep = jnp.asarray(inference.normalize(frames))
+  onehot = jnp.asarray(np.stack([labels == 1, labels == 2]).astype(np.float32))
+  state, _ = prop.init(tiny, prep[0], onehot)
+  shapes = jax.tree_util.tree_map(lambda x: x.shape, state)
+  assert not bool(state.updated)
+  state2, probs = prop.run_chunk(tiny, state, prep[1:], jnp.asarray([0, 0, 1, 0, 0], bool))
+  assert jax.tree_util.tree_map(lambda x: x.shape, state2) == shapes
+  assert bool(state2.updated) and probs.shape == (5, 3, 48, 64)
+  gt_k = np.asarray(prop.init(tiny, prep[0], onehot)[0].gt_k)
+  np.testing.assert_array_equal(np.asarray(state2.gt_k), gt_k)  # first frame kept as is
+  assert not np.allclose(np.asarray(state2.rde_k), gt_k)  # the RDE was rewritten by SAM
+
+
+def test_before_the_first_update_memory_reads_the_first_frame_twice(tiny):
+  # With `updated` False the RDE and 'last' slots must not matter except the RDE copy.
+  frames, labels = _video(t=3, h=48, w=64)
+  prop = inference.Propagator(tiny, top_k=20)
+  prep = jnp.asarray(inference.normalize(frames))
+  onehot = jnp.asarray(np.stack([labels == 1, labels == 2]).astype(np.float32))
+  no = jnp.zeros((2,), bool)
+  _, a = prop.run_chunk(tiny, prop.init(tiny, prep[0], onehot)[0], prep[1:], no)
+  state, _ = prop.init(tiny, prep[0], onehot)  # run_chunk donates its state: use a fresh one
+  noisy = state.replace(last_k=state.last_k + 100.0, last_v=state.last_v * 0 + 7.0)
+  _, b = prop.run_chunk(tiny, noisy, prep[1:], no)
+  np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-6)
+
+
+def test_bad_inputs_are_refused(tiny):
+  frames, labels = _video(t=3)
+  with pytest.raises(ValueError, match="no object"):
+    inference.segment_video(tiny, frames, np.zeros_like(labels))
+  with pytest.raises(ValueError, match="does not match the first frame"):
+    inference.segment_video(tiny, frames, labels[:-2])
+  with pytest.raises(ValueError, match="no frames"):
+    inference.segment_video(tiny, frames[:0], labels)
