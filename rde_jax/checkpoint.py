@@ -20,7 +20,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from rde_jax.network import Arch, init_variables
+from rde_jax.network import Arch, abstract_variables
 
 FORMAT = "rde_jax.model/1"
 
@@ -65,11 +65,6 @@ def save_model(directory: str | os.PathLike, variables: Any, arch: Arch, **meta:
     ckptr.wait_until_finished()
   write_json_atomic(directory / "model.json",
                     {"format": FORMAT, "arch": arch.to_config().to_dict(), **meta})
-
-
-def abstract_variables(arch: Arch) -> Any:
-  """ShapeDtypeStructs of the variables of `arch` (an orbax restore target)."""
-  return jax.eval_shape(lambda: init_variables(arch, jax.random.key(0)))
 
 
 def load_model(directory: str | os.PathLike, arch: Arch | None = None) -> tuple[Arch, dict]:

@@ -17,7 +17,7 @@ import flax
 import jax
 import numpy as np
 
-from rde_jax.network import Arch, RDEVOS
+from rde_jax.network import Arch, abstract_variables
 
 _BN_STATS = {"running_mean": "mean", "running_var": "var"}
 _LITERAL_NAMES = {"up_16_8", "up_8_4"}  # official names that merely look like 'name_<index>'
@@ -109,11 +109,7 @@ def arch_from_variables(variables: Mapping[str, Any]) -> Arch:
 
 def expected_shapes(arch: Arch) -> dict[str, dict[tuple[str, ...], tuple[int, ...]]]:
   """Flat {collection: {path: shape}} of the Flax variables of `arch` (no compute)."""
-  import jax.numpy as jnp
-  image = jnp.zeros((1, 64, 64, 3))
-  masks = jnp.zeros((1, 64, 64, 1))
-  others = None if arch.value_in_channels == 4 else masks
-  tree = jax.eval_shape(lambda: RDEVOS(arch).init(jax.random.key(0), image, masks, others))
+  tree = abstract_variables(arch)
   return {col: {p: tuple(v.shape) for p, v in flax.traverse_util.flatten_dict(t).items()}
           for col, t in tree.items()}
 

@@ -12,10 +12,12 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Mapping
 
+import flax
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 
 from rde_jax import model_config
 from rde_jax.blocks import Decoder
@@ -122,13 +124,61 @@ class RDEVOS(nn.Module):
     return self.decode(v, feats["qv16"], feats["f8"], feats["f4"])
 
 
-def init_variables(arch: Arch, rng: jax.Array, image_size: tuple[int, int] = (64, 64)) -> dict:
-  """Randomly initialised variables ({'params', 'batch_stats'}) for `arch`."""
+def abstract_variables(arch: Arch, image_size: tuple[int, int] = (64, 64)) -> Any:
+  """ShapeDtypeStructs of the variables of `arch` (no compute; an orbax restore target)."""
   h, w = image_size
-  image = jnp.zeros((1, h, w, 3), jnp.float32)
-  masks = jnp.zeros((1, h, w, 1), jnp.float32)
+  image = jax.ShapeDtypeStruct((1, h, w, 3), jnp.float32)
+  masks = jax.ShapeDtypeStruct((1, h, w, 1), jnp.float32)
   others = None if arch.value_in_channels == 4 else masks
-  return dict(RDEVOS(arch).init(rng, image, masks, others))
+  return jax.eval_shape(RDEVOS(arch).init, jax.random.key(0), image, masks, others)
+
+
+def init_variables(arch: Arch, rng: jax.Array | int = 0,
+                   image_size: tuple[int, int] = (64, 64)) -> dict:
+  """Freshly initialised variables ({'params', 'batch_stats'}, numpy float32) for `arch`.
+
+  PyTorch's default initialisation, as the official code uses when it builds a layer: conv and
+  linear weights and biases U(+-1/sqrt(fan_in)) (kaiming-uniform with a=sqrt(5)); BatchNorm
+  scale 1, bias 0, mean 0, var 1; the key projection orthogonal with zero bias. Done in numpy
+  from the shapes (compiling a jitted Flax `init` costs tens of seconds on a CPU).
+  """
+  if not isinstance(rng, int):
+    rng = int(np.asarray(jax.random.key_data(rng)).ravel()[-1])
+  gen = np.random.default_rng(rng)
+  shapes = abstract_variables(arch, image_size)
+
+  def fan_in(path: tuple[str, ...]) -> int:
+    kernel = flat_params[path[:-1] + ("kernel",)]
+    return int(np.prod(kernel.shape[:-1]))
+
+  flat_params = flax.traverse_util.flatten_dict(shapes["params"])
+  params = {}
+  for path, sd in flat_params.items():
+    if path[-1] == "scale":
+      params[path] = np.ones(sd.shape, np.float32)
+    elif path[-2:-1] in (("bn1",), ("bn2",), ("bn3",), ("downsample_1",)):
+      params[path] = np.zeros(sd.shape, np.float32)  # BatchNorm bias
+    elif path[-2] == "key_proj" and path[-1] == "kernel":
+      params[path] = _orthogonal(gen, sd.shape)
+    elif path[-2] == "key_proj":
+      params[path] = np.zeros(sd.shape, np.float32)
+    else:
+      bound = 1.0 / np.sqrt(fan_in(path))
+      params[path] = gen.uniform(-bound, bound, sd.shape).astype(np.float32)
+  stats = {p: (np.zeros if p[-1] == "mean" else np.ones)(sd.shape, np.float32)
+           for p, sd in flax.traverse_util.flatten_dict(shapes["batch_stats"]).items()}
+  return {"params": flax.traverse_util.unflatten_dict(params),
+          "batch_stats": flax.traverse_util.unflatten_dict(stats)}
+
+
+def _orthogonal(gen: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+  """Orthogonal init of a (..., I, O) kernel, rows of the PyTorch (O, I*k*k) matrix orthonormal."""
+  rows, cols = shape[-1], int(np.prod(shape[:-1]))
+  a = gen.normal(size=(max(rows, cols), min(rows, cols)))
+  q, r = np.linalg.qr(a)
+  q = q * np.sign(np.diag(r))
+  mat = q if rows >= cols else q.T  # (rows, cols)
+  return np.ascontiguousarray(mat.T.reshape(shape)).astype(np.float32)
 
 
 def count_params(params: Any) -> int:
