@@ -24,8 +24,12 @@ BICUBIC, NEAREST, BILINEAR = Image.Resampling.BICUBIC, Image.Resampling.NEAREST,
 
 
 def normalize(rgb: np.ndarray) -> np.ndarray:
-    """(..., 3) uint8 -> float32 ``(x/255 - mean) / std`` with ImageNet statistics."""
-    return (rgb.astype(np.float32) / np.float32(255.0) - IMAGENET_MEAN) / IMAGENET_STD
+    """(..., 3) uint8 -> float32 ``(x/255 - mean) / std`` with ImageNet statistics (float32 ops)."""
+    out = rgb.astype(np.float32)
+    out /= np.float32(255.0)
+    out -= IMAGENET_MEAN
+    out /= IMAGENET_STD
+    return out
 
 
 # --- affine ----------------------------------------------------------------------------------

@@ -249,13 +249,15 @@ class SyntheticVideos:
     """In-memory video source: item i is ``generate_video(seed * 1_000_003 + i, config=...)``.
 
     ``__getitem__(i) -> {"frames": (T,H,W,3) uint8, "labels": (T,H,W) uint8, "name": str}``;
-    a small LRU cache keeps the most recently generated videos.
+    an LRU cache keeps as many generated videos as fit in ``cache_bytes`` (default 1 GiB, i.e.
+    about 500 videos of 128x128x32).
     """
 
     def __init__(self, num_videos: int, config: SyntheticConfig = SyntheticConfig(), seed: int = 0,
-                 cache_size: int = 64):
+                 cache_bytes: int = 1 << 30):
         self.num_videos, self.config, self.seed = num_videos, config, seed
-        self._get = functools.lru_cache(maxsize=cache_size)(self._generate)
+        video_bytes = 4 * config.num_frames * config.height * config.width
+        self._get = functools.lru_cache(maxsize=max(1, cache_bytes // video_bytes))(self._generate)
 
     def video_seed(self, index: int) -> int:
         return self.seed * 1_000_003 + index
