@@ -20,7 +20,7 @@ IM_MEAN_FILL = (124, 116, 104)  # fill colour of affine ops (ImageNet mean in 0.
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
 
-BICUBIC, NEAREST, BILINEAR = Image.Resampling.BICUBIC, Image.Resampling.NEAREST, Image.Resampling.BILINEAR
+BICUBIC, NEAREST = Image.Resampling.BICUBIC, Image.Resampling.NEAREST
 
 
 def normalize(rgb: np.ndarray) -> np.ndarray:
