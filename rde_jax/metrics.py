@@ -53,7 +53,7 @@ def boundary_map(mask: np.ndarray) -> np.ndarray:
     right neighbour, the last column only with the lower one, and the
     bottom-right pixel is never a boundary.
   """
-  m = np.asarray(mask).astype(bool)
+  m = np.asarray(mask, dtype=bool)
   east = np.zeros_like(m)
   south = np.zeros_like(m)
   south_east = np.zeros_like(m)
@@ -74,6 +74,7 @@ def disk_rows(radius: int) -> tuple[np.ndarray, np.ndarray]:
   """The disk {(dy, dx): dy² + dx² <= r²} as rows: (2r+1,) offsets dy = -r..r and half-widths max |dx|."""
   dys = np.arange(-radius, radius + 1)
   half_widths = np.array([math.isqrt(radius * radius - dy * dy) for dy in dys])
+  dys.flags.writeable = half_widths.flags.writeable = False  # shared through the cache
   return dys, half_widths
 
 
