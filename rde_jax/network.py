@@ -159,7 +159,7 @@ def init_variables(arch: Arch, rng: jax.Array | int = 0,
     elif path[-2:-1] in (("bn1",), ("bn2",), ("bn3",), ("downsample_1",)):
       params[path] = np.zeros(sd.shape, np.float32)  # BatchNorm bias
     elif path[-2] == "key_proj" and path[-1] == "kernel":
-      params[path] = _orthogonal(gen, sd.shape)
+      params[path] = orthogonal(gen, sd.shape)
     elif path[-2] == "key_proj":
       params[path] = np.zeros(sd.shape, np.float32)
     else:
@@ -171,7 +171,7 @@ def init_variables(arch: Arch, rng: jax.Array | int = 0,
           "batch_stats": flax.traverse_util.unflatten_dict(stats)}
 
 
-def _orthogonal(gen: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+def orthogonal(gen: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
   """Orthogonal init of a (..., I, O) kernel, rows of the PyTorch (O, I*k*k) matrix orthonormal."""
   rows, cols = shape[-1], int(np.prod(shape[:-1]))
   a = gen.normal(size=(max(rows, cols), min(rows, cols)))
