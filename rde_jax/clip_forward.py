@@ -16,6 +16,7 @@ from typing import Any, Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from rde_jax import memory
 from rde_jax.network import RDEVOS
@@ -106,7 +107,7 @@ class ClipForward:
     use_sam = bool(self.sam_frames)
 
     def step(c: dict, xs: tuple) -> tuple[dict, dict]:
-      t, is_sam = xs
+      t, is_sam = xs  # Python ints when unrolled (static control flow), tracers under scan
       f = {k: jax.lax.dynamic_index_in_dim(v, t, 1, keepdims=False) for k, v in feats.items()}
       valid = jnp.repeat(jnp.arange(t_len) < t, hw[0] * hw[1])
       mk = keys.reshape(b, -1, keys.shape[-1])
@@ -120,7 +121,7 @@ class ClipForward:
           val2 = jnp.stack([cc["rde_v"], cc["prev_v"]], 2).reshape(b * o, 2, *hw, -1)
           nk, nv = self._apply(variables, key2, val2, method=RDEVOS.compress)
           return nk[:, 0], nv[:, 0].reshape(b, o, *hw, -1)
-        rde_k, rde_v = jax.lax.cond(t >= 2, compress, lambda cc: (cc["rde_k"], cc["rde_v"]), c)
+        rde_k, rde_v = _cond(t >= 2, compress, lambda cc: (cc["rde_k"], cc["rde_v"]), c)
 
         def sam_read(_):
           mk1 = rde_k.reshape(b, -1, rde_k.shape[-1])
@@ -128,20 +129,27 @@ class ClipForward:
           lg, _, r = self._segment(variables, f, mk1, mv1, None, selector)
           return lg, r
         zeros = lambda _: (jnp.zeros_like(logits), jnp.zeros_like(r_stm))
-        logits_sam, r_sam = jax.lax.cond(is_sam, sam_read, zeros, None)
+        logits_sam, r_sam = _cond(is_sam, sam_read, zeros, None)
         out.update(logits_sam=logits_sam, readout_sam=r_sam)
       else:
         rde_k, rde_v = c["rde_k"], c["rde_v"]
       encode = lambda m: self._value(variables, rgb_at(rgb, t), f["f16"], m)
-      v_t = jax.lax.cond(t < t_len - 1, encode,  # the last frame's value is never used
+      v_t = _cond(t < t_len - 1, encode,  # the last frame's value is never used
                          lambda m: jnp.zeros_like(c["prev_v"]), masks)
       out["masks"] = masks
       new_bank = jax.lax.dynamic_update_index_in_dim(c["bank_v"], v_t, t, 2)
       return {"bank_v": new_bank, "rde_k": rde_k, "rde_v": rde_v, "prev_v": v_t}, out
 
-    ts = jnp.arange(1, t_len)
-    _, outs = jax.lax.scan(step, carry, (ts, sam_flags), unroll=self.unroll)
-    outs = {k: jnp.moveaxis(v, 0, 1) for k, v in outs.items()}  # (B, T-1, ...)
+    if self.unroll:
+      per_frame = []
+      for t in range(1, t_len):
+        carry, out = step(carry, (t, t in self.sam_frames))
+        per_frame.append(out)
+      outs = {k: jnp.stack([o[k] for o in per_frame], 1) for k in per_frame[0]}
+    else:
+      ts = jnp.arange(1, t_len)
+      _, outs = jax.lax.scan(step, carry, (ts, sam_flags))
+      outs = {k: jnp.moveaxis(v, 0, 1) for k, v in outs.items()}  # (B, T-1, ...)
     logits = outs["logits_stm"]
     if use_sam:
       logits = jnp.where(sam_flags[None, :, None, None, None], outs["logits_sam"], logits)
@@ -150,6 +158,13 @@ class ClipForward:
     if use_sam:
       result["readout_sam"] = outs["readout_sam"]
     return result
+
+
+def _cond(pred: Any, true_fn: Any, false_fn: Any, operand: Any) -> Any:
+  """lax.cond, or a plain Python branch when the predicate is static."""
+  if isinstance(pred, (bool, np.bool_)):
+    return true_fn(operand) if pred else false_fn(operand)
+  return jax.lax.cond(pred, true_fn, false_fn, operand)
 
 
 def rgb_at(rgb: jnp.ndarray, t: jnp.ndarray) -> jnp.ndarray:

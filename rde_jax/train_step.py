@@ -43,7 +43,7 @@ def build_arch(cfg: ml_collections.ConfigDict) -> Arch:
 
 def lr_schedule(cfg: ml_collections.ConfigDict) -> optax.Schedule:
   """MultiStepLR (gamma 0.1): update i (0-based) uses lr * 0.1^(#milestones <= i)."""
-  return optax.piecewise_constant_schedule(cfg.lr, {int(m) - 1: 0.1 for m in cfg.lr_steps})
+  return optax.piecewise_constant_schedule(cfg.lr, {int(m): 0.1 for m in cfg.lr_steps})
 
 
 def make_optimizer(cfg: ml_collections.ConfigDict) -> optax.GradientTransformation:

@@ -19,6 +19,7 @@ import jax
 import ml_collections
 
 from rde_jax import checkpoint, train_data
+from rde_jax.data.pipeline import make_iterator
 from rde_jax.init_weights import initial_variables
 from rde_jax.metric_writer import MetricWriter
 from rde_jax.train_eval import evaluate_videos
@@ -81,12 +82,13 @@ def train_and_evaluate(cfg: ml_collections.ConfigDict, workdir: str) -> dict[str
     log.info("resumed from step %d", int(state.step))
   start = int(state.step)
   ds = train_data.train_pipeline(cfg)
+  batches = make_iterator(ds, start_step=start, num_threads=cfg.data.num_threads)
   eval_set = train_data.eval_videos(cfg)
   preempt = _Preemption()
   t0, last_step, last_time = time.time(), start, time.time()
   try:
     for step in range(start, cfg.num_steps):
-      state, metrics = trainer.step(state, batch_stats, ds[step], step)
+      state, metrics = trainer.step(state, batch_stats, next(batches), step)
       if not bool(metrics["finite"]):
         raise NonFiniteError(
             f"step {step}: non-finite loss ({float(metrics['total_loss'])}) or gradient norm "
