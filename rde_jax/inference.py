@@ -4,22 +4,30 @@ The memory is constant-size: 4 slots [RDE, last memory frame, first frame, first
 first RDE update only [RDE (= first frame), first frame] are valid; a validity mask keeps the
 shapes fixed so one compiled scan serves every frame. Frames arrive in fixed-size chunks (one
 jitted scan per chunk, the state carried between chunks), so host and device memory stay flat
-however long the video is.
+however long the video is. Frames travel to the device as uint8; normalisation, the optional
+resize, padding, un-padding and the argmax run there. Every jitted step is compiled ahead of
+time once per argument shape (counted in `Propagator.compiles`, timed in `compile_seconds`).
 
     probs = segment_video(variables, frames, first_labels, mem_every=3, top_k=40)
+    for t, labels in propagate(Propagator(variables), frames, first, output="labels"): ...
 """
 
 from __future__ import annotations
 
+import collections
+import dataclasses
 import functools
-from typing import Any, Callable, Iterator
+import threading
+import time
+from typing import Any, Callable, Iterable, Iterator
 
 import flax
 import jax
 import jax.numpy as jnp
 import numpy as np
+from PIL import Image
 
-from rde_jax import memory
+from rde_jax import memory, resize
 from rde_jax.network import Arch, RDEVOS
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
@@ -31,10 +39,20 @@ def normalize(frames: np.ndarray) -> np.ndarray:
   return (np.asarray(frames, np.float32) / np.float32(255.0) - IMAGENET_MEAN) / IMAGENET_STD
 
 
-def pad_amounts(size: int, multiple: int = 16) -> tuple[int, int]:
-  """Official padding to a multiple: (before, after) = (floor(d/2), d - floor(d/2))."""
+def pad_amounts(size: int, multiple: int = 16, target: int | None = None) -> tuple[int, int]:
+  """Padding of one side length: (before, after).
+
+  Official: up to the next multiple, split (floor(d/2), d - floor(d/2)). With `target` (a
+  shape-bucket size >= that multiple) the official `before` is kept and the rest goes after, so
+  the image sits on the same 16-px grid as officially; only the extra zeros differ.
+  """
   d = (-size) % multiple
-  return d // 2, d - d // 2
+  before = d // 2
+  if target is None:
+    return before, d - before
+  if target % multiple or target < size + d:
+    raise ValueError(f"padded size {target} must be a multiple of {multiple} and >= {size + d}")
+  return before, target - size - before
 
 
 @flax.struct.dataclass
@@ -53,17 +71,50 @@ class Propagator:
   """Jitted per-video building blocks: `init` on the annotated frame, `run_chunk` afterwards.
 
   Frames passed in are ImageNet-normalised and padded to multiples of 16: (Hp, Wp, 3).
+  `dtype` is the compute dtype (parameters stay float32); `device` pins the variables and every
+  call to one device (one Propagator per device runs videos in parallel).
   """
 
   def __init__(self, variables: Any, arch: Arch | None = None, *, top_k: int = 40,
-               dtype: Any = jnp.float32):
+               dtype: Any = jnp.float32, device: jax.Device | None = None):
     from rde_jax.convert import arch_from_variables
     self.arch = arch or arch_from_variables(variables)
     self.model = RDEVOS(self.arch, dtype=dtype)
-    self.variables = variables
+    self.dtype = jnp.dtype(dtype)
+    self.device = device
+    self.variables = jax.device_put(variables, device) if device is not None else variables
     self.top_k = top_k
     self.init = jax.jit(self._init)
     self.run_chunk = jax.jit(self._run_chunk, donate_argnums=(1,))
+    self.prepare = jax.jit(prepare_frames, static_argnames=("pads",))
+    self.finish = jax.jit(finish_probs, static_argnames=("crop", "labels"))
+    self.compiles: collections.Counter[str] = collections.Counter()
+    self.compile_seconds = 0.0
+    self._executables: dict[Any, Any] = {}
+    self._lock = threading.Lock()
+
+  def put(self, x: Any) -> Any:
+    """Host array (or None) -> device array on this Propagator's device."""
+    if x is None:
+      return None
+    return jax.device_put(x, self.device) if self.device is not None else jnp.asarray(x)
+
+  def call(self, name: str, *args: Any, **static: Any) -> Any:
+    """Calls the jitted method `name` through an executable compiled once per argument shape."""
+    leaves, treedef = jax.tree_util.tree_flatten(args)
+    key = (name, treedef, tuple(sorted(static.items())),
+           tuple((np.shape(x), np.result_type(x)) for x in leaves))
+    exe = self._executables.get(key)
+    if exe is None:
+      with self._lock:
+        exe = self._executables.get(key)
+        if exe is None:
+          start = time.perf_counter()
+          exe = getattr(self, name).lower(*args, **static).compile()
+          self.compile_seconds += time.perf_counter() - start
+          self.compiles[name] += 1
+          self._executables[key] = exe
+    return exe(*args)
 
   def _apply(self, variables: Any, *args: Any, method: Callable) -> Any:
     return self.model.apply(variables, *args, method=method)
@@ -135,50 +186,166 @@ def memory_frame_flags(num_frames: int, mem_every: int, start: int = 0) -> np.nd
   return flags
 
 
-def propagate(prop: Propagator, frames: np.ndarray, first_labels: np.ndarray, *,
-              mem_every: int = 3, chunk: int = 8, num_objects: int | None = None
-              ) -> Iterator[tuple[int, np.ndarray]]:
-  """Streams (t, probs (K+1,H,W) float32) for every frame of a video, frame 0 first.
+def prepare_frames(frames: jnp.ndarray, rh: jnp.ndarray | None, rw: jnp.ndarray | None, *,
+                   pads: tuple[tuple[int, int], tuple[int, int]]) -> jnp.ndarray:
+  """uint8 (C,H,W,3) -> normalised, optionally resized (rh (h,H), rw (w,W)), zero-padded (C,Hp,Wp,3)."""
+  x = (frames.astype(jnp.float32) / jnp.float32(255.0) - IMAGENET_MEAN) / IMAGENET_STD
+  if rh is not None:
+    hi = jax.lax.Precision.HIGHEST
+    x = jnp.einsum("ah,chwk->cawk", rh, x, precision=hi)
+    x = jnp.einsum("bw,cawk->cabk", rw, x, precision=hi)
+  return jnp.pad(x, ((0, 0), pads[0], pads[1], (0, 0)))
 
-  `frames` is any sequence of uint8 (H,W,3) frames (a list, an array, a lazy reader); only
-  `chunk` frames are held at a time. `first_labels` (H,W) holds 0..K.
+
+def finish_probs(probs: jnp.ndarray, uh: jnp.ndarray | None, uw: jnp.ndarray | None, *,
+                 crop: tuple[tuple[int, int], tuple[int, int]], labels: bool) -> jnp.ndarray:
+  """(C,K+1,Hp,Wp) -> un-padded, optionally resized (uh (H,h), uw (W,w)) (C,K+1,H,W) float32,
+  or its argmax (C,H,W) uint8 when `labels`. crop = ((top, h), (left, w))."""
+  (top, h), (left, w) = crop
+  p = probs[:, :, top:top + h, left:left + w]
+  if uh is not None:
+    hi = jax.lax.Precision.HIGHEST
+    p = jnp.einsum("ah,ckhw->ckaw", uh, p, precision=hi)
+    p = jnp.einsum("bw,ckaw->ckab", uw, p, precision=hi)
+  return jnp.argmax(p, axis=1).astype(jnp.uint8) if labels else p
+
+
+@dataclasses.dataclass
+class RunStats:
+  """What `propagate` measured: frames produced and seconds spent, by kind.
+
+  `model_seconds` is the paper's FPS time: inside propagation, frame reading, the consumer's
+  work between frames and compilation excluded (device work is included: outputs are fetched).
   """
-  num_frames = len(frames)
-  if num_frames == 0:
+  frames: int = 0
+  model_seconds: float = 0.0
+  read_seconds: float = 0.0
+  compile_seconds: float = 0.0
+
+  @property
+  def fps(self) -> float:
+    return self.frames / self.model_seconds if self.model_seconds > 0 else float("nan")
+
+  def add(self, other: "RunStats") -> None:
+    for f in dataclasses.fields(self):
+      setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+
+class _Clock:
+  """Splits the generator's busy time into reading, compiling and the rest (model time)."""
+
+  def __init__(self, stats: RunStats, prop: Propagator):
+    self.stats, self.prop = stats, prop
+    self.resume()
+
+  def resume(self) -> None:
+    self.t0, self.read, self.c0 = time.perf_counter(), 0.0, self.prop.compile_seconds
+
+  def pause(self, frames: int = 0) -> None:
+    compiled = self.prop.compile_seconds - self.c0
+    s = self.stats
+    s.model_seconds += time.perf_counter() - self.t0 - self.read - compiled
+    s.read_seconds += self.read
+    s.compile_seconds += compiled
+    s.frames += frames
+
+  def fetch(self, it: Iterator[Any]) -> Any:
+    start = time.perf_counter()
+    x = next(it, None)
+    self.read += time.perf_counter() - start
+    return x
+
+
+def propagate(prop: Propagator, frames: Iterable[np.ndarray], first_labels: np.ndarray, *,
+              mem_every: int = 3, chunk: int = 8, num_objects: int | None = None,
+              padded_size: tuple[int, int] | None = None,
+              work_size: tuple[int, int] | None = None, output: str = "probs",
+              stats: RunStats | None = None) -> Iterator[tuple[int, np.ndarray]]:
+  """Streams (t, out) for every frame of a video, frame 0 (the annotated one) first.
+
+  Args:
+    frames: any iterable of uint8 (H,W,3) RGB frames (list, array, lazy reader, generator). They
+      are pulled one at a time and at most `chunk` (+1 look-ahead) are held; the length need not
+      be known (the look-ahead finds the last frame, which never enters memory).
+    first_labels: (H,W) object ids 0..K of frame 0 (K = max id unless `num_objects`).
+    padded_size: (Hp,Wp) shape bucket: pad the (working-size) frames to it instead of the next
+      multiple of 16 (`pad_amounts(target=...)`; one compilation per bucket, numerics differ
+      slightly from the official padding). None = official padding.
+    work_size: (h,w) the network runs at: frames resized there (PyTorch bicubic on the normalised
+      frames), the first labels with nearest; outputs come back at (H,W) (bilinear on the
+      probabilities), as in the official YouTube-VOS protocol. None = native size.
+    output: 'probs' -> (K+1,H,W) float32 (channel 0 background); 'labels' -> (H,W) uint8 argmax.
+    stats: filled in as frames are produced (see `RunStats`).
+  """
+  if output not in ("probs", "labels"):
+    raise ValueError(f"output must be 'probs' or 'labels', got {output!r}")
+  stats = RunStats() if stats is None else stats
+  clock = _Clock(stats, prop)
+  it = iter(frames)
+  first = clock.fetch(it)
+  if first is None:
     raise ValueError("the video has no frames")
   first_labels = np.asarray(first_labels)
-  h, w = first_labels.shape
+  if first_labels.ndim != 2 or not np.issubdtype(first_labels.dtype, np.integer):
+    raise ValueError(f"first_labels must be an integer (H,W) map, got {first_labels.dtype} "
+                     f"{first_labels.shape}")
+  size = first_labels.shape
   k = int(first_labels.max()) if num_objects is None else num_objects
   if k < 1:
     raise ValueError("the first-frame mask holds no object (all background)")
-  (pt, pb), (pl, pr) = pad_amounts(h), pad_amounts(w)
-  pad = lambda x: np.pad(x, [(pt, pb), (pl, pr)] + [(0, 0)] * (x.ndim - 2))
-  prep = lambda f: pad(normalize(_check_frame(f, (h, w))))
-  crop = lambda p: np.asarray(p)[..., pt:pt + h, pl:pl + w]
+  if k > 255 or first_labels.max() > 255:
+    raise ValueError(f"object ids above 255 are not supported (got {int(first_labels.max())})")
+  h, w = work_size or size
+  rh = rw = uh = uw = None
+  if (h, w) != size:
+    rh, rw = prop.put(resize.bicubic_matrix(size[0], h)), prop.put(resize.bicubic_matrix(size[1], w))
+    uh, uw = prop.put(resize.bilinear_matrix(h, size[0])), prop.put(resize.bilinear_matrix(w, size[1]))
+    first_labels = np.asarray(Image.fromarray(first_labels.astype(np.uint8)).resize(
+        (w, h), Image.Resampling.NEAREST))
+  ph, pw = padded_size or (None, None)
+  pads = (pad_amounts(h, target=ph), pad_amounts(w, target=pw))
+  crop = ((pads[0][0], h), (pads[1][0], w))
+  finish = functools.partial(prop.call, "finish", crop=crop, labels=output == "labels")
+  prepare = functools.partial(prop.call, "prepare", pads=pads)
 
   onehot = np.stack([first_labels == i for i in range(1, k + 1)]).astype(np.float32)
-  onehot = np.transpose(pad(np.transpose(onehot, (1, 2, 0))), (2, 0, 1))
-  state, prob0 = prop.init(prop.variables, jnp.asarray(prep(frames[0])), jnp.asarray(onehot))
-  yield 0, crop(prob0)
-  flags = memory_frame_flags(num_frames, mem_every)
-  for start in range(1, num_frames, chunk):
-    stop = min(start + chunk, num_frames)
-    batch = np.stack([prep(frames[t]) for t in range(start, stop)])
-    add = flags[start:stop]
-    if stop - start < chunk:  # pad the last chunk to the fixed shape; padded frames add nothing
-      extra = chunk - (stop - start)
-      batch = np.concatenate([batch, np.repeat(batch[-1:], extra, 0)])
-      add = np.concatenate([add, np.zeros(extra, bool)])
-    state, probs = prop.run_chunk(prop.variables, state, jnp.asarray(batch), jnp.asarray(add))
-    probs = np.asarray(probs)
-    for i in range(stop - start):
-      yield start + i, crop(probs[i])
+  onehot = np.pad(onehot, ((0, 0),) + pads)
+  x0 = prepare(prop.put(_check_frame(first, size)[None]), rh, rw)
+  state, prob0 = prop.call("init", prop.variables, x0[0], prop.put(onehot))
+  out0 = np.asarray(finish(prob0[None], uh, uw))[0]
+  clock.pause(1)
+  yield 0, out0
+  clock.resume()
+  nxt, start = clock.fetch(it), 1
+  while nxt is not None:
+    raw = []
+    while nxt is not None and len(raw) < chunk:
+      raw.append(_check_frame(nxt, size))
+      nxt = clock.fetch(it)
+    n = len(raw)
+    add = np.arange(start, start + n) % mem_every == 0
+    if nxt is None:
+      add[-1] = False  # the last frame of the video never enters memory
+    if n < chunk:  # pad the last chunk to the fixed shape; padded frames add nothing
+      raw += [raw[-1]] * (chunk - n)
+      add = np.concatenate([add, np.zeros(chunk - n, bool)])
+    x = prepare(prop.put(np.stack(raw)), rh, rw)
+    state, probs = prop.call("run_chunk", prop.variables, state, x, prop.put(add))
+    out = np.asarray(finish(probs, uh, uw))
+    clock.pause(n)
+    for i in range(n):
+      yield start + i, out[i]
+    clock.resume()
+    start += n
 
 
 def _check_frame(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
   frame = np.asarray(frame)
-  if frame.shape != size + (3,):
-    raise ValueError(f"frame of shape {frame.shape} does not match the first frame {size + (3,)}")
+  if frame.shape != tuple(size) + (3,):
+    raise ValueError(f"frame of shape {frame.shape} does not match the first frame "
+                     f"{tuple(size) + (3,)}")
+  if frame.dtype != np.uint8:
+    raise ValueError(f"frames must be uint8 RGB, got {frame.dtype}")
   return frame
 
 
