@@ -102,7 +102,7 @@ class Propagator:
   def call(self, name: str, *args: Any, **static: Any) -> Any:
     """Calls the jitted method `name` through an executable compiled once per argument shape."""
     leaves, treedef = jax.tree_util.tree_flatten(args)
-    key = (name, treedef, tuple(sorted(static.items())),
+    key = (name, treedef, tuple(sorted(static.items())), jax.config.jax_default_matmul_precision,
            tuple((np.shape(x), np.result_type(x)) for x in leaves))
     exe = self._executables.get(key)
     if exe is None:

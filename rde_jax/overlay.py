@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import warnings
 from typing import Any
 
 import numpy as np
@@ -83,7 +84,9 @@ class OverlayWriter:
         self._writer = imageio_ffmpeg.write_frames(
             str(self._tmp), (img.shape[1], img.shape[0]), fps=self.fps, codec="libx264",
             pix_fmt_out="yuv420p", macro_block_size=1, quality=7)
-        self._writer.send(None)
+        with warnings.catch_warnings():  # fork+exec of ffmpeg is safe despite JAX's threads
+          warnings.filterwarnings("ignore", "os.fork", RuntimeWarning)
+          self._writer.send(None)
       self._writer.send(np.ascontiguousarray(img))
     self.frames += 1
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -122,7 +123,9 @@ class FfmpegFrames(FrameSource):
       import imageio_ffmpeg
       try:
         gen = imageio_ffmpeg.read_frames(str(self.path))
-        meta = next(gen)
+        with warnings.catch_warnings():  # fork+exec of ffmpeg is safe despite JAX's threads
+          warnings.filterwarnings("ignore", "os.fork", RuntimeWarning)
+          meta = next(gen)
         gen.close()
       except (OSError, RuntimeError, StopIteration) as e:
         raise DataError(f"{self.path}: cannot decode the video ({e})") from e
@@ -148,7 +151,9 @@ class FfmpegFrames(FrameSource):
       import imageio_ffmpeg
       gen = imageio_ffmpeg.read_frames(str(self.path), pix_fmt="rgb24")
       try:
-        next(gen)
+        with warnings.catch_warnings():
+          warnings.filterwarnings("ignore", "os.fork", RuntimeWarning)
+          next(gen)
         for t, buf in enumerate(gen):
           frame = np.frombuffer(buf, np.uint8)
           if frame.size != h * w * 3:
