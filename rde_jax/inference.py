@@ -94,10 +94,8 @@ class Propagator:
     self._lock = threading.Lock()
 
   def put(self, x: Any) -> Any:
-    """Host array (or None) -> device array on this Propagator's device."""
-    if x is None:
-      return None
-    return jax.device_put(x, self.device) if self.device is not None else jnp.asarray(x)
+    """Host array or pytree (or None) -> on this Propagator's device (default device if None)."""
+    return None if x is None else jax.device_put(x, self.device)
 
   def call(self, name: str, *args: Any, **static: Any) -> Any:
     """Calls the jitted method `name` through an executable compiled once per argument shape."""
@@ -231,29 +229,77 @@ class RunStats:
       setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
 
 
-class _Clock:
-  """Splits the generator's busy time into reading, compiling and the rest (model time)."""
+class Clock:
+  """Splits a generator's busy time into reading, compiling and the rest (model time)."""
 
   def __init__(self, stats: RunStats, prop: Propagator):
     self.stats, self.prop = stats, prop
     self.resume()
 
   def resume(self) -> None:
-    self.t0, self.read, self.c0 = time.perf_counter(), 0.0, self.prop.compile_seconds
+    self.t0, self.read_s, self.c0 = time.perf_counter(), 0.0, self.prop.compile_seconds
 
   def pause(self, frames: int = 0) -> None:
     compiled = self.prop.compile_seconds - self.c0
     s = self.stats
-    s.model_seconds += time.perf_counter() - self.t0 - self.read - compiled
-    s.read_seconds += self.read
+    s.model_seconds += time.perf_counter() - self.t0 - self.read_s - compiled
+    s.read_seconds += self.read_s
     s.compile_seconds += compiled
     s.frames += frames
 
-  def fetch(self, it: Iterator[Any]) -> Any:
+  def read(self, fn: Callable[[], Any]) -> Any:
     start = time.perf_counter()
-    x = next(it, None)
-    self.read += time.perf_counter() - start
-    return x
+    try:
+      return fn()
+    finally:
+      self.read_s += time.perf_counter() - start
+
+  def fetch(self, it: Iterator[Any]) -> Any:
+    return self.read(lambda: next(it, None))
+
+
+@dataclasses.dataclass(frozen=True)
+class Geometry:
+  """Frame size (H,W), working size (h,w), padding ((top,bottom),(left,right)) and un-pad crop."""
+  size: tuple[int, int]
+  work: tuple[int, int]
+  pads: tuple[tuple[int, int], tuple[int, int]]
+
+  @classmethod
+  def make(cls, size: tuple[int, int], work_size: tuple[int, int] | None = None,
+           padded_size: tuple[int, int] | None = None) -> "Geometry":
+    size = (int(size[0]), int(size[1]))
+    work = tuple(int(x) for x in work_size) if work_size else size
+    ph, pw = padded_size or (None, None)
+    return cls(size, work, (pad_amounts(work[0], target=ph), pad_amounts(work[1], target=pw)))
+
+  @property
+  def padded(self) -> tuple[int, int]:
+    return (self.work[0] + sum(self.pads[0]), self.work[1] + sum(self.pads[1]))
+
+  @property
+  def crop(self) -> tuple[tuple[int, int], tuple[int, int]]:
+    return ((self.pads[0][0], self.work[0]), (self.pads[1][0], self.work[1]))
+
+  def matrices(self, prop: Propagator) -> tuple[Any, Any, Any, Any]:
+    """Device resize matrices (in: rh, rw bicubic; out: uh, uw bilinear), Nones at native size."""
+    if self.work == self.size:
+      return None, None, None, None
+    (hh, ww), (h, w) = self.size, self.work
+    return (prop.put(resize.bicubic_matrix(hh, h)), prop.put(resize.bicubic_matrix(ww, w)),
+            prop.put(resize.bilinear_matrix(h, hh)), prop.put(resize.bilinear_matrix(w, ww)))
+
+  def labels_to_work(self, labels: np.ndarray) -> np.ndarray:
+    """(H,W) ids -> (h,w) ids, nearest neighbour (PIL, as the official mask transform)."""
+    if self.work == self.size:
+      return labels
+    return np.asarray(Image.fromarray(labels.astype(np.uint8)).resize(
+        (self.work[1], self.work[0]), Image.Resampling.NEAREST))
+
+  def onehot(self, labels: np.ndarray, num_objects: int) -> np.ndarray:
+    """(h,w) ids -> padded (K,Hp,Wp) float32 one-hot of ids 1..K."""
+    onehot = np.stack([labels == i for i in range(1, num_objects + 1)]).astype(np.float32)
+    return np.pad(onehot, ((0, 0),) + self.pads)
 
 
 def propagate(prop: Propagator, frames: Iterable[np.ndarray], first_labels: np.ndarray, *,
@@ -280,7 +326,7 @@ def propagate(prop: Propagator, frames: Iterable[np.ndarray], first_labels: np.n
   if output not in ("probs", "labels"):
     raise ValueError(f"output must be 'probs' or 'labels', got {output!r}")
   stats = RunStats() if stats is None else stats
-  clock = _Clock(stats, prop)
+  clock = Clock(stats, prop)
   it = iter(frames)
   first = clock.fetch(it)
   if first is None:
@@ -295,21 +341,11 @@ def propagate(prop: Propagator, frames: Iterable[np.ndarray], first_labels: np.n
     raise ValueError("the first-frame mask holds no object (all background)")
   if k > 255 or first_labels.max() > 255:
     raise ValueError(f"object ids above 255 are not supported (got {int(first_labels.max())})")
-  h, w = work_size or size
-  rh = rw = uh = uw = None
-  if (h, w) != size:
-    rh, rw = prop.put(resize.bicubic_matrix(size[0], h)), prop.put(resize.bicubic_matrix(size[1], w))
-    uh, uw = prop.put(resize.bilinear_matrix(h, size[0])), prop.put(resize.bilinear_matrix(w, size[1]))
-    first_labels = np.asarray(Image.fromarray(first_labels.astype(np.uint8)).resize(
-        (w, h), Image.Resampling.NEAREST))
-  ph, pw = padded_size or (None, None)
-  pads = (pad_amounts(h, target=ph), pad_amounts(w, target=pw))
-  crop = ((pads[0][0], h), (pads[1][0], w))
-  finish = functools.partial(prop.call, "finish", crop=crop, labels=output == "labels")
-  prepare = functools.partial(prop.call, "prepare", pads=pads)
-
-  onehot = np.stack([first_labels == i for i in range(1, k + 1)]).astype(np.float32)
-  onehot = np.pad(onehot, ((0, 0),) + pads)
+  geo = Geometry.make(size, work_size, padded_size)
+  rh, rw, uh, uw = geo.matrices(prop)
+  finish = functools.partial(prop.call, "finish", crop=geo.crop, labels=output == "labels")
+  prepare = functools.partial(prop.call, "prepare", pads=geo.pads)
+  onehot = geo.onehot(geo.labels_to_work(first_labels), k)
   x0 = prepare(prop.put(_check_frame(first, size)[None]), rh, rw)
   state, prob0 = prop.call("init", prop.variables, x0[0], prop.put(onehot))
   out0 = np.asarray(finish(prob0[None], uh, uw))[0]
