@@ -56,7 +56,6 @@ def base_config() -> ml_collections.ConfigDict:
 def runlocal(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """Tiny settings for tests and smoke runs (the tiny architecture, small chunks)."""
   c.arch = "tiny"
-  c.chunk = 4
   c.top_k = 20
   c.num_videos = 0
   c.compilation_cache = ""

@@ -85,8 +85,10 @@ def load_model(path: str, arch: str) -> api.VOSModel:
   key = (path, stamp, arch)
   with _MODELS_LOCK:
     if key not in _MODELS:
-      _MODELS.clear()
-      _MODELS[key] = api.load(path, arch=arch or None)
+      model = api.load(path, arch=arch or None)
+      while len(_MODELS) >= 2:
+        _MODELS.pop(next(iter(_MODELS)))
+      _MODELS[key] = model
     return _MODELS[key]
 
 
