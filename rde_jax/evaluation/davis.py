@@ -67,7 +67,7 @@ class DavisTask(runner.Task):
     keep = collections.deque() if self.cfg.vis else None
     vis = (overlay.OverlayWriter(self.workdir / "vis" / video.name, fps=24,
                                  max_side=self.cfg.vis_max_side) if self.cfg.vis else None)
-    stats = inference.RunStats()
+    stats, written = inference.RunStats(), 0
     prop = propagator(inference.Propagator)
     padded = self.bucket(frames.size)
     try:
@@ -76,6 +76,7 @@ class DavisTask(runner.Task):
                                         padded_size=padded, output="labels", stats=stats):
         ids = lut[lab]
         masks_io.write_label_png(out_dir / f"{frames.names[t]}.png", ids)
+        written += 1
         if vis:
           vis.append(keep.popleft(), ids)
       overlay_path = vis.close().relative_to(self.workdir).as_posix() if vis else None
@@ -84,7 +85,8 @@ class DavisTask(runner.Task):
         vis.abort()
       raise
     record = {
-        "name": video.name, "frames": stats.frames, "objects": [int(i) for i in lut[1:] if i],
+        "name": video.name, "frames": stats.frames, "written": written,
+        "objects": [int(i) for i in lut[1:] if i],
         "size": list(frames.size), "padded_size": list(padded) if padded else None,
         "model_seconds": stats.model_seconds, "compile_seconds": stats.compile_seconds,
         "read_seconds": stats.read_seconds, "fps": stats.fps, "overlay": overlay_path,

@@ -54,6 +54,15 @@ class Task:
     """Global files (CSVs, zip) from every video's record; returns summary entries."""
     return {}
 
+  def output_dir(self, name: str) -> Path:
+    """Folder of a video's PNGs."""
+    return self.results / name
+
+  def complete(self, record: dict[str, Any]) -> bool:
+    """Are a finished video's PNGs (record['written'] of them) still all there?"""
+    folder = self.output_dir(record["name"])
+    return folder.is_dir() and len(list(folder.glob("*.png"))) >= record.get("written", 1)
+
   def bucket(self, size: tuple[int, int]) -> tuple[int, int] | None:
     """Smallest configured shape bucket holding `size` padded to multiples of 16 (None: none)."""
     need = [-(-int(x) // 16) * 16 for x in size]
@@ -105,8 +114,9 @@ def _marker(workdir: Path, name: str) -> Path:
   return workdir / "videos" / f"{name}.json"
 
 
-def _done(workdir: Path, name: str, settings: dict[str, Any], vis: bool) -> dict[str, Any] | None:
-  path = _marker(workdir, name)
+def _done(task: Task, name: str, settings: dict[str, Any]) -> dict[str, Any] | None:
+  """The record of a finished video whose outputs are all present, else None."""
+  path = _marker(task.workdir, name)
   try:
     record = json.loads(path.read_text())
   except (OSError, ValueError):
@@ -114,7 +124,10 @@ def _done(workdir: Path, name: str, settings: dict[str, Any], vis: bool) -> dict
   if record.get("settings") != settings:
     logging.warning("%s: made with other settings; recomputing", path)
     return None
-  if vis and not (record.get("overlay") and (workdir / record["overlay"]).exists()):
+  if not task.complete(record):
+    logging.warning("%s: outputs missing; recomputing", name)
+    return None
+  if task.cfg.vis and not (record.get("overlay") and (task.workdir / record["overlay"]).exists()):
     return None
   return record
 
@@ -151,7 +164,7 @@ def run(cfg: ml_collections.ConfigDict, workdir: str | os.PathLike) -> dict[str,
   records: dict[str, dict[str, Any]] = {}
   todo = []
   for v in videos:
-    done = _done(workdir, v.name, settings, cfg.vis)
+    done = _done(task, v.name, settings)
     if done is not None:
       records[v.name] = done
     else:

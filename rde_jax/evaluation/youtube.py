@@ -116,6 +116,9 @@ class YouTubeTask(runner.Task):
         "read_seconds": stats.read_seconds, "fps": stats.fps, "overlay": overlay_path,
     }
 
+  def output_dir(self, name: str) -> Path:
+    return self.results / "Annotations" / name
+
   def finalize(self, records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {"results": "results/Annotations", "scores": None,
                            "note": "YouTube-VOS scores come from the evaluation server"}
