@@ -186,7 +186,8 @@ def memory_frame_flags(num_frames: int, mem_every: int, start: int = 0) -> np.nd
 
 def prepare_frames(frames: jnp.ndarray, rh: jnp.ndarray | None, rw: jnp.ndarray | None, *,
                    pads: tuple[tuple[int, int], tuple[int, int]]) -> jnp.ndarray:
-  """uint8 (C,H,W,3) -> normalised, optionally resized (rh (h,H), rw (w,W)), zero-padded (C,Hp,Wp,3)."""
+  """uint8 (C,H,W,3) -> normalised, resized if rh (h,H) / rw (w,W) are given, zero-padded
+  (C,Hp,Wp,3) float32."""
   x = (frames.astype(jnp.float32) / jnp.float32(255.0) - IMAGENET_MEAN) / IMAGENET_STD
   if rh is not None:
     hi = jax.lax.Precision.HIGHEST

@@ -36,7 +36,7 @@ from absl import app, flags, logging
 from rde_jax import api, checkpoint, inference, masks_io, overlay, progress, runtime, video_io
 from rde_jax.data.imageio import DataError
 
-_CHECKPOINT = flags.DEFINE_string("checkpoint", None, "Model directory (python -m rde_jax.convert).")
+_CHECKPOINT = flags.DEFINE_string("checkpoint", None, "Model dir (python -m rde_jax.convert).")
 _VIDEO = flags.DEFINE_string("video", None, "Frame folder, GIF or video file.")
 _MASK = flags.DEFINE_string("mask", None, "Label PNG of the annotated frame.")
 _OUT = flags.DEFINE_string("out", None, "Output folder.")
@@ -45,9 +45,9 @@ _MEM_EVERY = flags.DEFINE_integer("mem_every", 3, "RDE update every N frames.")
 _TOP_K = flags.DEFINE_integer("top_k", 40, "Top-k memory read-out.")
 _DTYPE = flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"], "Compute dtype.")
 _PRECISION = flags.DEFINE_string("matmul_precision", "default", "jax_default_matmul_precision.")
-_MAX_SIDE = flags.DEFINE_integer("max_side", 0, "Resize frames so the long side is <= this (0: off).")
+_MAX_SIDE = flags.DEFINE_integer("max_side", 0, "Run at long side <= this (0: native size).")
 _START = flags.DEFINE_integer("start_frame", 0, "Index of the annotated frame.")
-_RESIZE_MASK = flags.DEFINE_bool("resize_mask", False, "Resize a mask whose size differs from the frames.")
+_RESIZE_MASK = flags.DEFINE_bool("resize_mask", False, "Resize a mask of another size (nearest).")
 _CHUNK = flags.DEFINE_integer("chunk", 8, "Frames per device call.")
 _OVERLAY = flags.DEFINE_bool("overlay", True, "Write the overlay video.")
 _PROGRESS = flags.DEFINE_bool("progress", True, "Progress bar on stderr.")
@@ -61,7 +61,8 @@ def _frames_from(source: video_io.FrameSource, start: int,
   for _ in range(start):
     f = next(it, None)
     if f is None:
-      raise DataError(f"--start_frame {start} is beyond the end of the video ({len(before)} frames)")
+      raise DataError(f"--start_frame {start} is beyond the end of the video "
+                      f"({len(before)} frames)")
     before.append(f)
 
   def feed() -> Iterator[np.ndarray]:
@@ -80,10 +81,12 @@ def segment_to_folder(model: api.VOSModel, video: str | os.PathLike, mask: str |
   """Validates the inputs, segments the video and writes masks/, the overlay and summary.json."""
   source = video_io.open_video(video)
   labels = masks_io.read_label_image(mask, binary_255_is_one=True)
-  compact, lut = api.prepare_mask(labels, source.size, resize_mask=resize_mask, name=os.fspath(mask))
+  compact, lut = api.prepare_mask(labels, source.size, resize_mask=resize_mask,
+                                  name=os.fspath(mask))
   if start_frame < 0 or (source.num_frames and isinstance(source, video_io.FrameFiles)
                          and start_frame >= source.num_frames):
-    raise DataError(f"--start_frame {start_frame} is outside the video ({source.num_frames} frames)")
+    raise DataError(f"--start_frame {start_frame} is outside the video "
+                    f"({source.num_frames} frames)")
   out = Path(out)
   created = not out.exists()
   out.mkdir(parents=True, exist_ok=True)

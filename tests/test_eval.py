@@ -103,7 +103,8 @@ def test_davis_testdev_and_2016(tmp_path):
     assert sorted(z.namelist()) == [f"delta/{t:05d}.png" for t in range(5)]
   root16 = tmp_path / "d16"
   F.write_davis(root16, ("echo",), num_frames=5)
-  summary = evaluation.run(load_config("davis2016_val", dataset__root=str(root16)), tmp_path / "w16")
+  summary = evaluation.run(load_config("davis2016_val", dataset__root=str(root16)),
+                           tmp_path / "w16")
   direct = davis_eval.evaluate_dataset(root16, tmp_path / "w16" / "results", year=2016,
                                        num_workers=1)
   assert summary["scores"] == pytest.approx(davis_eval.global_scores(direct, 2016), abs=1e-12)
@@ -137,8 +138,9 @@ def test_cli_two_devices_with_gif_overlays(davis, tmp_path):
   (tmp_path / "stub" / "imageio_ffmpeg.py").write_text("raise ImportError('hidden by the test')\n")
   env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2",
              PYTHONPATH=os.pathsep.join([str(tmp_path / "stub"), str(REPO)]))
-  cmd = [sys.executable, str(REPO / "eval.py"), "--config",
-         str(REPO / "configs" / "davis2017_val.py") + ":runlocal", "--workdir", str(tmp_path / "wd"),
+  config = str(REPO / "configs" / "davis2017_val.py") + ":runlocal"
+  cmd = [sys.executable, str(REPO / "eval.py"), "--config", config,
+         "--workdir", str(tmp_path / "wd"),
          f"--config.checkpoint={F.tiny_checkpoint()}", f"--config.dataset.root={davis}",
          "--config.num_devices=2", "--config.vis=True", "--config.compilation_cache=workdir"]
   proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)

@@ -31,7 +31,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.dataset.split = "val"  # DAVIS: val | test-dev; YouTube-VOS: valid
   c.dataset.resolution = "480p"  # DAVIS frame/annotation folder
   c.dataset.frames_split = ""  # YouTube-VOS: folder with ALL frames (valid_all_frames); '' = split
-  c.dataset.short_side = 0  # resize frames so their short side is this (YouTube-VOS 480); 0 = native
+  c.dataset.short_side = 0  # resize frames to this short side (YouTube-VOS: 480); 0 = native
   c.mem_every = 3  # RDE update every N frames
   c.top_k = 40  # top-k memory read-out
   c.dtype = "float32"  # compute dtype ('float32' | 'bfloat16'); parameters stay float32
@@ -87,7 +87,7 @@ def validate(c: ml_collections.ConfigDict) -> None:
 
 def settings(c: ml_collections.ConfigDict) -> dict:
   """The fields that change a video's output (a finished video is reused only if they match)."""
-  return {"checkpoint": os.path.abspath(os.path.expanduser(c.checkpoint)), "arch": c.arch, "dataset": c.dataset.to_dict(),
-          "mem_every": int(c.mem_every), "top_k": int(c.top_k), "dtype": c.dtype,
-          "matmul_precision": c.matmul_precision,
+  return {"checkpoint": os.path.abspath(os.path.expanduser(c.checkpoint)), "arch": c.arch,
+          "dataset": c.dataset.to_dict(), "mem_every": int(c.mem_every), "top_k": int(c.top_k),
+          "dtype": c.dtype, "matmul_precision": c.matmul_precision,
           "shape_buckets": [list(map(int, b)) for b in c.shape_buckets]}

@@ -66,7 +66,8 @@ class Task:
   def bucket(self, size: tuple[int, int]) -> tuple[int, int] | None:
     """Smallest configured shape bucket holding `size` padded to multiples of 16 (None: none)."""
     need = [-(-int(x) // 16) * 16 for x in size]
-    fits = [tuple(map(int, b)) for b in self.cfg.shape_buckets if b[0] >= need[0] and b[1] >= need[1]]
+    fits = [tuple(map(int, b)) for b in self.cfg.shape_buckets
+            if b[0] >= need[0] and b[1] >= need[1]]
     if self.cfg.shape_buckets and not fits:
       logging.warning("no shape bucket holds %s; using the official padding", tuple(size))
     return min(fits, key=lambda b: b[0] * b[1]) if fits else None
