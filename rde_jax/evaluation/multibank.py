@@ -24,7 +24,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from rde_jax import memory
-from rde_jax.inference import Clock, Geometry, MemoryState, Propagator, RunStats
+from rde_jax.inference import MemoryState, Propagator
+from rde_jax.streaming import Clock, Geometry, RunStats
 from rde_jax.network import RDEVOS
 
 

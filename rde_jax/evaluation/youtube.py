@@ -22,7 +22,7 @@ from rde_jax import masks_io, overlay, resize, video_io
 from rde_jax.data import folders
 from rde_jax.data.imageio import DataError, check_same_size, read_bytes
 from rde_jax.evaluation import multibank, runner
-from rde_jax.inference import RunStats
+from rde_jax.streaming import RunStats
 
 
 class YouTubeTask(runner.Task):
