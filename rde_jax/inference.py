@@ -4,15 +4,21 @@ The memory is constant-size: 4 slots [RDE, last memory frame, first frame, first
 first RDE update only [RDE (= first frame), first frame] are valid; a validity mask keeps the
 shapes fixed so one compiled scan serves every frame. Frames arrive in fixed-size chunks (one
 jitted scan per chunk, the state carried between chunks), so host and device memory stay flat
-however long the video is.
+however long the video is. Frames travel to the device as uint8; normalisation, the optional
+resize, padding, un-padding and the argmax run there. Every jitted step is compiled ahead of
+time once per argument shape (counted in `Propagator.compiles`, timed in `compile_seconds`).
 
     probs = segment_video(variables, frames, first_labels, mem_every=3, top_k=40)
+    for t, labels in propagate(Propagator(variables), frames, first, output="labels"): ...
 """
 
 from __future__ import annotations
 
+import collections
 import functools
-from typing import Any, Callable, Iterator
+import threading
+import time
+from typing import Any, Callable, Iterable, Iterator
 
 import flax
 import jax
@@ -21,20 +27,9 @@ import numpy as np
 
 from rde_jax import memory
 from rde_jax.network import Arch, RDEVOS
-
-IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
-IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
-
-
-def normalize(frames: np.ndarray) -> np.ndarray:
-  """uint8 RGB (..., 3) -> float32 ImageNet-normalised (x/255 - mean) / std."""
-  return (np.asarray(frames, np.float32) / np.float32(255.0) - IMAGENET_MEAN) / IMAGENET_STD
-
-
-def pad_amounts(size: int, multiple: int = 16) -> tuple[int, int]:
-  """Official padding to a multiple: (before, after) = (floor(d/2), d - floor(d/2))."""
-  d = (-size) % multiple
-  return d // 2, d - d // 2
+# Re-exported: the frame helpers lived here first (tests and callers use inference.<name>).
+from rde_jax.streaming import (IMAGENET_MEAN, IMAGENET_STD, Clock, Geometry,  # noqa: F401
+                               RunStats, finish_probs, normalize, pad_amounts, prepare_frames)
 
 
 @flax.struct.dataclass
@@ -53,17 +48,48 @@ class Propagator:
   """Jitted per-video building blocks: `init` on the annotated frame, `run_chunk` afterwards.
 
   Frames passed in are ImageNet-normalised and padded to multiples of 16: (Hp, Wp, 3).
+  `dtype` is the compute dtype (parameters stay float32); `device` pins the variables and every
+  call to one device (one Propagator per device runs videos in parallel).
   """
 
   def __init__(self, variables: Any, arch: Arch | None = None, *, top_k: int = 40,
-               dtype: Any = jnp.float32):
+               dtype: Any = jnp.float32, device: jax.Device | None = None):
     from rde_jax.convert import arch_from_variables
     self.arch = arch or arch_from_variables(variables)
     self.model = RDEVOS(self.arch, dtype=dtype)
-    self.variables = variables
+    self.dtype = jnp.dtype(dtype)
+    self.device = device
+    self.variables = jax.device_put(variables, device) if device is not None else variables
     self.top_k = top_k
     self.init = jax.jit(self._init)
     self.run_chunk = jax.jit(self._run_chunk, donate_argnums=(1,))
+    self.prepare = jax.jit(prepare_frames, static_argnames=("pads",))
+    self.finish = jax.jit(finish_probs, static_argnames=("crop", "labels"))
+    self.compiles: collections.Counter[str] = collections.Counter()
+    self.compile_seconds = 0.0
+    self._executables: dict[Any, Any] = {}
+    self._lock = threading.Lock()
+
+  def put(self, x: Any) -> Any:
+    """Host array or pytree (or None) -> on this Propagator's device (default device if None)."""
+    return None if x is None else jax.device_put(x, self.device)
+
+  def call(self, name: str, *args: Any, **static: Any) -> Any:
+    """Calls the jitted method `name` through an executable compiled once per argument shape."""
+    leaves, treedef = jax.tree_util.tree_flatten(args)
+    key = (name, treedef, tuple(sorted(static.items())), jax.config.jax_default_matmul_precision,
+           tuple((np.shape(x), np.result_type(x)) for x in leaves))
+    exe = self._executables.get(key)
+    if exe is None:
+      with self._lock:
+        exe = self._executables.get(key)
+        if exe is None:
+          start = time.perf_counter()
+          exe = getattr(self, name).lower(*args, **static).compile()
+          self.compile_seconds += time.perf_counter() - start
+          self.compiles[name] += 1
+          self._executables[key] = exe
+    return exe(*args)
 
   def _apply(self, variables: Any, *args: Any, method: Callable) -> Any:
     return self.model.apply(variables, *args, method=method)
@@ -135,50 +161,86 @@ def memory_frame_flags(num_frames: int, mem_every: int, start: int = 0) -> np.nd
   return flags
 
 
-def propagate(prop: Propagator, frames: np.ndarray, first_labels: np.ndarray, *,
-              mem_every: int = 3, chunk: int = 8, num_objects: int | None = None
-              ) -> Iterator[tuple[int, np.ndarray]]:
-  """Streams (t, probs (K+1,H,W) float32) for every frame of a video, frame 0 first.
+def propagate(prop: Propagator, frames: Iterable[np.ndarray], first_labels: np.ndarray, *,
+              mem_every: int = 3, chunk: int = 8, num_objects: int | None = None,
+              padded_size: tuple[int, int] | None = None,
+              work_size: tuple[int, int] | None = None, output: str = "probs",
+              stats: RunStats | None = None) -> Iterator[tuple[int, np.ndarray]]:
+  """Streams (t, out) for every frame of a video, frame 0 (the annotated one) first.
 
-  `frames` is any sequence of uint8 (H,W,3) frames (a list, an array, a lazy reader); only
-  `chunk` frames are held at a time. `first_labels` (H,W) holds 0..K.
+  Args:
+    frames: any iterable of uint8 (H,W,3) RGB frames (list, array, lazy reader, generator). They
+      are pulled one at a time and at most `chunk` (+1 look-ahead) are held; the length need not
+      be known (the look-ahead finds the last frame, which never enters memory).
+    first_labels: (H,W) object ids 0..K of frame 0 (K = max id unless `num_objects`).
+    padded_size: (Hp,Wp) shape bucket: pad the (working-size) frames to it instead of the next
+      multiple of 16 (`pad_amounts(target=...)`; one compilation per bucket, numerics differ
+      slightly from the official padding). None = official padding.
+    work_size: (h,w) the network runs at: frames resized there (PyTorch bicubic on the normalised
+      frames), the first labels with nearest; outputs come back at (H,W) (bilinear on the
+      probabilities), as in the official YouTube-VOS protocol. None = native size.
+    output: 'probs' -> (K+1,H,W) float32 (channel 0 background); 'labels' -> (H,W) uint8 argmax.
+    stats: filled in as frames are produced (see `RunStats`).
   """
-  num_frames = len(frames)
-  if num_frames == 0:
+  if output not in ("probs", "labels"):
+    raise ValueError(f"output must be 'probs' or 'labels', got {output!r}")
+  stats = RunStats() if stats is None else stats
+  clock = Clock(stats, prop)
+  it = iter(frames)
+  first = clock.fetch(it)
+  if first is None:
     raise ValueError("the video has no frames")
   first_labels = np.asarray(first_labels)
-  h, w = first_labels.shape
+  if first_labels.ndim != 2 or not np.issubdtype(first_labels.dtype, np.integer):
+    raise ValueError(f"first_labels must be an integer (H,W) map, got {first_labels.dtype} "
+                     f"{first_labels.shape}")
+  size = first_labels.shape
   k = int(first_labels.max()) if num_objects is None else num_objects
   if k < 1:
     raise ValueError("the first-frame mask holds no object (all background)")
-  (pt, pb), (pl, pr) = pad_amounts(h), pad_amounts(w)
-  pad = lambda x: np.pad(x, [(pt, pb), (pl, pr)] + [(0, 0)] * (x.ndim - 2))
-  prep = lambda f: pad(normalize(_check_frame(f, (h, w))))
-  crop = lambda p: np.asarray(p)[..., pt:pt + h, pl:pl + w]
-
-  onehot = np.stack([first_labels == i for i in range(1, k + 1)]).astype(np.float32)
-  onehot = np.transpose(pad(np.transpose(onehot, (1, 2, 0))), (2, 0, 1))
-  state, prob0 = prop.init(prop.variables, jnp.asarray(prep(frames[0])), jnp.asarray(onehot))
-  yield 0, crop(prob0)
-  flags = memory_frame_flags(num_frames, mem_every)
-  for start in range(1, num_frames, chunk):
-    stop = min(start + chunk, num_frames)
-    batch = np.stack([prep(frames[t]) for t in range(start, stop)])
-    add = flags[start:stop]
-    if stop - start < chunk:  # pad the last chunk to the fixed shape; padded frames add nothing
-      extra = chunk - (stop - start)
-      batch = np.concatenate([batch, np.repeat(batch[-1:], extra, 0)])
-      add = np.concatenate([add, np.zeros(extra, bool)])
-    state, probs = prop.run_chunk(prop.variables, state, jnp.asarray(batch), jnp.asarray(add))
-    probs = np.asarray(probs)
-    for i in range(stop - start):
-      yield start + i, crop(probs[i])
+  if k > 255 or first_labels.max() > 255:
+    raise ValueError(f"object ids above 255 are not supported (got {int(first_labels.max())})")
+  geo = Geometry.make(size, work_size, padded_size)
+  rh, rw, uh, uw = geo.matrices(prop)
+  finish = functools.partial(prop.call, "finish", crop=geo.crop, labels=output == "labels")
+  prepare = functools.partial(prop.call, "prepare", pads=geo.pads)
+  onehot = geo.onehot(geo.labels_to_work(first_labels), k)
+  x0 = prepare(prop.put(_check_frame(first, size)[None]), rh, rw)
+  state, prob0 = prop.call("init", prop.variables, x0[0], prop.put(onehot))
+  out0 = np.asarray(finish(prob0[None], uh, uw))[0]
+  clock.pause(1)
+  yield 0, out0
+  clock.resume()
+  nxt, start = clock.fetch(it), 1
+  while nxt is not None:
+    raw = []
+    while nxt is not None and len(raw) < chunk:
+      raw.append(_check_frame(nxt, size))
+      nxt = clock.fetch(it)
+    n = len(raw)
+    add = np.arange(start, start + n) % mem_every == 0
+    if nxt is None:
+      add[-1] = False  # the last frame of the video never enters memory
+    if n < chunk:  # pad the last chunk to the fixed shape; padded frames add nothing
+      raw += [raw[-1]] * (chunk - n)
+      add = np.concatenate([add, np.zeros(chunk - n, bool)])
+    x = prepare(prop.put(np.stack(raw)), rh, rw)
+    state, probs = prop.call("run_chunk", prop.variables, state, x, prop.put(add))
+    out = np.asarray(finish(probs, uh, uw))
+    clock.pause(n)
+    for i in range(n):
+      yield start + i, out[i]
+    clock.resume()
+    start += n
 
 
 def _check_frame(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
   frame = np.asarray(frame)
-  if frame.shape != size + (3,):
-    raise ValueError(f"frame of shape {frame.shape} does not match the first frame {size + (3,)}")
+  if frame.shape != tuple(size) + (3,):
+    raise ValueError(f"frame of shape {frame.shape} does not match the first frame "
+                     f"{tuple(size) + (3,)}")
+  if frame.dtype != np.uint8:
+    raise ValueError(f"frames must be uint8 RGB, got {frame.dtype}")
   return frame
 
 

@@ -86,16 +86,21 @@ def davis_videos(root: PathLike, *, year: str = "2017", split: str = "train", re
     ]
 
 
-def youtube_vos_videos(root: PathLike, *, split: str = "train") -> list[VideoFiles]:
-    """Lists the YouTube-VOS 2019 videos of ``root/<split>/meta.json`` (split: train, valid)."""
+def youtube_vos_videos(root: PathLike, *, split: str = "train", frames_split: str | None = None) -> list[VideoFiles]:
+    """Lists the YouTube-VOS 2019 videos of ``root/<split>/meta.json`` (split: train, valid).
+
+    ``frames_split`` takes the frames from ``root/<frames_split>/JPEGImages`` instead (e.g.
+    ``valid_all_frames``, which holds every frame; ``valid`` holds every 5th).
+    """
     base = Path(root) / split
+    frames = Path(root) / (frames_split or split) / "JPEGImages"
     meta_path = base / "meta.json"
     try:
         meta = json.loads(read_bytes(meta_path))
         names = sorted(meta["videos"])
     except (ValueError, KeyError, TypeError) as e:
         raise DataError(f"{meta_path}: not a YouTube-VOS meta.json ({e})") from e
-    return [_video_files(n, base / "JPEGImages" / n, base / "Annotations" / n) for n in names]
+    return [_video_files(n, frames / n, base / "Annotations" / n) for n in names]
 
 
 def read_video(video: VideoFiles, *, require_palette: bool = True, merge_objects: bool = False) -> dict[str, object]:
