@@ -137,9 +137,10 @@ def init_variables(arch: Arch, rng: jax.Array | int = 0,
                    image_size: tuple[int, int] = (64, 64)) -> dict:
   """Freshly initialised variables ({'params', 'batch_stats'}, numpy float32) for `arch`.
 
-  PyTorch's default initialisation, as the official code uses when it builds a layer: conv and
-  linear weights and biases U(+-1/sqrt(fan_in)) (kaiming-uniform with a=sqrt(5)); BatchNorm
-  scale 1, bias 0, mean 0, var 1; the key projection orthogonal with zero bias. Done in numpy
+  What the official code gets when it builds the network without pretrained weights: ResNet
+  trunk convs kaiming-normal (fan_out, ReLU; torchvision's ResNet init), every other conv and
+  linear layer PyTorch's default U(+-1/sqrt(fan_in)) for weights and biases; BatchNorm scale 1,
+  bias 0, mean 0, var 1; the key projection orthogonal with zero bias. Done in numpy
   from the shapes (compiling a jitted Flax `init` costs tens of seconds on a CPU).
   """
   if not isinstance(rng, int):
@@ -162,6 +163,9 @@ def init_variables(arch: Arch, rng: jax.Array | int = 0,
       params[path] = orthogonal(gen, sd.shape)
     elif path[-2] == "key_proj":
       params[path] = np.zeros(sd.shape, np.float32)
+    elif _is_resnet_conv(path):  # torchvision ResNet init: kaiming normal, fan_out, ReLU gain
+      fan_out = int(np.prod(sd.shape[:-2])) * sd.shape[-1]
+      params[path] = gen.normal(0.0, np.sqrt(2.0 / fan_out), sd.shape).astype(np.float32)
     else:
       bound = 1.0 / np.sqrt(fan_in(path))
       params[path] = gen.uniform(-bound, bound, sd.shape).astype(np.float32)
@@ -169,6 +173,12 @@ def init_variables(arch: Arch, rng: jax.Array | int = 0,
            for p, sd in flax.traverse_util.flatten_dict(shapes["batch_stats"]).items()}
   return {"params": flax.traverse_util.unflatten_dict(params),
           "batch_stats": flax.traverse_util.unflatten_dict(stats)}
+
+
+def _is_resnet_conv(path: tuple[str, ...]) -> bool:
+  """Conv kernels of the two ResNet trunks (not the fuser), initialised like torchvision's."""
+  return (path[0] in ("key_encoder", "value_encoder") and path[-1] == "kernel"
+          and "fuser" not in path)
 
 
 def orthogonal(gen: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:

@@ -47,12 +47,15 @@ def _video_specs(cfg: ml_collections.ConfigDict) -> list[SourceSpec]:
   return specs
 
 
-def train_pipeline(cfg: ml_collections.ConfigDict) -> grain.MapDataset:
+def train_pipeline(cfg: ml_collections.ConfigDict, process_index: int | None = None,
+                   process_count: int | None = None) -> grain.MapDataset:
   """`ds[step]` is this process's part of global batch `step` (pure function of seed, step)."""
-  per_process, rem = divmod(cfg.batch_size, jax.process_count())
+  if process_index is None:
+    process_index, process_count = jax.process_index(), jax.process_count()
+  per_process, rem = divmod(cfg.batch_size, process_count)
   if rem or per_process == 0:
     raise ValueError(f"config.batch_size={cfg.batch_size} is not a positive multiple of the "
-                     f"{jax.process_count()} processes")
+                     f"{process_count} processes")
   if cfg.batch_size % jax.device_count():
     raise ValueError(f"config.batch_size={cfg.batch_size} is not divisible by the "
                      f"{jax.device_count()} devices")
@@ -62,7 +65,8 @@ def train_pipeline(cfg: ml_collections.ConfigDict) -> grain.MapDataset:
     specs = [SourceSpec(builders.load_static(f"static_masks/{n}", data_dir=d.tfds_dir),
                         repeat=STATIC_REPEATS.get(n, 1)) for n in STATIC_SETS]
     return static_pipeline(specs, batch_size=per_process, seed=cfg.seed,
-                           config=StaticClipConfig(crop_size=d.crop_size, num_frames=3))
+                           config=StaticClipConfig(crop_size=d.crop_size, num_frames=3),
+                           process_index=process_index, process_count=process_count)
   if d.max_skip > 0:
     skip: Any = int(d.max_skip)
   else:
@@ -70,7 +74,8 @@ def train_pipeline(cfg: ml_collections.ConfigDict) -> grain.MapDataset:
   clip_cfg = VideoClipConfig(crop_size=d.crop_size, num_frames=d.num_frames,
                              crop_scale=tuple(d.crop_scale))
   return video_pipeline(_video_specs(cfg), batch_size=per_process, seed=cfg.seed, max_skip=skip,
-                        config=clip_cfg)
+                        config=clip_cfg, process_index=process_index,
+                        process_count=process_count)
 
 
 def eval_videos(cfg: ml_collections.ConfigDict) -> list[dict]:

@@ -1,0 +1,66 @@
+"""Two JAX processes on localhost (CPU collectives) compute the same update as one process."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+_WORKER = textwrap.dedent("""
+    import sys
+    sys.path.insert(0, {root!r})
+    import jax, numpy as np
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    pid = int(sys.argv[1])
+    if pid >= 0:
+      jax.distributed.initialize("localhost:{port}", num_processes=2, process_id=pid)
+    from tests.test_train import small_config
+    from rde_jax import train_data
+    from rde_jax.network import init_variables
+    from rde_jax.train_step import Trainer
+    cfg = small_config(batch_size=4)
+    tr = Trainer(cfg)
+    v = init_variables(tr.arch, 0)
+    if pid >= 0:  # each process feeds its own half of the global batch
+      assert jax.process_count() == 2 and jax.device_count() == 2
+      batch = train_data.train_pipeline(cfg)[0]
+    else:  # one process, the same global batch
+      parts = [train_data.train_pipeline(cfg, p, 2)[0] for p in (0, 1)]
+      batch = {{k: np.concatenate([p[k] for p in parts]) for k in parts[0]}}
+    state, m = tr.step(tr.init_state(v["params"]), v["batch_stats"], batch, 3)
+    leaves = [np.asarray(x.addressable_data(0)) for x in jax.tree_util.tree_leaves(state.params)]
+    np.savez({out!r} + f"_{{pid}}.npz", *leaves)
+    print("loss", float(np.asarray(m["total_loss"].addressable_data(0))))
+""")
+
+
+def _free_port() -> int:
+  with socket.socket() as s:
+    s.bind(("localhost", 0))
+    return s.getsockname()[1]
+
+
+def test_two_processes_match_one(tmp_path):
+  script = _WORKER.format(root=ROOT, port=_free_port(), out=str(tmp_path / "params"))
+  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  env.pop("XLA_FLAGS", None)
+  procs = [subprocess.Popen([sys.executable, "-c", script, str(i)], env=env, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+           for i in (0, 1, -1)]
+  outs = [p.communicate(timeout=900) for p in procs]
+  for p, (out, err) in zip(procs, outs):
+    assert p.returncode == 0, err[-3000:]
+  losses = [float(o.strip().splitlines()[-1].split()[1]) for o, _ in outs]
+  assert losses[0] == losses[1]  # a global loss, identical on both processes
+  assert abs(losses[0] - losses[2]) <= 1e-6 * abs(losses[2])
+  load = lambda pid: np.load(tmp_path / f"params_{pid}.npz")
+  two, one = load(0), load(-1)
+  for key in one.files:
+    np.testing.assert_allclose(two[key], one[key], rtol=0, atol=1e-6)
+  for key in one.files:  # both processes hold the same replicated parameters
+    np.testing.assert_array_equal(two[key], load(1)[key])
