@@ -13,6 +13,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.arch_overrides = ml_collections.ConfigDict()  # e.g. {"value_dim": 128} on top of `arch`
   c.seed = 14159265
   c.dtype = "float32"  # compute dtype ("bfloat16": parameters stay float32)
+  c.compilation_cache = "~/.cache/rde_jax/jax_compilation_cache"  # '' = off
 
   c.data = ml_collections.ConfigDict()
   c.data.sources = "davis+youtube"  # '+'-joined: synthetic, davis, youtube (stage 0: static)

@@ -18,7 +18,7 @@ from typing import Any
 import jax
 import ml_collections
 
-from rde_jax import checkpoint, train_data
+from rde_jax import checkpoint, runtime, train_data
 from rde_jax.data.pipeline import make_iterator
 from rde_jax.init_weights import initial_variables
 from rde_jax.metric_writer import MetricWriter
@@ -68,6 +68,7 @@ def _restore(mgr: Any, state: TrainState) -> TrainState:
 
 def train_and_evaluate(cfg: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   """Trains (or resumes) to cfg.num_steps, then evaluates. Returns the final summary."""
+  runtime.configure(compilation_cache=cfg.compilation_cache)
   workdir_p = pathlib.Path(workdir).absolute()
   workdir_p.mkdir(parents=True, exist_ok=True)
   is_main = jax.process_index() == 0

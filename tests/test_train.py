@@ -23,6 +23,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def small_config(**overrides):
   cfg = synthetic.get_config("runlocal")
   cfg.eval.source = "none"
+  cfg.compilation_cache = ""  # the tests' shared cache (conftest) stays in charge
   for k, v in overrides.items():
     node = cfg
     *path, leaf = k.split(".")
