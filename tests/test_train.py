@@ -120,15 +120,15 @@ _DATA_PARALLEL = textwrap.dedent("""
     assert jax.device_count() == 8, jax.devices()
     cfg = small_config(batch_size=8)
     batch = train_data.train_pipeline(cfg)[0]
-    out = []
+    out, norms = [], []
     for devices in (jax.devices(), jax.devices()[:1]):
       tr = Trainer(cfg, Mesh(np.asarray(devices), ("data",)))
       v = init_variables(tr.arch, 0)
       state, m = tr.step(tr.init_state(v["params"]), v["batch_stats"], batch, 3)
       out.append(jax.tree_util.tree_leaves(jax.device_get(state.params)))
-      print("loss", len(devices), float(m["total_loss"]))
+      norms.append(float(m["grad_norm"]))
     worst = max(float(np.max(np.abs(a - b))) for a, b in zip(*out))
-    print(json.dumps({{"worst": worst}}))
+    print(json.dumps({{"worst": worst, "lr": cfg.lr, "norms": norms}}))
 """)
 
 
@@ -138,5 +138,8 @@ def test_eight_devices_give_the_same_update_as_one():
   res = subprocess.run([sys.executable, "-c", _DATA_PARALLEL.format(root=ROOT)], env=env,
                        capture_output=True, text=True, timeout=600, cwd=ROOT)
   assert res.returncode == 0, res.stderr[-3000:]
-  worst = json.loads(res.stdout.strip().splitlines()[-1])["worst"]
-  assert worst < 1e-6, res.stdout  # one Adam step moves params by ~lr; sums reorder only
+  r = json.loads(res.stdout.strip().splitlines()[-1])
+  assert abs(r["norms"][0] - r["norms"][1]) <= 1e-5 * r["norms"][1]  # same gradient
+  # Adam's first step is ~lr * sign(g): reordered sums only move the few components whose
+  # gradient is ~eps; everything else agrees to float rounding.
+  assert r["worst"] < 1e-2 * r["lr"], res.stdout
