@@ -39,9 +39,16 @@ def evaluate_videos(variables: Any, arch: Arch, videos: list[dict],
 
 
 def write_outputs(folder: pathlib.Path, frames: np.ndarray, labels: np.ndarray) -> None:
-  """Palette PNGs (DAVIS palette) per frame and an overlay GIF of the masks on the frames."""
+  """Palette PNGs (DAVIS palette) per frame, an overlay GIF of the masks on the frames, and the
+  input frames as `input.gif` (to try `python -m rde_jax.segment` on right after the demo)."""
+  from PIL import Image
+
   from rde_jax import masks_io, overlay
   folder.mkdir(parents=True, exist_ok=True)
+  gif = [Image.fromarray(f) for f in frames]
+  tmp = folder / ".input.gif.tmp"
+  gif[0].save(tmp, format="GIF", save_all=True, append_images=gif[1:], duration=125, loop=0)
+  tmp.replace(folder / "input.gif")
   for t, lab in enumerate(labels):
     masks_io.write_label_png(folder / f"{t:05d}.png", lab)
   with overlay.OverlayWriter(folder / "overlay", fps=8.0, fmt="gif") as writer:
