@@ -10,8 +10,10 @@ frame in memory until `close` (a Pillow limitation), so `max_side` bounds its si
 
 from __future__ import annotations
 
+import functools
 import os
 import pathlib
+import threading
 import warnings
 from typing import Any
 
@@ -21,12 +23,19 @@ from PIL import Image
 from rde_jax.masks_io import DAVIS_PALETTE
 
 
+_IMPORT_LOCK = threading.Lock()
+
+
+@functools.cache
 def mp4_available() -> bool:
-  try:
-    import imageio_ffmpeg  # noqa: F401
-    return True
-  except ImportError:
-    return False
+  """Whether imageio-ffmpeg imports. Locked: a concurrent first import from another thread
+  could otherwise see a half-initialised module and answer True wrongly."""
+  with _IMPORT_LOCK:
+    try:
+      import imageio_ffmpeg  # noqa: F401
+      return True
+    except ImportError:
+      return False
 
 
 def overlay(frame: np.ndarray, labels: np.ndarray, alpha: float = 0.5) -> np.ndarray:
