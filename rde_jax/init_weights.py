@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import flax
@@ -79,6 +80,11 @@ def initial_variables(cfg: ml_collections.ConfigDict, arch: Arch) -> dict[str, A
     variables = adapt_previous_stage(variables, arch, cfg.seed)
   else:
     variables = init_variables(arch, cfg.seed)
+    if not (cfg.init.resnet50 or cfg.init.resnet18) and sum(arch.key_blocks) > 6:
+      logging.warning(
+          "training a deep network from scratch: BatchNorm is frozen (as official) at identity "
+          "statistics, so activations can blow up; set config.init.resnet50/resnet18 "
+          "(ImageNet, torchvision .pth) or config.init.checkpoint")
     if cfg.init.resnet50 or cfg.init.resnet18:
       from rde_jax import pth_reader
       read = lambda p: pth_reader.load_state_dict(p) if p else None
