@@ -21,6 +21,38 @@ def conv2d(features: int, kernel: int, *, stride: int = 1, padding: int | None =
                  use_bias=bias, dtype=dtype, param_dtype=jnp.float32, name=name)
 
 
+class Conv2DParts(nn.Module):
+  """`nn.Conv` (same parameters) over the channel concatenation of `parts`, without building it.
+
+  conv(cat[p_1, ..., p_n]) = sum_i conv_i(p_i) + bias with the kernel split along its input
+  channels. A part may have batch 1 while others have batch N (e.g. key features shared by all
+  objects): it is convolved once and broadcast, instead of N times. Parts (B_i,H,W,C_i) ->
+  (max B_i, H', W', features).
+  """
+  features: int
+  kernel: int
+  stride: int = 1
+  padding: int | None = None
+  use_bias: bool = True
+  dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, parts: Sequence[jnp.ndarray]) -> jnp.ndarray:
+    k, p = self.kernel, self.kernel // 2 if self.padding is None else self.padding
+    channels = [x.shape[-1] for x in parts]
+    kernel = self.param("kernel", nn.initializers.lecun_normal(),
+                        (k, k, sum(channels), self.features), jnp.float32)
+    bias = (self.param("bias", nn.initializers.zeros_init(), (self.features,), jnp.float32)
+            if self.use_bias else None)
+    *parts, kernel, bias = nn.dtypes.promote_dtype(*parts, kernel, bias, dtype=self.dtype)
+    y, start = None, 0
+    for x, c in zip(parts, channels):
+      out = lax.conv_general_dilated(x, kernel[:, :, start:start + c], (self.stride,) * 2,
+                                     ((p, p), (p, p)), dimension_numbers=("NHWC", "HWIO", "NHWC"))
+      y, start = out if y is None else y + out, start + c
+    return y if bias is None else y + bias
+
+
 def conv3d(features: int, kernel: Sequence[int], *, padding: Sequence[int] = (0, 0, 0),
            dilation: Sequence[int] = (1, 1, 1), bias: bool = True, dtype: Dtype = jnp.float32,
            name: str | None = None) -> "Conv3D":
