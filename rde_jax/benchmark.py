@@ -63,6 +63,43 @@ def _peak_rss_bytes() -> int:
   return peak if sys.platform == "darwin" else peak * 1024  # kilobytes on Linux
 
 
+def _busy_cpu_s() -> float | None:
+  """CPU seconds the whole machine has been busy (Linux /proc/stat), else None."""
+  try:
+    with open("/proc/stat") as f:
+      v = [int(x) for x in f.readline().split()[1:9]]
+    return (sum(v) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")
+  except (OSError, ValueError, IndexError):
+    return None
+
+
+class LoadMeter:
+  """CPU cores used by OTHER processes while timing (machine busy time minus our own)."""
+
+  def __init__(self) -> None:
+    self.busy, self.own, self.wall = _busy_cpu_s(), time.process_time(), time.perf_counter()
+
+  def cores(self) -> float | None:
+    busy = _busy_cpu_s()
+    if busy is None or self.busy is None:
+      return None
+    wall = time.perf_counter() - self.wall
+    other = (busy - self.busy) - (time.process_time() - self.own)
+    return round(max(other, 0.0) / max(wall, 1e-9), 3)
+
+
+def wait_until_quiet(max_wait_s: float, threshold: float = 0.2, probe_s: float = 2.0) -> float:
+  """Waits (up to max_wait_s) until other processes use < threshold cores; returns seconds."""
+  t0 = time.perf_counter()
+  while time.perf_counter() - t0 < max_wait_s:
+    meter = LoadMeter()
+    time.sleep(probe_s)
+    cores = meter.cores()
+    if cores is None or cores < threshold:
+      break
+  return round(time.perf_counter() - t0, 1)
+
+
 def _device_bytes() -> int | None:
   stats = jax.devices()[0].memory_stats()
   return None if not stats else int(stats.get("bytes_in_use", 0))
@@ -136,6 +173,7 @@ def bench_rde(cfg: Any, variables: Any, arch: Arch, frames: list, onehot: jnp.nd
   flags_ = inference.memory_frame_flags(cfg.num_frames, cfg.mem_every)
   rec = _Recorder()
   rec.add(0.0, 0.0, True, 2, stm.state_bytes(state))  # frame 0: the annotated frame (init)
+  waited, meter = wait_until_quiet(cfg.quiet_wait_s), LoadMeter()
   for start in range(1, cfg.num_frames, c):
     n = min(c, cfg.num_frames - start)
     add = np.zeros(c, bool)
@@ -146,7 +184,8 @@ def bench_rde(cfg: Any, variables: Any, arch: Arch, frames: list, onehot: jnp.nd
     for i in range(n):
       rec.add(wall / c, cpu / c, bool(add[i]), 4 if updated else 2, stm.state_bytes(state))
   return {"compile_s": {"init": round(t_init, 3), "step": round(t_step, 3)},
-          "chunk": c, **_summaries(cfg, rec.series), "series": rec.series}
+          "chunk": c, "other_processes_cores": meter.cores(), "waited_for_quiet_s": waited,
+          **_summaries(cfg, rec.series), "series": rec.series}
 
 
 def bench_stm(cfg: Any, variables: Any, arch: Arch, frames: list, onehot: jnp.ndarray,
@@ -161,6 +200,7 @@ def bench_stm(cfg: Any, variables: Any, arch: Arch, frames: list, onehot: jnp.nd
   flags_ = inference.memory_frame_flags(num_frames, cfg.mem_every)
   rec, count, growth = _Recorder(), 1, []
   rec.add(0.0, 0.0, True, count, stm.state_bytes(state))
+  waited, meter = wait_until_quiet(cfg.quiet_wait_s), LoadMeter()
   for t in range(1, num_frames):
     frame, add = frames[t % len(frames)], bool(flags_[t])
     cap, compiles = state.capacity, len(bank.compile_log)
@@ -176,6 +216,7 @@ def bench_stm(cfg: Any, variables: Any, arch: Arch, frames: list, onehot: jnp.nd
   return {"compile_s": {"init": round(t_init, 3), "step": round(bank.compile_log[0]["seconds"], 3),
                         "all_capacities": round(compile_total, 3)},
           "grow_slots": cfg.stm_grow_slots, "growth_events": growth,
+          "other_processes_cores": meter.cores(), "waited_for_quiet_s": waited,
           "storage": f"preallocated in steps of {cfg.stm_grow_slots} frames with a validity "
                      "mask; one compilation per capacity (compile_s.all_capacities), whose first "
                      "call runs once untimed on a copy (growth_events.first_call_s)",
@@ -226,7 +267,8 @@ def bench_stages(cfg: Any, variables: Any, arch: Arch, frames: list, onehot: jnp
   state, _ = prop.init(variables, frames[0], onehot)
   state = state.replace(updated=jnp.ones((), bool))
   frame = frames[min(1, len(frames) - 1)]
-  out: dict[str, Any] = {}
+  out: dict[str, Any] = {"waited_for_quiet_s": wait_until_quiet(cfg.quiet_wait_s)}
+  meter = LoadMeter()
 
   def stage(name: str, fn: Callable, *args: Any) -> Any:
     compiled, t_c = _compile(jax.jit(fn), *args)
@@ -248,6 +290,7 @@ def bench_stages(cfg: Any, variables: Any, arch: Arch, frames: list, onehot: jnp
   key2 = jnp.stack([state.rde_k, feats["k16"].astype(state.rde_k.dtype)], 1)
   val2 = jnp.stack([state.rde_v, value.astype(state.rde_v.dtype)], 1)
   stage("sam", lambda v, k, x: model.apply(v, k, x, method=RDEVOS.compress), variables, key2, val2)
+  out["other_processes_cores"] = meter.cores()
   return out
 
 
@@ -298,7 +341,10 @@ def table(report: dict[str, Any]) -> str:
         f"{m['state_bytes_first'] / 2**20:6.3g}->{m['state_bytes_last'] / 2**20:<6.3g}")
   if "stages" in report:
     lines.append("stages (separately jitted, ms): " + ", ".join(
-        f"{k} {1e3 * v['median_s']:.1f}" for k, v in report["stages"].items()))
+        f"{k} {1e3 * v['median_s']:.1f}" for k, v in report["stages"].items()
+        if isinstance(v, dict)))
+  lines.append("other processes used (cores, while timing): " + ", ".join(
+      f"{m} {report[m]['other_processes_cores']}" for m in ("rde", "stm", "stages") if m in report))
   lines.append(f"peak host RSS {report['peak_rss_bytes'] / 2**20:.0f} MB; device memory: "
                + ("n/a on this backend" if report.get("rde", report.get("stm", {})).get(
                    "memory", {}).get("device_bytes_last") is None else "see JSON"))

@@ -35,6 +35,7 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   c.stages = True  # also time encode_key / read / decode / value / SAM, jitted separately
   c.stage_repeats = 3
   c.window = 30  # flatness: median latency of frames [50, 50+window) vs the last `window`
+  c.quiet_wait_s = 0.0  # before timing each mode, wait up to this long for other processes
   c.seed = 0
   c.out = ""  # JSON path ('' = stdout only)
   c.plot = ""  # PNG path of latency and memory against frame index ('' = no plot)

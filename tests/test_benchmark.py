@@ -27,7 +27,7 @@ def test_report_fields(report):
     assert r["latency_plain_s"]["n"] > 0 and r["latency_memory_frame_s"]["n"] > 0
     assert len(r["series"]["latency_s"]) == r["frames"] == 14
     assert r["flatness"]["median_ratio"] > 0
-  assert set(report["stages"]) == {"encode_key", "read", "decode", "aggregate", "value", "sam"}
+  assert {"encode_key", "read", "decode", "aggregate", "value", "sam"} <= set(report["stages"])
   ref = report["reference"]
   assert "not measured" in ref["paper_gpu"]["source"]
   assert "Not measured" in ref["official_pytorch_cpu"]["source"]
