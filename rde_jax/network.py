@@ -96,9 +96,7 @@ class RDEVOS(nn.Module):
   def encode_value(self, image: jnp.ndarray, f16: jnp.ndarray, masks: jnp.ndarray,
                    others: jnp.ndarray | None) -> jnp.ndarray:
     """image (1|N,H,W,3), f16 (1|N,h,w,Cf), masks/others (N,H,W,1) -> value (N,h,w,Cv)."""
-    n = masks.shape[0]
-    image = jnp.broadcast_to(image, (n,) + image.shape[1:])
-    return self.value_encoder(image, f16, masks, others)  # a batch-1 f16 is shared, not copied
+    return self.value_encoder(image, f16, masks, others)  # batch-1 image/f16 shared, not copied
 
   def decode(self, readout: jnp.ndarray, qv16: jnp.ndarray, f8: jnp.ndarray,
              f4: jnp.ndarray) -> jnp.ndarray:
