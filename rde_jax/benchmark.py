@@ -31,7 +31,7 @@ import numpy as np
 from absl import app, flags
 from ml_collections import config_flags
 
-from rde_jax import benchmark_plot, inference, memory, model_config, stm
+from rde_jax import benchmark_report, inference, memory, model_config, stm
 from rde_jax.data.synthetic import generate_video
 from rde_jax.network import Arch, RDEVOS, init_variables
 
@@ -61,6 +61,9 @@ def _rss_bytes() -> int | None:
 def _peak_rss_bytes() -> int:
   peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
   return peak if sys.platform == "darwin" else peak * 1024  # kilobytes on Linux
+
+
+QUIET_CORES = 0.1  # frames timed while other processes used fewer cores count as quiet
 
 
 def _busy_cpu_s() -> float | None:
@@ -136,6 +139,13 @@ def _timed(fn: Callable[[], Any]) -> tuple[Any, float, float]:
   return out, time.perf_counter() - t0, time.process_time() - c0
 
 
+def _timed_frame(fn: Callable[[], Any]) -> tuple[Any, float, float, float | None]:
+  """`_timed` plus the cores other processes used meanwhile (None where unknown)."""
+  meter = LoadMeter()
+  out, wall, cpu = _timed(fn)
+  return out, wall, cpu, meter.cores()
+
+
 def _compile(jitted: Any, *args: Any) -> tuple[Any, float]:
   t0 = time.perf_counter()
   compiled = jitted.lower(*args).compile()
@@ -148,10 +158,12 @@ class _Recorder:
   def __init__(self) -> None:
     self.series: dict[str, list] = {k: [] for k in (
         "latency_s", "cpu_s", "memory_frame", "memory_slots", "state_bytes", "rss_bytes",
-        "device_bytes")}
+        "device_bytes", "other_cores")}
 
-  def add(self, latency: float, cpu: float, mem_frame: bool, slots: int, nbytes: int) -> None:
+  def add(self, latency: float, cpu: float, mem_frame: bool, slots: int, nbytes: int,
+          other_cores: float | None = None) -> None:
     s = self.series
+    s["other_cores"].append(other_cores)
     s["latency_s"].append(round(latency, 6))
     s["cpu_s"].append(round(cpu, 6))
     s["memory_frame"].append(bool(mem_frame))
@@ -179,10 +191,11 @@ def bench_rde(cfg: Any, variables: Any, arch: Arch, frames: list, onehot: jnp.nd
     add = np.zeros(c, bool)
     add[:n] = flags_[start:start + n]
     add_dev = jnp.asarray(add)
-    (state, _), wall, cpu = _timed(lambda: step(variables, state, batches[start % d], add_dev))
+    (state, _), wall, cpu, other = _timed_frame(
+        lambda: step(variables, state, batches[start % d], add_dev))
     updated = bool(state.updated)
     for i in range(n):
-      rec.add(wall / c, cpu / c, bool(add[i]), 4 if updated else 2, stm.state_bytes(state))
+      rec.add(wall / c, cpu / c, bool(add[i]), 4 if updated else 2, stm.state_bytes(state), other)
   return {"compile_s": {"init": round(t_init, 3), "step": round(t_step, 3)},
           "chunk": c, "other_processes_cores": meter.cores(), "waited_for_quiet_s": waited,
           **_summaries(cfg, rec.series), "series": rec.series}
@@ -209,9 +222,9 @@ def bench_stm(cfg: Any, variables: Any, arch: Arch, frames: list, onehot: jnp.nd
       growth.append({"frame": t, "slots": state.capacity, "seconds": round(wall_prep, 3),
                      "compile_s": round(bank.compile_log[-1]["seconds"], 3),
                      "first_call_s": round(bank.compile_log[-1]["first_call_s"], 4)})
-    (state, _), wall, cpu = _timed(lambda: bank.run(state, frame, add))
+    (state, _), wall, cpu, other = _timed_frame(lambda: bank.run(state, frame, add))
     count += add
-    rec.add(wall, cpu, add, count, stm.state_bytes(state))
+    rec.add(wall, cpu, add, count, stm.state_bytes(state), other)
   compile_total = sum(e["seconds"] for e in bank.compile_log)
   return {"compile_s": {"init": round(t_init, 3), "step": round(bank.compile_log[0]["seconds"], 3),
                         "all_capacities": round(compile_total, 3)},
@@ -232,6 +245,13 @@ def _stats(x: np.ndarray) -> dict[str, float] | None:
           "min": round(float(x.min()), 5), "max": round(float(x.max()), 5), "n": int(x.size)}
 
 
+def _schedule_mean(plain: np.ndarray, mem: np.ndarray, every: int) -> float | None:
+  """Mean time per frame of a long video (one memory frame in `every`) from the medians."""
+  if plain.size == 0 or mem.size == 0:
+    return None
+  return round(float(((every - 1) * np.median(plain) + np.median(mem)) / every), 5)
+
+
 def _summaries(cfg: Any, s: dict[str, list], num_frames: int | None = None) -> dict[str, Any]:
   """Latency statistics after the warm-up, split by frame kind, and flatness over length."""
   num_frames = num_frames or cfg.num_frames
@@ -242,12 +262,19 @@ def _summaries(cfg: Any, s: dict[str, list], num_frames: int | None = None) -> d
   a0 = min(50, max(cfg.warmup + 1, num_frames - 2 * w))
   early, late = lat[a0:a0 + w], lat[num_frames - w:]
   mean_all = float(lat[keep].mean()) if keep.any() else float("nan")
+  other = np.asarray([np.inf if o is None else o for o in s["other_cores"]])
+  quiet = keep & (other < QUIET_CORES)
   rss = [r for r in s["rss_bytes"] if r is not None]
   dev = [b for b in s["device_bytes"] if b is not None]
   return {
       "frames": num_frames, "latency_s": _stats(lat[keep]), "cpu_s": _stats(cpu[keep]),
       "latency_plain_s": _stats(lat[keep & ~mem]), "latency_memory_frame_s": _stats(lat[keep & mem]),
       "fps": round(1.0 / mean_all, 3) if mean_all > 0 else None,
+      "quiet": {"definition": f"frames while other processes used < {QUIET_CORES} cores",
+                "latency_plain_s": _stats(lat[quiet & ~mem]),
+                "latency_memory_frame_s": _stats(lat[quiet & mem]),
+                "per_frame_s": _schedule_mean(lat[quiet & ~mem], lat[quiet & mem], cfg.mem_every)},
+      "per_frame_s": _schedule_mean(lat[keep & ~mem], lat[keep & mem], cfg.mem_every),
       "flatness": {"early_frames": [a0, a0 + len(early)], "late_frames": [num_frames - w, num_frames],
                    "median_ratio": round(float(np.median(late) / np.median(early)), 4),
                    "mean_ratio": round(float(late.mean() / early.mean()), 4)},
@@ -319,44 +346,6 @@ def run(cfg: Any) -> dict[str, Any]:
   return report
 
 
-def table(report: dict[str, Any]) -> str:
-  """Human-readable summary; reference figures are labelled as such."""
-  env, cfg = report["environment"], report["config"]
-  ms = lambda s: "-" if s is None else f"{1e3 * s['median']:.1f}"
-  lines = [f"{cfg['arch']} {cfg['height']}x{cfg['width']} K={cfg['num_objects']} {cfg['dtype']} "
-           f"precision={cfg['precision']} on {env['device_kind']} ({env['cpu_count']} CPUs, "
-           f"load {env['load_avg_start']} -> {env['load_avg_end']}), jax {env['jax']}",
-           f"{'mode':5s} {'frames':>6s} {'compile s':>9s} {'median ms':>9s} {'p10-p90 ms':>13s} "
-           f"{'plain ms':>8s} {'memfr ms':>8s} {'FPS':>6s} {'flat':>6s} {'slots':>9s} {'state MB':>13s}"]
-  for mode in ("rde", "stm"):
-    if mode not in report:
-      continue
-    r = report[mode]
-    lat, m = r["latency_s"], r["memory"]
-    lines.append(
-        f"{mode:5s} {r['frames']:6d} {r['compile_s']['step']:9.2f} {ms(lat):>9s} "
-        f"{1e3 * lat['p10']:6.1f}-{1e3 * lat['p90']:<6.1f} {ms(r['latency_plain_s']):>8s} "
-        f"{ms(r['latency_memory_frame_s']):>8s} {r['fps']:6.2f} {r['flatness']['median_ratio']:6.3f} "
-        f"{m['slots_first']:>4d}->{m['slots_last']:<4d} "
-        f"{m['state_bytes_first'] / 2**20:6.3g}->{m['state_bytes_last'] / 2**20:<6.3g}")
-  if "stages" in report:
-    lines.append("stages (separately jitted, ms): " + ", ".join(
-        f"{k} {1e3 * v['median_s']:.1f}" for k, v in report["stages"].items()
-        if isinstance(v, dict)))
-  lines.append("other processes used (cores, while timing): " + ", ".join(
-      f"{m} {report[m]['other_processes_cores']}" for m in ("rde", "stm", "stages") if m in report))
-  lines.append(f"peak host RSS {report['peak_rss_bytes'] / 2**20:.0f} MB; device memory: "
-               + ("n/a on this backend" if report.get("rde", report.get("stm", {})).get(
-                   "memory", {}).get("device_bytes_last") is None else "see JSON"))
-  ref = report["reference"]
-  lines.append(f"REFERENCE (not measured here): paper, GPU: {ref['paper_gpu']['fps_davis17']} FPS "
-               f"DAVIS-17, {ref['paper_gpu']['fps_davis16']} FPS DAVIS-16; official PyTorch on "
-               f"this CPU: {ref['official_pytorch_cpu']['s_per_frame']} s/frame (plain "
-               f"{ref['official_pytorch_cpu']['plain_frame_s']}, update "
-               f"{ref['official_pytorch_cpu']['rde_update_frame_s']})")
-  return "\n".join(lines)
-
-
 _CONFIG = config_flags.DEFINE_config_file(
     "config", os.path.join(os.path.dirname(__file__), "benchmark_config.py"),
     "benchmark settings (rde_jax/benchmark_config.py[:preset]); override as --config.FIELD=...")
@@ -369,13 +358,13 @@ def main(argv: list[str]) -> None:
   cfg = _CONFIG.value
   out, plot = _OUT.value or cfg.out, _PLOT.value or cfg.plot
   report = run(cfg)
-  print(table(report), file=sys.stderr)
+  print(benchmark_report.table(report), file=sys.stderr)
   text = json.dumps(report)
   if out:
     with open(out, "w") as f:
       f.write(text)
   if plot:
-    benchmark_plot.plot_report(report, plot)
+    benchmark_report.plot_report(report, plot)
   summary = {k: v for k, v in report.items() if k not in ("rde", "stm")}
   for mode in ("rde", "stm"):
     if mode in report:

@@ -26,7 +26,8 @@ def test_report_fields(report):
     assert r["latency_s"]["median"] > 0 and r["fps"] > 0
     assert r["latency_plain_s"]["n"] > 0 and r["latency_memory_frame_s"]["n"] > 0
     assert len(r["series"]["latency_s"]) == r["frames"] == 14
-    assert r["flatness"]["median_ratio"] > 0
+    assert r["flatness"]["median_ratio"] > 0 and r["per_frame_s"] > 0
+    assert len(r["series"]["other_cores"]) == r["frames"] and "quiet" in r
   assert {"encode_key", "read", "decode", "aggregate", "value", "sam"} <= set(report["stages"])
   ref = report["reference"]
   assert "not measured" in ref["paper_gpu"]["source"]
@@ -46,10 +47,10 @@ def test_rde_memory_is_constant_and_stm_grows(report):
 
 
 def test_table_and_plot(report, tmp_path):
-  text = benchmark.table(report)
+  text = benchmark.benchmark_report.table(report)
   assert "REFERENCE (not measured here)" in text and "rde" in text and "stm" in text
   path = tmp_path / "plot.png"
-  benchmark.benchmark_plot.plot_report(report, str(path))
+  benchmark.benchmark_report.plot_report(report, str(path))
   from PIL import Image
   with Image.open(path) as img:
     assert img.size[0] > 100 and img.size[1] > 100

@@ -1,7 +1,7 @@
-"""Line charts of a benchmark report drawn with Pillow (no matplotlib): latency and memory
-against frame index for RDE and the growing STM baseline.
+"""Presentation of a benchmark report: the printed table and a PNG of latency and memory
+against frame index for RDE and the growing STM baseline (drawn with Pillow, no matplotlib).
 
-    plot_report(report, "latency.png")
+    print(table(report)); plot_report(report, "latency.png")
 """
 
 from __future__ import annotations
@@ -97,3 +97,47 @@ def plot_report(report: dict[str, Any], path: str, max_points: int = 800) -> Non
   draw_panel(draw, (0, 0), f"per-frame latency, {title}", "ms", lat)
   draw_panel(draw, (0, SIZE[1]), "memory held by the propagation state", "MB", mem)
   img.save(path)
+
+
+def table(report: dict[str, Any]) -> str:
+  """Human-readable summary; reference figures are labelled as such."""
+  env, cfg = report["environment"], report["config"]
+  ms = lambda s: "-" if s is None else f"{1e3 * s['median']:.1f}"
+  lines = [f"{cfg['arch']} {cfg['height']}x{cfg['width']} K={cfg['num_objects']} {cfg['dtype']} "
+           f"precision={cfg['precision']} on {env['device_kind']} ({env['cpu_count']} CPUs, "
+           f"load {env['load_avg_start']} -> {env['load_avg_end']}), jax {env['jax']}",
+           f"{'mode':5s} {'frames':>6s} {'compile s':>9s} {'median ms':>9s} {'p10-p90 ms':>13s} "
+           f"{'plain ms':>8s} {'memfr ms':>8s} {'FPS':>6s} {'flat':>6s} {'slots':>9s} {'state MB':>13s}"]
+  for mode in ("rde", "stm"):
+    if mode not in report:
+      continue
+    r = report[mode]
+    lat, m = r["latency_s"], r["memory"]
+    lines.append(
+        f"{mode:5s} {r['frames']:6d} {r['compile_s']['step']:9.2f} {ms(lat):>9s} "
+        f"{1e3 * lat['p10']:6.1f}-{1e3 * lat['p90']:<6.1f} {ms(r['latency_plain_s']):>8s} "
+        f"{ms(r['latency_memory_frame_s']):>8s} {r['fps']:6.2f} {r['flatness']['median_ratio']:6.3f} "
+        f"{m['slots_first']:>4d}->{m['slots_last']:<4d} "
+        f"{m['state_bytes_first'] / 2**20:6.3g}->{m['state_bytes_last'] / 2**20:<6.3g}")
+  for mode in ("rde", "stm"):
+    if mode in report:
+      q, per = report[mode]["quiet"], report[mode]["per_frame_s"]
+      lines.append(f"{mode}: mean per frame at mem_every {cfg['mem_every']} (from the medians): "
+                   f"{per} s; quiet frames only ({q['definition']}): plain {ms(q['latency_plain_s'])}"
+                   f" ms, memory frame {ms(q['latency_memory_frame_s'])} ms, mean {q['per_frame_s']} s")
+  if "stages" in report:
+    lines.append("stages (separately jitted, ms): " + ", ".join(
+        f"{k} {1e3 * v['median_s']:.1f}" for k, v in report["stages"].items()
+        if isinstance(v, dict)))
+  lines.append("other processes used (cores, while timing): " + ", ".join(
+      f"{m} {report[m]['other_processes_cores']}" for m in ("rde", "stm", "stages") if m in report))
+  lines.append(f"peak host RSS {report['peak_rss_bytes'] / 2**20:.0f} MB; device memory: "
+               + ("n/a on this backend" if report.get("rde", report.get("stm", {})).get(
+                   "memory", {}).get("device_bytes_last") is None else "see JSON"))
+  ref = report["reference"]
+  lines.append(f"REFERENCE (not measured here): paper, GPU: {ref['paper_gpu']['fps_davis17']} FPS "
+               f"DAVIS-17, {ref['paper_gpu']['fps_davis16']} FPS DAVIS-16; official PyTorch on "
+               f"this CPU: {ref['official_pytorch_cpu']['s_per_frame']} s/frame (plain "
+               f"{ref['official_pytorch_cpu']['plain_frame_s']}, update "
+               f"{ref['official_pytorch_cpu']['rde_update_frame_s']})")
+  return "\n".join(lines)
