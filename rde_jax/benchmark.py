@@ -252,6 +252,12 @@ def _schedule_mean(plain: np.ndarray, mem: np.ndarray, every: int) -> float | No
   return round(float(((every - 1) * np.median(plain) + np.median(mem)) / every), 5)
 
 
+def _ratio(lat: np.ndarray, sel: np.ndarray, a: int, b: int, w: int) -> float | None:
+  """median(lat[b:b+w] where sel) / median(lat[a:a+w] where sel), None if either is empty."""
+  x, y = lat[a:a + w][sel[a:a + w]], lat[b:b + w][sel[b:b + w]]
+  return round(float(np.median(y) / np.median(x)), 4) if x.size and y.size else None
+
+
 def _summaries(cfg: Any, s: dict[str, list], num_frames: int | None = None) -> dict[str, Any]:
   """Latency statistics after the warm-up, split by frame kind, and flatness over length."""
   num_frames = num_frames or cfg.num_frames
@@ -277,7 +283,8 @@ def _summaries(cfg: Any, s: dict[str, list], num_frames: int | None = None) -> d
       "per_frame_s": _schedule_mean(lat[keep & ~mem], lat[keep & mem], cfg.mem_every),
       "flatness": {"early_frames": [a0, a0 + len(early)], "late_frames": [num_frames - w, num_frames],
                    "median_ratio": round(float(np.median(late) / np.median(early)), 4),
-                   "mean_ratio": round(float(late.mean() / early.mean()), 4)},
+                   "mean_ratio": round(float(late.mean() / early.mean()), 4),
+                   "quiet_plain_median_ratio": _ratio(lat, quiet & ~mem, a0, num_frames - w, w)},
       "memory": {"slots_first": s["memory_slots"][0], "slots_last": s["memory_slots"][-1],
                  "state_bytes_first": s["state_bytes"][0], "state_bytes_last": s["state_bytes"][-1],
                  "rss_bytes_after_warmup": rss[min(cfg.warmup + 1, len(rss) - 1)] if rss else None,
