@@ -10,24 +10,39 @@ from typing import Any, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from rde_jax.layers import conv2d, upsample_bilinear
+from rde_jax.layers import Conv2DParts, conv2d, upsample_bilinear
 
 Dtype = Any
 
 
 class ResBlock(nn.Module):
-  """out = skip(x) + conv2(relu(conv1(relu(x)))); skip is a 3x3 conv when widths differ."""
+  """out = skip(x) + conv2(relu(conv1(relu(x)))); skip is a 3x3 conv when widths differ.
+
+  x may be a tuple of parts standing for their channel concatenation; a part with batch 1 is
+  shared by all N items of the batch (computed once, see `Conv2DParts`).
+  """
   features: int
   dtype: Dtype = jnp.float32
 
   @nn.compact
-  def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
+  def __call__(self, x: jnp.ndarray | tuple[jnp.ndarray, ...]) -> jnp.ndarray:
     d = self.dtype
-    r = conv2d(self.features, 3, dtype=d, name="conv1")(nn.relu(x))
+    if isinstance(x, tuple):
+      conv = lambda name: Conv2DParts(self.features, 3, dtype=d, name=name)
+      r = conv("conv1")(tuple(nn.relu(p) for p in x))
+      width = sum(p.shape[-1] for p in x)
+      skip = (conv("downsample")(x) if width != self.features
+              else jnp.concatenate([_batch_to(p, max(q.shape[0] for q in x)) for p in x], -1))
+    else:
+      r = conv2d(self.features, 3, dtype=d, name="conv1")(nn.relu(x))
+      skip = (conv2d(self.features, 3, dtype=d, name="downsample")(x)
+              if x.shape[-1] != self.features else x)
     r = conv2d(self.features, 3, dtype=d, name="conv2")(nn.relu(r))
-    if x.shape[-1] != self.features:
-      x = conv2d(self.features, 3, dtype=d, name="downsample")(x)
-    return x + r
+    return skip + r
+
+
+def _batch_to(x: jnp.ndarray, n: int) -> jnp.ndarray:
+  return jnp.broadcast_to(x, (n,) + x.shape[1:])
 
 
 class ChannelGate(nn.Module):
@@ -83,8 +98,8 @@ class FeatureFusionBlock(nn.Module):
 
   @nn.compact
   def __call__(self, x: jnp.ndarray, key_f16: jnp.ndarray) -> jnp.ndarray:
-    key_f16 = jnp.broadcast_to(key_f16, x.shape[:3] + key_f16.shape[3:]).astype(x.dtype)
-    x = ResBlock(self.features, self.dtype, name="block1")(jnp.concatenate([x, key_f16], -1))
+    """x (N,h,w,C), key_f16 (1|N,h,w,Cf) -> (N,h,w,features); a batch-1 f16 is convolved once."""
+    x = ResBlock(self.features, self.dtype, name="block1")((x, key_f16.astype(x.dtype)))
     r = CBAM(self.reduction, self.dtype, name="attention")(x)
     return ResBlock(self.features, self.dtype, name="block2")(x + r)
 
@@ -103,15 +118,21 @@ class UpsampleBlock(nn.Module):
 
 
 class Decoder(nn.Module):
-  """cat[readout, qv16] (K,h,w,2Cv) + skips f8, f4 (1 or K batch) -> logits (K,4h*4,4w*4,1)."""
+  """cat[readout, qv16] (K,h,w,2Cv) + skips f8, f4 (1 or K batch) -> logits (K,4h*4,4w*4,1).
+
+  x may also be the pair (readout (K,h,w,Cv), qv16 (1|K,h,w,Cv)) for their concatenation; a
+  batch-1 qv16 is then convolved once for all objects.
+  """
   value_dim: int = 512
   dims: Sequence[int] = (256, 256)
   dtype: Dtype = jnp.float32
 
   @nn.compact
-  def __call__(self, x: jnp.ndarray, f8: jnp.ndarray, f4: jnp.ndarray) -> jnp.ndarray:
+  def __call__(self, x: jnp.ndarray | tuple[jnp.ndarray, jnp.ndarray], f8: jnp.ndarray,
+               f4: jnp.ndarray) -> jnp.ndarray:
     d = self.dtype
-    x = ResBlock(self.value_dim, d, name="compress")(x.astype(d))
+    x = tuple(p.astype(d) for p in x) if isinstance(x, tuple) else x.astype(d)
+    x = ResBlock(self.value_dim, d, name="compress")(x)
     self.sow("intermediates", "compress_out", x)
     x = UpsampleBlock(self.value_dim, self.dims[0], d, name="up_16_8")(f8, x)
     self.sow("intermediates", "up_16_8_out", x)

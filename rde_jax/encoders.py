@@ -12,7 +12,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from rde_jax.blocks import FeatureFusionBlock
-from rde_jax.layers import batch_norm, conv2d, max_pool_3x3_s2
+from rde_jax.layers import Conv2DParts, batch_norm, conv2d, max_pool_3x3_s2
 
 Dtype = Any
 
@@ -92,7 +92,8 @@ class KeyEncoder(nn.Module):
 class ValueEncoder(nn.Module):
   """ResNet-18 (biased convs) on [RGB, mask, others] + FeatureFusionBlock with the key's f16.
 
-  image (N,H,W,3), key_f16 (N,h,w,Cf), masks (N,H,W,1), others (N,H,W,1) -> value (N,h,w,Cv).
+  image (1|N,H,W,3), key_f16 (1|N,h,w,Cf), masks (N,H,W,1), others (N,H,W,1) -> value
+  (N,h,w,Cv).
   With `in_channels == 4` (stage-0 network) the `others` channel is not used.
   """
   blocks: Sequence[int] = (2, 2, 2)
@@ -107,9 +108,9 @@ class ValueEncoder(nn.Module):
   def __call__(self, image: jnp.ndarray, key_f16: jnp.ndarray, masks: jnp.ndarray,
                others: jnp.ndarray | None) -> jnp.ndarray:
     d = self.dtype
-    parts = [image, masks] if self.in_channels == 4 else [image, masks, others]
-    x = jnp.concatenate([p.astype(d) for p in parts], axis=-1)
-    x = conv2d(self.stem, 7, stride=2, dtype=d, name="conv1")(x)
+    parts = (image, masks) if self.in_channels == 4 else (image, masks, others)
+    # A batch-1 image is convolved once for all objects (its share of conv1).
+    x = Conv2DParts(self.stem, 7, stride=2, dtype=d, name="conv1")(parts)
     x = max_pool_3x3_s2(nn.relu(batch_norm(d, "bn1")(x)))
     in_ch = self.stem
     for i in range(3):

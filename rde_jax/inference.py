@@ -113,18 +113,21 @@ class Propagator:
     return state, prob
 
   def _read(self, state: MemoryState, k16: jnp.ndarray) -> jnp.ndarray:
-    """Top-k read-out of [RDE, last, first, first] for query key (1,h,w,Ck) -> (K,h,w,Cv)."""
+    """Top-k read-out of [RDE, last, first, first] for query key (1,h,w,Ck) -> (K,h,w,Cv).
+
+    The first frame is held once and counts twice in the top-k (`topk_weights_repeated`);
+    before the first update 'last' is absent and the RDE (= the first frame) counts once.
+    """
     _, h, w, ck = k16.shape
-    mk = jnp.concatenate([state.rde_k, state.last_k, state.gt_k, state.gt_k], 0).reshape(-1, ck)
-    mv = jnp.stack([state.rde_v, state.last_v, state.gt_v, state.gt_v], 1)
+    mk = jnp.concatenate([state.rde_k, state.last_k, state.gt_k], 0).reshape(-1, ck)
+    mv = jnp.stack([state.rde_v, state.last_v, state.gt_v], 1)
     kk = mv.shape[0]
     mv = mv.reshape(kk, mk.shape[0], -1)
-    u = state.updated
-    slot_valid = jnp.stack([jnp.array(True), u, jnp.array(True), u])
-    valid = jnp.repeat(slot_valid, h * w)
+    u = state.updated.astype(jnp.int32)
+    copies = jnp.repeat(jnp.stack([jnp.ones((), jnp.int32), u, 1 + u]), h * w)
     aff = memory.l2_affinity(mk, k16.reshape(-1, ck))
-    wts, idx = memory.topk_weights(aff, self.top_k, valid)
-    return memory.topk_readout(wts, idx, mv).reshape(kk, h, w, -1)
+    wts, idx = memory.topk_weights_repeated(aff, self.top_k, copies)
+    return memory.dense_readout(wts, idx, mv).reshape(kk, h, w, -1)
 
   def _step(self, variables: Any, state: MemoryState, frame: jnp.ndarray,
             add_to_memory: jnp.ndarray) -> tuple[MemoryState, jnp.ndarray]:

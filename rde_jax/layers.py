@@ -7,6 +7,7 @@ from typing import Any, Sequence
 
 import flax.linen as nn
 import jax.numpy as jnp
+from jax import lax
 import numpy as np
 
 Dtype = Any
@@ -20,13 +21,84 @@ def conv2d(features: int, kernel: int, *, stride: int = 1, padding: int | None =
                  use_bias=bias, dtype=dtype, param_dtype=jnp.float32, name=name)
 
 
+class Conv2DParts(nn.Module):
+  """`nn.Conv` (same parameters) over the channel concatenation of `parts`, without building it.
+
+  conv(cat[p_1, ..., p_n]) = sum_i conv_i(p_i) + bias with the kernel split along its input
+  channels. A part may have batch 1 while others have batch N (e.g. key features shared by all
+  objects): it is convolved once and broadcast, instead of N times. Parts (B_i,H,W,C_i) ->
+  (max B_i, H', W', features).
+  """
+  features: int
+  kernel: int
+  stride: int = 1
+  padding: int | None = None
+  use_bias: bool = True
+  dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, parts: Sequence[jnp.ndarray]) -> jnp.ndarray:
+    k, p = self.kernel, self.kernel // 2 if self.padding is None else self.padding
+    channels = [x.shape[-1] for x in parts]
+    kernel = self.param("kernel", nn.initializers.lecun_normal(),
+                        (k, k, sum(channels), self.features), jnp.float32)
+    bias = (self.param("bias", nn.initializers.zeros_init(), (self.features,), jnp.float32)
+            if self.use_bias else None)
+    *parts, kernel, bias = nn.dtypes.promote_dtype(*parts, kernel, bias, dtype=self.dtype)
+    y, start = None, 0
+    for x, c in zip(parts, channels):
+      out = lax.conv_general_dilated(x, kernel[:, :, start:start + c], (self.stride,) * 2,
+                                     ((p, p), (p, p)), dimension_numbers=("NHWC", "HWIO", "NHWC"))
+      y, start = out if y is None else y + out, start + c
+    return y if bias is None else y + bias
+
+
 def conv3d(features: int, kernel: Sequence[int], *, padding: Sequence[int] = (0, 0, 0),
            dilation: Sequence[int] = (1, 1, 1), bias: bool = True, dtype: Dtype = jnp.float32,
-           name: str | None = None) -> nn.Conv:
+           name: str | None = None) -> "Conv3D":
   """Conv3d over (T, H, W) of an NTHWC tensor, symmetric padding per axis."""
-  return nn.Conv(features, tuple(kernel), padding=tuple((p, p) for p in padding),
-                 kernel_dilation=tuple(dilation), use_bias=bias, dtype=dtype,
-                 param_dtype=jnp.float32, name=name)
+  return Conv3D(features, tuple(kernel), tuple(padding), tuple(dilation), bias, dtype, name=name)
+
+
+class Conv3D(nn.Module):
+  """Conv3d with `nn.Conv`'s parameters (kernel (kt,kh,kw,I,O), bias (O,)), run as 2-D convs.
+
+  XLA:CPU has fast kernels for 2-D convolutions only, so the two shapes SAM uses are lowered
+  to 2-D: kt == 1 (time folded into the batch) and kt == T with no time padding (the time steps
+  folded into the channels: one output step). Both are the same sums as the 3-D conv.
+  x (B,T,H,W,I) -> (B,T',H',W',O).
+  """
+  features: int
+  kernel_size: tuple[int, int, int]
+  padding: tuple[int, int, int] = (0, 0, 0)
+  dilation: tuple[int, int, int] = (1, 1, 1)
+  use_bias: bool = True
+  dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
+    kt, kh, kw = self.kernel_size
+    pt, ph, pw = self.padding
+    b, t, h, w, c = x.shape
+    kernel = self.param("kernel", nn.initializers.lecun_normal(),
+                        (kt, kh, kw, c, self.features), jnp.float32)
+    bias = (self.param("bias", nn.initializers.zeros_init(), (self.features,), jnp.float32)
+            if self.use_bias else None)
+    x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
+    spatial = dict(padding=((ph, ph), (pw, pw)), rhs_dilation=self.dilation[1:],
+                   dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    if kt == 1 and pt == 0:
+      y = lax.conv_general_dilated(x.reshape(b * t, h, w, c), kernel[0], (1, 1), **spatial)
+      y = y.reshape((b, t) + y.shape[1:])
+    elif kt == t and pt == 0 and self.dilation[0] == 1:
+      xc = jnp.moveaxis(x, 1, 3).reshape(b, h, w, t * c)  # channels ordered (t, c)
+      y = lax.conv_general_dilated(xc, kernel.transpose(1, 2, 0, 3, 4).reshape(kh, kw, t * c, -1),
+                                   (1, 1), **spatial)[:, None]
+    else:
+      y = lax.conv_general_dilated(x, kernel, (1, 1, 1), ((pt, pt), (ph, ph), (pw, pw)),
+                                   rhs_dilation=self.dilation,
+                                   dimension_numbers=("NDHWC", "DHWIO", "NDHWC"))
+    return y if bias is None else y + bias
 
 
 def batch_norm(dtype: Dtype = jnp.float32, name: str | None = None) -> nn.BatchNorm:

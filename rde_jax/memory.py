@@ -44,6 +44,35 @@ def topk_weights(affinity: jnp.ndarray, k: int,
   return jax.nn.softmax(values, axis=-1), idx
 
 
+def topk_weights_repeated(affinity: jnp.ndarray, k: int,
+                          copies: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
+  """`topk_weights` of a memory in which position m is listed copies[m] times (0 = absent).
+
+  The official read lists the first frame twice; here it is stored once and its top-k entries
+  count double (the k-th place may take one copy of a pair). Same weights as `topk_weights` on
+  the expanded memory, summed over the copies of each position.
+  affinity (Q, M) over unique positions, copies (M,) int -> weights (Q, k') float32 and
+  indices (Q, k') int32 with k' = min(k, M).
+  """
+  affinity = jnp.where(copies[None, :] > 0, affinity, -jnp.inf)
+  values, idx = jax.lax.top_k(affinity, min(k, affinity.shape[-1]))
+  c = copies[idx]
+  kept = jnp.clip(k - (jnp.cumsum(c, axis=-1) - c), 0, c).astype(values.dtype)
+  # The max as a reduction: slicing values[:, :1] makes XLA:CPU lower top_k as a full sort.
+  e = kept * jnp.exp(values - jnp.max(values, axis=-1, keepdims=True))
+  return e / jnp.sum(e, axis=-1, keepdims=True), idx
+
+
+def dense_readout(weights: jnp.ndarray, idx: jnp.ndarray, mv: jnp.ndarray) -> jnp.ndarray:
+  """`topk_readout` as one matmul: weights/idx (Q, k) scattered into (Q, M), mv (K, M, Cv).
+
+  Same sums (the other entries are exact zeros); cheaper than gathering (K, Q, k, Cv).
+  """
+  q = weights.shape[0]
+  dense = jnp.zeros((q, mv.shape[1]), weights.dtype).at[jnp.arange(q)[:, None], idx].set(weights)
+  return jnp.einsum("qm,kmc->kqc", dense.astype(mv.dtype), mv)
+
+
 def topk_readout(weights: jnp.ndarray, idx: jnp.ndarray, mv: jnp.ndarray) -> jnp.ndarray:
   """Sparse read-out: weights/idx (Q, k), mv (K, M, Cv) -> (K, Q, Cv), summing the k entries."""
   gathered = jnp.take(mv, idx, axis=1)  # (K, Q, k, Cv)

@@ -96,16 +96,12 @@ class RDEVOS(nn.Module):
   def encode_value(self, image: jnp.ndarray, f16: jnp.ndarray, masks: jnp.ndarray,
                    others: jnp.ndarray | None) -> jnp.ndarray:
     """image (1|N,H,W,3), f16 (1|N,h,w,Cf), masks/others (N,H,W,1) -> value (N,h,w,Cv)."""
-    n = masks.shape[0]
-    image = jnp.broadcast_to(image, (n,) + image.shape[1:])
-    f16 = jnp.broadcast_to(f16, (n,) + f16.shape[1:])
-    return self.value_encoder(image, f16, masks, others)
+    return self.value_encoder(image, f16, masks, others)  # batch-1 image/f16 shared, not copied
 
   def decode(self, readout: jnp.ndarray, qv16: jnp.ndarray, f8: jnp.ndarray,
              f4: jnp.ndarray) -> jnp.ndarray:
     """readout (K,h,w,Cv), qv16/f8/f4 (1|K,...) -> logits (K,H,W,1) float32."""
-    qv16 = jnp.broadcast_to(qv16, readout.shape[:3] + qv16.shape[3:]).astype(readout.dtype)
-    return self.decoder(jnp.concatenate([readout, qv16], axis=-1), f8, f4)
+    return self.decoder((readout, qv16.astype(readout.dtype)), f8, f4)  # qv16 shared if batch 1
 
   def compress(self, key: jnp.ndarray, value: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
     """RDE update: key (B,2,h,w,Ck), value (B,2,h,w,Cv) -> (B,1,h,w,Ck), (B,1,h,w,Cv)."""

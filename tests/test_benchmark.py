@@ -1,0 +1,56 @@
+"""The inference benchmark on the tiny model at a small size (in-process, a few seconds)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from rde_jax import benchmark, benchmark_config
+
+
+@pytest.fixture(scope="module")
+def report():
+  cfg = benchmark_config.get_config("test")
+  return benchmark.run(cfg)
+
+
+def test_report_fields(report):
+  env = report["environment"]
+  for key in ("platform", "device_kind", "cpu_count", "jax", "jaxlib", "flax", "dtype",
+              "precision", "load_avg_start", "load_avg_end"):
+    assert key in env, key
+  assert report["peak_rss_bytes"] > 0
+  for mode in ("rde", "stm"):
+    r = report[mode]
+    assert r["compile_s"]["init"] > 0 and r["compile_s"]["step"] > 0
+    assert r["latency_s"]["median"] > 0 and r["fps"] > 0
+    assert r["latency_plain_s"]["n"] > 0 and r["latency_memory_frame_s"]["n"] > 0
+    assert len(r["series"]["latency_s"]) == r["frames"] == 14
+    assert r["flatness"]["median_ratio"] > 0 and r["per_frame_s"] > 0
+    assert len(r["series"]["other_cores"]) == r["frames"] and "quiet" in r
+  assert {"encode_key", "read", "decode", "aggregate", "value", "sam"} <= set(report["stages"])
+  ref = report["reference"]
+  assert "not measured" in ref["paper_gpu"]["source"]
+  assert "Not measured" in ref["official_pytorch_cpu"]["source"]
+  json.dumps(report)  # serialisable
+
+
+def test_rde_memory_is_constant_and_stm_grows(report):
+  rde, stm = report["rde"]["series"], report["stm"]["series"]
+  assert len(set(rde["state_bytes"])) == 1
+  assert max(rde["memory_slots"]) == 4
+  slots = np.asarray(stm["memory_slots"])
+  assert np.all(np.diff(slots) >= 0) and slots[-1] == 1 + sum(stm["memory_frame"][1:])
+  assert slots[-1] > slots[0]
+  assert stm["state_bytes"][-1] > stm["state_bytes"][0]
+  assert report["stm"]["growth_events"]  # the bank was reallocated (and recompiled)
+
+
+def test_table_and_plot(report, tmp_path):
+  text = benchmark.benchmark_report.table(report)
+  assert "REFERENCE (not measured here)" in text and "rde" in text and "stm" in text
+  path = tmp_path / "plot.png"
+  benchmark.benchmark_report.plot_report(report, str(path))
+  from PIL import Image
+  with Image.open(path) as img:
+    assert img.size[0] > 100 and img.size[1] > 100
