@@ -353,23 +353,33 @@ def run(cfg: Any) -> dict[str, Any]:
   return report
 
 
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", os.path.join(os.path.dirname(__file__), "benchmark_config.py"),
-    "benchmark settings (rde_jax/benchmark_config.py[:preset]); override as --config.FIELD=...")
-_OUT = flags.DEFINE_string("out", None, "JSON path (overrides config.out)")
-_PLOT = flags.DEFINE_string("plot", None, "PNG path (overrides config.plot)")
+def _define_flags() -> dict[str, Any]:
+  """CLI flags, defined only when run as a program (importing the module defines none, so it
+  coexists with other absl modules such as rde_jax.segment in one process)."""
+  return {
+      "config": config_flags.DEFINE_config_file(
+          "config", os.path.join(os.path.dirname(__file__), "benchmark_config.py"),
+          "benchmark settings (rde_jax/benchmark_config.py[:preset]); --config.FIELD=..."),
+      "out": flags.DEFINE_string("out", None, "JSON path (overrides config.out)"),
+      "plot": flags.DEFINE_string("plot", None, "PNG path (overrides config.plot)"),
+  }
+
+
+_FLAGS: dict[str, Any] = {}
 
 
 def main(argv: list[str]) -> None:
   del argv
-  cfg = _CONFIG.value
-  out, plot = _OUT.value or cfg.out, _PLOT.value or cfg.plot
+  cfg = _FLAGS["config"].value
+  out, plot = _FLAGS["out"].value or cfg.out, _FLAGS["plot"].value or cfg.plot
   report = run(cfg)
   print(benchmark_report.table(report), file=sys.stderr)
   text = json.dumps(report)
   if out:
-    with open(out, "w") as f:
+    tmp = f"{out}.tmp"
+    with open(tmp, "w") as f:
       f.write(text)
+    os.replace(tmp, out)
   if plot:
     benchmark_report.plot_report(report, plot)
   summary = {k: v for k, v in report.items() if k not in ("rde", "stm")}
@@ -380,4 +390,5 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
+  _FLAGS.update(_define_flags())
   app.run(main)
