@@ -143,3 +143,17 @@ def test_eight_devices_give_the_same_update_as_one():
   # Adam's first step is ~lr * sign(g): reordered sums only move the few components whose
   # gradient is ~eps; everything else agrees to float rounding.
   assert r["worst"] < 1e-2 * r["lr"], res.stdout
+
+
+def test_bfloat16_compute_keeps_float32_parameters():
+  cfg32, cfg16 = small_config(), small_config(dtype="bfloat16")
+  batch = train_data.train_pipeline(cfg32)[0]
+  losses = []
+  for cfg in (cfg32, cfg16):
+    tr = Trainer(cfg)
+    v = init_variables(tr.arch, 0)
+    state, m = tr.step(tr.init_state(v["params"]), v["batch_stats"], batch, 0)
+    assert bool(m["finite"])
+    assert all(x.dtype == jnp.float32 for x in jax.tree_util.tree_leaves(state.params))
+    losses.append(float(m["total_loss"]))
+  assert losses[1] == pytest.approx(losses[0], rel=5e-2)
