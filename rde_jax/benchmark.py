@@ -31,7 +31,7 @@ import numpy as np
 from absl import app, flags
 from ml_collections import config_flags
 
-from rde_jax import benchmark_report, inference, memory, model_config, stm
+from rde_jax import benchmark_report, inference, masks_io, memory, model_config, stm
 from rde_jax.data.synthetic import generate_video
 from rde_jax.network import Arch, RDEVOS, init_variables
 
@@ -376,10 +376,7 @@ def main(argv: list[str]) -> None:
   print(benchmark_report.table(report), file=sys.stderr)
   text = json.dumps(report)
   if out:
-    tmp = f"{out}.tmp"
-    with open(tmp, "w") as f:
-      f.write(text)
-    os.replace(tmp, out)
+    masks_io.write_atomic(out, text.encode("utf-8"))
   if plot:
     benchmark_report.plot_report(report, plot)
   summary = {k: v for k, v in report.items() if k not in ("rde", "stm")}

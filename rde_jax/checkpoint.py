@@ -14,12 +14,12 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-import tempfile
 from typing import Any
 
 import jax
 import numpy as np
 
+from rde_jax.masks_io import write_atomic
 from rde_jax.network import Arch, abstract_variables
 
 FORMAT = "rde_jax.model/1"
@@ -31,18 +31,8 @@ class CheckpointMismatchError(ValueError):
 
 def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
   """Writes JSON to a temporary file in the same folder, then renames it into place."""
-  path = pathlib.Path(path)
-  path.parent.mkdir(parents=True, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-  try:
-    with os.fdopen(fd, "w") as f:
-      json.dump(obj, f, indent=1, sort_keys=True, default=_json_default)
-      f.write("\n")
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.unlink(tmp)
-    raise
+  text = json.dumps(obj, indent=1, sort_keys=True, default=_json_default) + "\n"
+  write_atomic(path, text.encode("utf-8"))
 
 
 def _json_default(x: Any) -> Any:

@@ -22,16 +22,6 @@ from rde_jax import memory
 from rde_jax.network import RDEVOS
 
 
-def _masked_readout(mk: jnp.ndarray, mv: jnp.ndarray, qk: jnp.ndarray,
-                    valid: jnp.ndarray | None) -> jnp.ndarray:
-  """Full-softmax read. mk (B,M,Ck), mv (B,O,M,Cv), qk (B,Q,Ck), valid (M,) -> (B,O,Q,Cv)."""
-  aff = memory.l2_affinity(mk, qk)  # (B,Q,M)
-  if valid is not None:
-    aff = jnp.where(valid[None, None, :], aff, -jnp.inf)
-  w = jax.nn.softmax(aff, axis=-1)
-  return jnp.einsum("bqm,bomc->boqc", w.astype(mv.dtype), mv)
-
-
 class ClipForward:
   """Callable (variables, batch) -> outputs dict; static settings fixed at construction."""
 
@@ -67,7 +57,7 @@ class ClipForward:
     (B,O,h,w,2Cv) = cat[memory readout, qv16] (the decoder input)."""
     b, h, w, ck = feats["k16"].shape
     o = mv.shape[1]
-    ro = _masked_readout(mk, mv, feats["k16"].reshape(b, h * w, ck), valid)
+    ro = memory.softmax_readout(mk, mv, feats["k16"].reshape(b, h * w, ck), valid)
     ro = ro.reshape(b, o, h, w, -1)
     qv = jnp.broadcast_to(feats["qv16"][:, None], ro.shape[:4] + feats["qv16"].shape[-1:])
     dec_in = jnp.concatenate([ro, qv.astype(ro.dtype)], axis=-1)
@@ -87,7 +77,6 @@ class ClipForward:
     feats = self._apply(variables, rgb.reshape(b * t_len, *rgb.shape[2:]),
                         method=RDEVOS.encode_key)
     feats = {k: v.reshape(b, t_len, *v.shape[1:]) for k, v in feats.items()}
-    at = lambda t: {k: v[:, t] for k, v in feats.items()}
     if o == 2:
       gt0 = jnp.stack([batch["gt"][:, 0], batch["sec_gt"][:, 0]], 1)
       pgt = jnp.stack([batch["pgt"], batch["sec_pgt"]], 1)

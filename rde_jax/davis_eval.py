@@ -24,6 +24,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from rde_jax import metrics
+from rde_jax.masks_io import write_atomic
 from rde_jax.davis_io import DavisEvalError, read_gt_sequence, read_results_sequence, sequence_names
 
 GLOBAL_HEADER = ("J&F-Mean", "J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Recall", "F-Decay")
@@ -186,13 +187,7 @@ def csv_texts(scores: dict[str, float], rows: Sequence[tuple[str, float, float]]
 
 def _write_atomic(path: Path, text: str) -> None:
   """Writes ``text`` to a temp file beside ``path``, then renames it into place (never half-written)."""
-  tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-  try:
-    with open(tmp, "w", encoding="utf-8", newline="") as f:
-      f.write(text)
-    os.replace(tmp, path)
-  finally:
-    tmp.unlink(missing_ok=True)
+  write_atomic(path, text.encode("utf-8"))
 
 
 def write_csvs(results_path: str | os.PathLike, split: str, scores: dict[str, float],

@@ -28,8 +28,8 @@ import numpy as np
 from rde_jax import memory
 from rde_jax.network import Arch, RDEVOS
 # Re-exported: the frame helpers lived here first (tests and callers use inference.<name>).
-from rde_jax.streaming import (IMAGENET_MEAN, IMAGENET_STD, Clock, Geometry,  # noqa: F401
-                               RunStats, finish_probs, normalize, pad_amounts, prepare_frames)
+from rde_jax.streaming import (Clock, Geometry, RunStats,  # noqa: F401
+                               finish_probs, normalize, pad_amounts, prepare_frames)
 
 
 @flax.struct.dataclass

@@ -143,28 +143,3 @@ def jax_take(x: jnp.ndarray, idx: Any, axis: int) -> jnp.ndarray:
 def upsample_bilinear(x: jnp.ndarray, factor: int) -> jnp.ndarray:
   """F.interpolate(scale_factor=factor, mode='bilinear', align_corners=False) on NHWC."""
   return _upsample_axis(_upsample_axis(x, factor, 1), factor, 2)
-
-
-def resize_matrix(out_size: int, in_size: int) -> np.ndarray:
-  """(out, in) half-pixel linear interpolation weights, PyTorch align_corners=False, no antialias."""
-  scale = in_size / out_size
-  m = np.zeros((out_size, in_size), np.float32)
-  for i in range(out_size):
-    src = max(scale * (i + 0.5) - 0.5, 0.0)
-    i0 = min(int(src), in_size - 1)
-    i1 = min(i0 + 1, in_size - 1)
-    l1 = src - i0
-    m[i, i0] += 1.0 - l1
-    m[i, i1] += l1
-  return m
-
-
-def resize_bilinear(x: jnp.ndarray, size: tuple[int, int]) -> jnp.ndarray:
-  """Bilinear resize of (..., H, W, C) to `size` (align_corners=False, no antialiasing)."""
-  h, w = x.shape[-3], x.shape[-2]
-  if (h, w) == tuple(size):
-    return x
-  ry = jnp.asarray(resize_matrix(size[0], h), x.dtype)
-  rx = jnp.asarray(resize_matrix(size[1], w), x.dtype)
-  y = jnp.einsum("oh,...hwc->...owc", ry, x, precision="highest")
-  return jnp.einsum("pw,...owc->...opc", rx, y, precision="highest")

@@ -23,10 +23,17 @@ def l2_affinity(mk: jnp.ndarray, qk: jnp.ndarray) -> jnp.ndarray:
   return (2.0 * b - a[..., None, :]) / jnp.sqrt(jnp.float32(mk.shape[-1]))
 
 
-def softmax_readout(affinity: jnp.ndarray, mv: jnp.ndarray) -> jnp.ndarray:
-  """Full softmax over memory (training): affinity (Q, M), mv (K, M, Cv) -> (K, Q, Cv)."""
-  w = jax.nn.softmax(affinity, axis=-1)
-  return jnp.einsum("qm,kmc->kqc", w.astype(mv.dtype), mv)
+def softmax_readout(mk: jnp.ndarray, mv: jnp.ndarray, qk: jnp.ndarray,
+                    valid: jnp.ndarray | None = None) -> jnp.ndarray:
+  """Full-softmax read (training, no top-k), batched.
+
+  mk (B,M,Ck), mv (B,O,M,Cv), qk (B,Q,Ck), valid (M,) bool or None -> read-out (B,O,Q,Cv).
+  """
+  aff = l2_affinity(mk, qk)  # (B,Q,M)
+  if valid is not None:
+    aff = jnp.where(valid[None, None, :], aff, -jnp.inf)
+  w = jax.nn.softmax(aff, axis=-1)
+  return jnp.einsum("bqm,bomc->boqc", w.astype(mv.dtype), mv)
 
 
 def topk_weights(affinity: jnp.ndarray, k: int,

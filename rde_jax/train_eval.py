@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import pathlib
 import time
 from typing import Any
@@ -46,9 +47,9 @@ def write_outputs(folder: pathlib.Path, frames: np.ndarray, labels: np.ndarray) 
   from rde_jax import masks_io, overlay
   folder.mkdir(parents=True, exist_ok=True)
   gif = [Image.fromarray(f) for f in frames]
-  tmp = folder / ".input.gif.tmp"
-  gif[0].save(tmp, format="GIF", save_all=True, append_images=gif[1:], duration=125, loop=0)
-  tmp.replace(folder / "input.gif")
+  buf = io.BytesIO()
+  gif[0].save(buf, format="GIF", save_all=True, append_images=gif[1:], duration=125, loop=0)
+  masks_io.write_atomic(folder / "input.gif", buf.getvalue())
   for t, lab in enumerate(labels):
     masks_io.write_label_png(folder / f"{t:05d}.png", lab)
   with overlay.OverlayWriter(folder / "overlay", fps=8.0, fmt="gif") as writer:

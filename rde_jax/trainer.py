@@ -138,11 +138,3 @@ def train_and_evaluate(cfg: ml_collections.ConfigDict, workdir: str) -> dict[str
     checkpoint.write_json_atomic(workdir_p / "summary.json", summary)
   writer.close()
   return summary
-
-
-def scalar_history(workdir: str) -> list[dict]:
-  """The scalars logged by a run (one dict per logged step), from WORKDIR/metrics.jsonl."""
-  import json
-  path = pathlib.Path(workdir) / "metrics.jsonl"
-  return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
-

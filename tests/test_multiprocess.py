@@ -1,6 +1,5 @@
 """Two JAX processes on localhost (CPU collectives) compute the same update as one process."""
 
-import json
 import os
 import socket
 import subprocess

@@ -16,9 +16,9 @@ import numpy as np
 from PIL import Image, ImageEnhance
 from scipy import ndimage
 
+from rde_jax.streaming import IMAGENET_MEAN, IMAGENET_STD
+
 IM_MEAN_FILL = (124, 116, 104)  # fill colour of affine ops (ImageNet mean in 0..255)
-IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
-IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
 
 BICUBIC, NEAREST = Image.Resampling.BICUBIC, Image.Resampling.NEAREST
 
