@@ -1,0 +1,67 @@
+"""The PyTorch twin of benchmarks/ computes what our network computes (skipped without torch)."""
+
+import flax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from benchmarks import torch_twin  # noqa: E402
+from rde_jax import inference, model_config  # noqa: E402
+from rde_jax.data.synthetic import generate_video  # noqa: E402
+from rde_jax.network import RDEVOS, Arch, init_variables  # noqa: E402
+
+
+def _perturbed_tiny() -> tuple[Arch, dict]:
+  """Tiny variables with non-trivial BatchNorm statistics and affine parameters."""
+  arch = Arch.from_config(model_config.tiny())
+  v = init_variables(arch, 3)
+  gen = np.random.default_rng(1)
+  stats = flax.traverse_util.flatten_dict(v["batch_stats"])
+  for p, x in stats.items():
+    stats[p] = (gen.uniform(0.5, 1.5, x.shape) if p[-1] == "var"
+                else gen.normal(0, 0.1, x.shape)).astype(np.float32)
+  params = flax.traverse_util.flatten_dict(v["params"])
+  for p, x in params.items():
+    if p[-1] == "scale":
+      params[p] = gen.uniform(0.5, 1.5, x.shape).astype(np.float32)
+  return arch, {"params": flax.traverse_util.unflatten_dict(params),
+                "batch_stats": flax.traverse_util.unflatten_dict(stats)}
+
+
+@pytest.fixture(scope="module")
+def setup():
+  torch.set_num_threads(1)
+  arch, variables = _perturbed_tiny()
+  frames, labels = generate_video(5, height=64, width=96, num_frames=5, min_objects=2,
+                                  max_objects=2)
+  frames = np.stack([inference.normalize(f) for f in frames])
+  onehot = np.stack([labels[0] == i for i in (1, 2)]).astype(np.float32)
+  return arch, variables, frames, onehot, torch_twin.TwinNetwork.from_variables(variables, arch)
+
+
+def test_key_encoder_outputs_match(setup):
+  arch, variables, frames, _, twin = setup
+  ours = RDEVOS(arch).apply(variables, jnp.asarray(frames[:1]), method=RDEVOS.encode_key)
+  with torch.inference_mode():
+    theirs = twin.encode_key(torch_twin.to_nchw(frames[:1]))
+  for name in ("k16", "qv16", "f16", "f8", "f4"):
+    np.testing.assert_allclose(theirs[name].numpy().transpose(0, 2, 3, 1), ours[name],
+                               atol=1e-4, rtol=1e-4, err_msg=name)
+
+
+def test_video_probabilities_match(setup):
+  """Frames 1..4 with an RDE update at frame 2: plain frames, SAM and the 4-slot read."""
+  arch, variables, frames, onehot, twin = setup
+  add = inference.memory_frame_flags(len(frames), 2)
+  assert add[1:].tolist() == [False, True, False, False]
+  prop = inference.Propagator(variables, arch, top_k=20)
+  state, p0 = prop.init(variables, jnp.asarray(frames[0]), jnp.asarray(onehot))
+  _, ours = prop.run_chunk(variables, state, jnp.asarray(frames[1:]), jnp.asarray(add[1:]))
+  tw = torch_twin.TwinPropagator(twin, top_k=20)
+  theirs = [tw.init(torch_twin.to_nchw(frames[0]), torch.from_numpy(onehot))]
+  theirs += [tw.step(torch_twin.to_nchw(frames[t]), bool(add[t])) for t in range(1, len(frames))]
+  assert tw.updated
+  np.testing.assert_allclose(theirs[0].numpy(), p0, atol=1e-6)
+  np.testing.assert_allclose(np.stack([p.numpy() for p in theirs[1:]]), ours, atol=1e-4)
