@@ -21,6 +21,8 @@ flags.mark_flags_as_required(["config", "workdir"])
 def main(argv: list[str]) -> int:
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  from rde_jax import cpu_settings
+  cpu_settings.apply()  # XLA:CPU flags for this CPU, before JAX starts (RDE_JAX_CPU_FLAGS overrides)
   from rde_jax import evaluation
   from rde_jax.checkpoint import CheckpointMismatchError
   from rde_jax.data.imageio import DataError

@@ -31,7 +31,8 @@ import numpy as np
 from absl import app, flags
 from ml_collections import config_flags
 
-from rde_jax import benchmark_report, inference, masks_io, memory, model_config, stm
+from rde_jax import (benchmark_report, cpu_settings, inference, masks_io, model_config,
+                     roofline, stages, stm)
 from rde_jax.data.synthetic import generate_video
 from rde_jax.network import Arch, RDEVOS, init_variables
 
@@ -118,7 +119,8 @@ def environment(cfg: Any) -> dict[str, Any]:
       "python": platform.python_version(), "jax": jax.__version__,
       "jaxlib": importlib.metadata.version("jaxlib"),
       "flax": flax.__version__, "numpy": np.__version__,
-      "xla_flags": os.environ.get("XLA_FLAGS", ""), "dtype": cfg.dtype,
+      "xla_flags": os.environ.get("XLA_FLAGS", ""), "cpu_settings": cpu_settings.record(),
+      "dtype": cfg.dtype,
       "precision": cfg.precision, "date": time.strftime("%Y-%m-%d %H:%M:%S"),
   }
 
@@ -295,37 +297,30 @@ def _summaries(cfg: Any, s: dict[str, list], num_frames: int | None = None) -> d
 
 def bench_stages(cfg: Any, variables: Any, arch: Arch, frames: list, onehot: jnp.ndarray,
                  dtype: Any) -> dict[str, Any]:
-  """Each part of a frame jitted and timed on its own (full memory: [RDE, last, GT, GT])."""
+  """Each part of a frame jitted and timed on its own (full memory: [RDE, last, GT, GT]), with
+  its XLA FLOP count and the fraction of the matmul peak measured in the same run."""
   prop = inference.Propagator(variables, arch, top_k=cfg.top_k, dtype=dtype)
-  model = prop.model
-  state, _ = prop.init(variables, frames[0], onehot)
-  state = state.replace(updated=jnp.ones((), bool))
   frame = frames[min(1, len(frames) - 1)]
   out: dict[str, Any] = {"waited_for_quiet_s": wait_until_quiet(cfg.quiet_wait_s)}
   meter = LoadMeter()
-
-  def stage(name: str, fn: Callable, *args: Any) -> Any:
-    compiled, t_c = _compile(jax.jit(fn), *args)
-    result = jax.block_until_ready(compiled(*args))
-    times = [_timed(lambda: compiled(*args))[1] for _ in range(cfg.stage_repeats)]
-    out[name] = {"compile_s": round(t_c, 3), "median_s": round(float(np.median(times)), 5),
-                 "min_s": round(min(times), 5)}
-    return result
-
-  feats = stage("encode_key", lambda v, f: model.apply(v, f[None], method=RDEVOS.encode_key),
-                variables, frame)
-  readout = stage("read", prop._read, state, feats["k16"])
-  logits = stage("decode", lambda v, r, q, f8, f4: model.apply(
-      v, r, q, f8, f4, method=RDEVOS.decode), variables, readout, feats["qv16"], feats["f8"],
-      feats["f4"])
-  probs = stage("aggregate", lambda x: memory.soft_aggregate(jax.nn.sigmoid(x[..., 0]))[1],
-                logits)
-  value = stage("value", prop._value, variables, frame, feats["f16"], probs[1:])
-  key2 = jnp.stack([state.rde_k, feats["k16"].astype(state.rde_k.dtype)], 1)
-  val2 = jnp.stack([state.rde_v, value.astype(state.rde_v.dtype)], 1)
-  stage("sam", lambda v, k, x: model.apply(v, k, x, method=RDEVOS.compress), variables, key2, val2)
+  for s in stages.compile_stages(prop, variables, frame, onehot):
+    times = [_timed(s.call)[1] for _ in range(cfg.stage_repeats)]
+    out[s.name] = {"compile_s": s.compile_s, "median_s": round(float(np.median(times)), 5),
+                   "min_s": round(min(times), 5), "flops": s.flops}
   out["other_processes_cores"] = meter.cores()
+  if cfg.peak:
+    out["roofline"] = roofline_summary(out, cfg.dtype)
   return out
+
+
+def roofline_summary(timed: dict[str, Any], dtype: str) -> dict[str, Any]:
+  """Peak float32 and bfloat16 matmul rates (measured now) and each stage's share of the peak
+  of its compute dtype."""
+  peaks = {d: roofline.measure_peak(d) for d in ("float32", "bfloat16")}
+  ref = peaks[dtype]["gflops"]
+  rows = {name: roofline.fraction(t["flops"], t["median_s"], ref)
+          for name, t in timed.items() if isinstance(t, dict) and "flops" in t}
+  return {"peak": peaks, "reference_dtype": dtype, "stages": rows}
 
 
 def run(cfg: Any) -> dict[str, Any]:
@@ -371,6 +366,7 @@ _FLAGS: dict[str, Any] = {}
 def main(argv: list[str]) -> None:
   del argv
   cfg = _FLAGS["config"].value
+  cpu_settings.apply(cfg.cpu_flags)  # before anything starts the JAX backend
   out, plot = _FLAGS["out"].value or cfg.out, _FLAGS["plot"].value or cfg.plot
   report = run(cfg)
   print(benchmark_report.table(report), file=sys.stderr)

@@ -36,6 +36,8 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   c.stm_max_frames = 0  # STM video length (0: num_frames); its cost grows, so it may be capped
   c.stages = True  # also time encode_key / read / decode / value / SAM, jitted separately
   c.stage_repeats = 3
+  c.peak = True  # with stages: measure the float32/bfloat16 matmul peak (roofline fractions)
+  c.cpu_flags = "auto"  # XLA:CPU flags: auto (rde_jax.cpu_settings) | none | '--xla_... ...'
   c.window = 30  # flatness: median latency of frames [50, 50+window) vs the last `window`
   c.quiet_wait_s = 0.0  # before timing each mode, wait up to this long for other processes
   c.seed = 0
@@ -60,6 +62,7 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
     c.stm_grow_slots = 2
     c.top_k = 20
     c.stage_repeats = 1
+    c.peak = False
     c.window = 4
   elif preset != "default":
     raise ValueError(f"unknown preset {preset!r}; expected default, long, long_tiny or test")

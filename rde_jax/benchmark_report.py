@@ -135,7 +135,14 @@ def table(report: dict[str, Any]) -> str:
   if "stages" in report:
     lines.append("stages (separately jitted, ms): " + ", ".join(
         f"{k} {1e3 * v['median_s']:.1f}" for k, v in report["stages"].items()
-        if isinstance(v, dict)))
+        if isinstance(v, dict) and "median_s" in v))
+    roof = report["stages"].get("roofline")
+    if roof:
+      lines.append(f"matmul peak (GFLOP/s, this run): " + ", ".join(
+          f"{d} {p['gflops']}" for d, p in roof["peak"].items()) + f"; stages GFLOP/s "
+          f"(share of the {roof['reference_dtype']} peak): " + ", ".join(
+              f"{k} {r['gflops']} ({r['of_peak']})" for k, r in roof["stages"].items()
+              if r["gflops"] is not None))
   lines.append("other processes used (cores, while timing): " + ", ".join(
       f"{m} {report[m]['other_processes_cores']}" for m in ("rde", "stm", "stages") if m in report))
   lines.append(f"peak host RSS {report['peak_rss_bytes'] / 2**20:.0f} MB; device memory: "

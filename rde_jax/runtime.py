@@ -13,6 +13,8 @@ from typing import Any
 
 import jax
 
+from rde_jax import cpu_settings
+
 DEFAULT_CACHE = os.path.join("~", ".cache", "rde_jax", "jax_compilation_cache")
 _PRECISIONS = ("default", "high", "highest", "bfloat16", "tensorfloat32", "float32")
 
@@ -54,5 +56,6 @@ def environment(**settings: Any) -> dict[str, Any]:
       "numpy": np.__version__,
       "matmul_precision": jax.config.jax_default_matmul_precision or "default",
       "compilation_cache": jax.config.jax_compilation_cache_dir or "",
+      "cpu_settings": cpu_settings.record(),
       **settings,
   }

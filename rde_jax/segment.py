@@ -33,7 +33,8 @@ from typing import Any, Iterator
 import numpy as np
 from absl import app, flags, logging
 
-from rde_jax import api, checkpoint, inference, masks_io, overlay, progress, runtime, video_io
+from rde_jax import (api, checkpoint, cpu_settings, inference, masks_io, overlay, progress,
+                     runtime, video_io)
 from rde_jax.data.imageio import DataError
 
 _CHECKPOINT = flags.DEFINE_string("checkpoint", None, "Model dir (python -m rde_jax.convert).")
@@ -175,6 +176,7 @@ def main(argv: list[str]) -> int:
                                    ("out", _OUT)) if not f.value]
   if missing:
     raise app.UsageError(f"missing {', '.join(missing)}")
+  cpu_settings.apply()  # XLA:CPU flags for this CPU, before JAX starts (RDE_JAX_CPU_FLAGS overrides)
   if not flags.FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)  # quiet orbax/JAX INFO lines; the bar reports progress
   try:

@@ -29,6 +29,8 @@ def test_report_fields(report):
     assert r["flatness"]["median_ratio"] > 0 and r["per_frame_s"] > 0
     assert len(r["series"]["other_cores"]) == r["frames"] and "quiet" in r
   assert {"encode_key", "read", "decode", "aggregate", "value", "sam"} <= set(report["stages"])
+  assert report["stages"]["decode"]["flops"] > report["stages"]["aggregate"]["flops"] > 0
+  assert "family" in env["cpu_settings"]
   ref = report["reference"]
   assert "not measured" in ref["paper_gpu"]["source"]
   assert "Not measured" in ref["official_pytorch_cpu"]["source"]

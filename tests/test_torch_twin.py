@@ -65,3 +65,20 @@ def test_video_probabilities_match(setup):
   assert tw.updated
   np.testing.assert_allclose(theirs[0].numpy(), p0, atol=1e-6)
   np.testing.assert_allclose(np.stack([p.numpy() for p in theirs[1:]]), ours, atol=1e-4)
+
+
+def test_side_by_side_times_every_stage_on_both_sides():
+  import argparse
+  from benchmarks import side_by_side
+  args = argparse.Namespace(arch="tiny", height=32, width=48, objects=2, repeats=2, top_k=20,
+                            mem_every=3, dtype="float32", seed=0, no_peak=True, cpu_flags=None)
+  report = side_by_side.run(args)
+  rows = report["rows"]
+  assert set(rows) == set(side_by_side.LABELS)
+  for r in rows.values():
+    assert r["jax_s"]["n"] == r["torch_s"]["n"] == 2
+    assert r["ratio"] == round(r["torch_s"]["median"] / r["jax_s"]["median"], 3)
+  assert rows["decode"]["jax_flops"] > 0 and rows["decode"]["torch_flops"] > 0
+  p, m = rows["plain_frame"]["jax_s"]["median"], rows["memory_frame"]["jax_s"]["median"]
+  assert report["mean"]["jax_s"] == round((2 * p + m) / 3, 5)
+  assert "mean at mem_every 3" in side_by_side.table(report)

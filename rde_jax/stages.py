@@ -1,0 +1,76 @@
+"""The parts of one frame as separately compiled JAX calls, for per-stage timing.
+
+    for s in stages.compile_stages(prop, variables, frame, onehot):
+      s.call()                                   # one run of that stage on real inputs
+
+Stages (names used by the benchmark tables): encode_key (key encoder + key_proj + key_comp),
+read (affinity, top-k, read-out over the full memory [RDE, last, first, first]), decode (all
+objects), aggregate, value (value encoder, all objects), sam (the RDE update of key and values);
+with `frames=True` also plain_frame and memory_frame: the whole per-frame step
+(`Propagator._run_chunk` on one frame) without and with the RDE update.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+
+from rde_jax import memory, roofline
+from rde_jax.inference import Propagator
+from rde_jax.network import RDEVOS
+
+
+@dataclasses.dataclass
+class Stage:
+  """One compiled stage with its inputs; `call()` runs it once and waits for the result."""
+  name: str
+  compiled: Any
+  args: tuple
+  compile_s: float
+  flops: float | None
+
+  def call(self) -> Any:
+    return jax.block_until_ready(self.compiled(*self.args))
+
+
+def _compile(name: str, fn: Callable, *args: Any) -> tuple[Stage, Any]:
+  t0 = time.perf_counter()
+  compiled = jax.jit(fn).lower(*args).compile()
+  stage = Stage(name, compiled, args, round(time.perf_counter() - t0, 3),
+                roofline.flops_of(compiled))
+  return stage, stage.call()
+
+
+def compile_stages(prop: Propagator, variables: Any, frame: jnp.ndarray, onehot: jnp.ndarray,
+                   frames: bool = False) -> list[Stage]:
+  """Compiles each stage on the inputs the previous one produced (full memory, updated).
+
+  frame (Hp,Wp,3) normalised, onehot (K,Hp,Wp).
+  """
+  model = prop.model
+  state, _ = prop.init(variables, frame, onehot)
+  state = state.replace(updated=jnp.ones((), bool))
+  out = []
+  enc, feats = _compile("encode_key", lambda v, f: model.apply(
+      v, f[None], method=RDEVOS.encode_key), variables, frame)
+  rd, readout = _compile("read", prop._read, state, feats["k16"])
+  dec, logits = _compile("decode", lambda v, r, q, f8, f4: model.apply(
+      v, r, q, f8, f4, method=RDEVOS.decode), variables, readout, feats["qv16"], feats["f8"],
+      feats["f4"])
+  agg, probs = _compile("aggregate",
+                        lambda x: memory.soft_aggregate(jax.nn.sigmoid(x[..., 0]))[1], logits)
+  val, value = _compile("value", prop._value, variables, frame, feats["f16"], probs[1:])
+  key2 = jnp.stack([state.rde_k, feats["k16"].astype(state.rde_k.dtype)], 1)
+  val2 = jnp.stack([state.rde_v, value.astype(state.rde_v.dtype)], 1)
+  sam, _ = _compile("sam", lambda v, k, x: model.apply(v, k, x, method=RDEVOS.compress),
+                    variables, key2, val2)
+  out = [enc, rd, dec, agg, val, sam]
+  if frames:
+    for name, add in (("plain_frame", False), ("memory_frame", True)):
+      out.append(_compile(name, prop._run_chunk, variables, state, frame[None],
+                          jnp.asarray([add]))[0])
+  return out
