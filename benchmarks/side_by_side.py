@@ -50,6 +50,13 @@ def _timed(fn: Callable[[], Any]) -> float:
   return time.perf_counter() - t0
 
 
+def _timed_cpu(fn: Callable[[], Any]) -> tuple[float, float]:
+  """(wall, process CPU) seconds of fn(): CPU time is less sensitive to other processes."""
+  t0, c0 = time.perf_counter(), time.process_time()
+  fn()
+  return time.perf_counter() - t0, time.process_time() - c0
+
+
 def torch_stages(twin: Any, tprop: Any, frame: Any, top_k: int) -> dict[str, Callable[[], Any]]:
   """The twin's stages on the same inputs as ours (full memory after one RDE update)."""
   import torch
@@ -148,8 +155,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     for r in range(args.repeats):
       pair = ((tj, js.call), (tt_, tf)) if r % 2 == 0 else ((tt_, tf), (tj, js.call))
       for out, fn in pair:
-        out.append(_timed(fn))
-    rows[name] = {"jax_s": _stats(tj), "torch_s": _stats(tt_), "jax_flops": js.flops,
+        out.append(_timed_cpu(fn))
+    rows[name] = {"jax_s": _stats([w for w, _ in tj]), "torch_s": _stats([w for w, _ in tt_]),
+                  "jax_cpu_s": _stats([c for _, c in tj]),
+                  "torch_cpu_s": _stats([c for _, c in tt_]), "jax_flops": js.flops,
                   "torch_flops": tflops, "jax_compile_s": js.compile_s,
                   "other_processes_cores": meter.cores()}
     rows[name]["ratio"] = round(rows[name]["torch_s"]["median"] / rows[name]["jax_s"]["median"], 3)
@@ -182,6 +191,9 @@ def _schedule(rows: dict[str, Any], every: int) -> dict[str, float]:
     p, m = rows["plain_frame"][f"{side}_s"]["median"], rows["memory_frame"][f"{side}_s"]["median"]
     out[f"{side}_s"] = round(((every - 1) * p + m) / every, 5)
   out["ratio"] = round(out["torch_s"] / out["jax_s"], 3)
+  cpu = [((every - 1) * rows["plain_frame"][f"{side}_cpu_s"]["median"]
+          + rows["memory_frame"][f"{side}_cpu_s"]["median"]) / every for side in ("jax", "torch")]
+  out["cpu_ratio"] = round(cpu[1] / cpu[0], 3)
   return out
 
 
@@ -191,9 +203,9 @@ def table(report: dict[str, Any]) -> str:
   peak = report["peak"]
   pj = peak.get("float32", {}).get("jax", {}).get("gflops")
   pt = peak.get("float32", {}).get("torch", {}).get("gflops")
-  lines = ["| stage | rde-jax s | PyTorch twin s | PyTorch / rde-jax | jax GFLOP | jax GFLOP/s "
-           "(of f32 peak) | torch GFLOP | torch GFLOP/s (of f32 peak) |",
-           "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+  lines = ["| stage | rde-jax s | PyTorch twin s | PyTorch / rde-jax | CPU-time ratio | jax GFLOP "
+           "| jax GFLOP/s (of f32 peak) | torch GFLOP | torch GFLOP/s (of f32 peak) |",
+           "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
   for name, r in report["rows"].items():
     j, t = r["jax_s"]["median"], r["torch_s"]["median"]
     cells = []
@@ -204,11 +216,12 @@ def table(report: dict[str, Any]) -> str:
         cells += [f"{flops / 1e9:.1f}", f"{rate:.0f}{share}"]
       else:
         cells += ["-", "-"]
+    cpu = r["torch_cpu_s"]["median"] / max(r["jax_cpu_s"]["median"], 1e-9)
     lines.append(f"| {LABELS[name].format(k=k)} | {j:.3f} | {t:.3f} | {r['ratio']:.2f}x | "
-                 + " | ".join(cells) + " |")
+                 f"{cpu:.2f}x | " + " | ".join(cells) + " |")
   m = report["mean"]
   lines.append(f"| **mean at mem_every {every}** | **{m['jax_s']:.3f}** | **{m['torch_s']:.3f}** "
-               f"| **{m['ratio']:.2f}x** | | | | |")
+               f"| **{m['ratio']:.2f}x** | {m['cpu_ratio']:.2f}x | | | | |")
   if peak:
     lines.append("")
     lines.append("matmul peak (GFLOP/s, this run; jax n=2048): " + "; ".join(

@@ -16,7 +16,9 @@ that changes numerics shows. A set that fails to compile or run is reported, not
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import re
 import os
 import subprocess
 import sys
@@ -70,7 +72,16 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
                    "compile_s": s.compile_s}
     if s.name == "plain_frame":
       out["probs"] = np.asarray(result[1]).ravel()[:: max(1, result[1].size // 20000)].tolist()
+      # Same optimised HLO as another set: the flag changed no op or library choice (codegen
+      # flags such as the vector width act below HLO and keep it).
+      out["hlo_sha1"] = hashlib.sha1(_strip_metadata(s.compiled.as_text()).encode()).hexdigest()
   return out
+
+
+def _strip_metadata(hlo: str) -> str:
+  """HLO text without metadata and module names (those differ between identical programs)."""
+  hlo = re.sub(r", metadata=\{[^}]*\}", "", hlo)
+  return re.sub(r"^HloModule \S+", "HloModule", hlo, flags=re.M)
 
 
 def _run_set(flags: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -109,6 +120,8 @@ def sweep(sets: dict[str, str], args: argparse.Namespace) -> dict[str, Any]:
     best[name] = {s: min(x[s]["median_s"] for x in ok) for s in STAGES + ("plain_frame",)}
     if ref_probs is not None:
       best[name]["max_abs_prob_diff"] = float(np.abs(np.asarray(ok[0]["probs"]) - ref_probs).max())
+    ref_hlo = next((x.get("hlo_sha1") for x in runs[ref] if "error" not in x), None)
+    best[name]["same_hlo_as_reference"] = (ok[0].get("hlo_sha1") == ref_hlo) if ref_hlo else None
   return {"sets": sets, "best_median_s": best, "runs": runs, "config": vars(args)}
 
 
@@ -116,8 +129,8 @@ def table(report: dict[str, Any]) -> str:
   best = report["best_median_s"]
   ref = best[next(iter(report["sets"]))]
   cols = STAGES + ("plain_frame",)
-  lines = ["| flag set | XLA_FLAGS | " + " | ".join(cols) + " | prob diff |",
-           "| --- | --- | " + " | ".join("---" for _ in cols) + " | --- |"]
+  lines = ["| flag set | XLA_FLAGS | " + " | ".join(cols) + " | prob diff | same HLO |",
+           "| --- | --- | " + " | ".join("---" for _ in cols) + " | --- | --- |"]
   for name, b in best.items():
     flags = report["sets"][name] or "(none)"
     if "error" in b:
@@ -126,7 +139,8 @@ def table(report: dict[str, Any]) -> str:
     cells = [f"{b[c]:.3f} ({b[c] / ref[c]:.2f})" if "error" not in ref else f"{b[c]:.3f}"
              for c in cols]
     lines.append(f"| {name} | `{flags}` | " + " | ".join(cells)
-                 + f" | {b.get('max_abs_prob_diff', float('nan')):.1e} |")
+                 + f" | {b.get('max_abs_prob_diff', float('nan')):.1e} | "
+                 f"{b.get('same_hlo_as_reference')} |")
   return "\n".join(lines)
 
 

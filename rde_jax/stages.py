@@ -70,7 +70,12 @@ def compile_stages(prop: Propagator, variables: Any, frame: jnp.ndarray, onehot:
                     variables, key2, val2)
   out = [enc, rd, dec, agg, val, sam]
   if frames:
-    for name, add in (("plain_frame", False), ("memory_frame", True)):
-      out.append(_compile(name, prop._run_chunk, variables, state, frame[None],
-                          jnp.asarray([add]))[0])
+    # XLA's cost analysis counts both branches of the step's lax.cond: a frame's FLOPs are
+    # those of the stages it runs.
+    plain = sum(s.flops or 0.0 for s in (enc, rd, dec, agg))
+    for name, add, flops in (("plain_frame", False, plain),
+                             ("memory_frame", True, plain + (val.flops or 0) + (sam.flops or 0))):
+      stage = _compile(name, prop._run_chunk, variables, state, frame[None], jnp.asarray([add]))[0]
+      stage.flops = flops or None
+      out.append(stage)
   return out
