@@ -122,23 +122,28 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
   import numpy as np
   import torch
   from benchmarks import torch_twin as tt
-  from rde_jax import benchmark, inference, model_config, roofline, stages
+  from rde_jax import inference
+  from rde_jax.benchmark import roofline, stages
+  from rde_jax.benchmark.run import LoadMeter
   from rde_jax.data.synthetic import generate_video
-  from rde_jax.network import Arch, init_variables
+  from rde_jax.model import architectures
+  from rde_jax.model.architectures import Arch
+  from rde_jax.model.network import init_variables
 
   threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
   torch.set_num_threads(threads)
   load_start = os.getloadavg()
-  arch = Arch.from_config(model_config.get(args.arch))
+  arch = Arch.from_config(architectures.get(args.arch))
   variables = init_variables(arch, args.seed)
   vids, labels = generate_video(args.seed, height=args.height, width=args.width, num_frames=2,
                                 min_objects=args.objects, max_objects=args.objects)
   onehot = np.stack([labels[0] == i for i in range(1, args.objects + 1)]).astype(np.float32)
   frame0, frame = (inference.normalize(f) for f in vids)
   dtype = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}[args.dtype]
-  prop = inference.Propagator(jax.device_put(variables), arch, top_k=args.top_k, dtype=dtype)
+  engine = inference.Engine(jax.device_put(variables), arch, top_k=args.top_k, dtype=dtype)
   jstages = {s.name: s for s in stages.compile_stages(
-      prop, prop.variables, jnp.asarray(frame), jnp.asarray(onehot), frames=True)}
+      engine, engine.variables, jnp.asarray(frame0), jnp.asarray(frame), jnp.asarray(onehot),
+      frames=True)}
   twin = tt.TwinNetwork.from_variables(variables, arch)
   tprop = tt.TwinPropagator(twin, args.top_k)
   tprop.init(tt.to_nchw(frame0), torch.from_numpy(onehot))
@@ -150,7 +155,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     tf = tfns[name]
     tflops = torch_flops(tf)
     tf()
-    meter = benchmark.LoadMeter()
+    meter = LoadMeter()
     tj, tt_ = [], []
     for r in range(args.repeats):
       pair = ((tj, js.call), (tt_, tf)) if r % 2 == 0 else ((tt_, tf), (tj, js.call))

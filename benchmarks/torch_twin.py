@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rde_jax.convert import to_torch_state_dict
-from rde_jax.network import Arch
+from rde_jax.model.architectures import Arch
 
 
 def _conv(i: int, o: int, k: int, stride: int = 1, bias: bool = True) -> nn.Conv2d:

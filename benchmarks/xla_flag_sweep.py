@@ -5,7 +5,7 @@ r"""What each XLA:CPU flag set does to the per-stage times of rde-jax (one proce
     python benchmarks/xla_flag_sweep.py --height 128 --width 224 --repeats 2  # quick look
 
 XLA reads XLA_FLAGS once per process, so every flag set runs in its own subprocess (`--worker`):
-it compiles the stages of `rde_jax.stages` (official architecture, random weights, one
+it compiles the stages of `rde_jax.benchmark.stages` (official architecture, random weights, one
 synthetic frame) and times each `--repeats` times after one untimed call. `--rounds` > 1
 repeats the whole list, the sets interleaved, so a change in machine load hits all of them; the
 table gives each stage's best median over the rounds and the ratio to the first set. The
@@ -48,19 +48,23 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
   import jax
   import jax.numpy as jnp
   import numpy as np
-  from rde_jax import inference, model_config, stages
+  from rde_jax import inference
+  from rde_jax.benchmark import stages
+  from rde_jax.model import architectures
   from rde_jax.data.synthetic import generate_video
-  from rde_jax.network import Arch, init_variables
+  from rde_jax.model.architectures import Arch
+  from rde_jax.model.network import init_variables
   jax.config.update("jax_default_matmul_precision", args.precision)
-  arch = Arch.from_config(model_config.get(args.arch))
+  arch = Arch.from_config(architectures.get(args.arch))
   variables = jax.device_put(init_variables(arch, 0))
   vids, labels = generate_video(0, height=args.height, width=args.width, num_frames=2,
                                 min_objects=args.objects, max_objects=args.objects)
   onehot = np.stack([labels[0] == i for i in range(1, args.objects + 1)]).astype(np.float32)
-  prop = inference.Propagator(variables, arch, top_k=40)
-  frame = jnp.asarray(inference.normalize(vids[1]))
+  engine = inference.Engine(variables, arch, top_k=40)
+  first, frame = (jnp.asarray(inference.normalize(v)) for v in vids)
   out: dict[str, Any] = {"xla_flags": os.environ.get("XLA_FLAGS", "")}
-  for s in stages.compile_stages(prop, variables, frame, jnp.asarray(onehot), frames=True):
+  for s in stages.compile_stages(engine, variables, first, frame, jnp.asarray(onehot),
+                                      frames=True):
     if s.name not in STAGES and s.name != "plain_frame":
       continue
     times = []

@@ -1,9 +1,9 @@
-"""FLOP counts from XLA's cost analysis and the measured matmul peak (rde_jax.roofline)."""
+"""FLOP counts from XLA's cost analysis and the measured matmul peak (rde_jax.benchmark.roofline)."""
 
 import jax
 import jax.numpy as jnp
 
-from rde_jax import roofline
+from rde_jax.benchmark import roofline
 
 
 def test_flops_of_a_matmul_is_2mnk():

@@ -8,14 +8,16 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from benchmarks import torch_twin  # noqa: E402
-from rde_jax import inference, model_config  # noqa: E402
+from rde_jax import inference  # noqa: E402
 from rde_jax.data.synthetic import generate_video  # noqa: E402
-from rde_jax.network import RDEVOS, Arch, init_variables  # noqa: E402
+from rde_jax.model import architectures  # noqa: E402
+from rde_jax.model.architectures import Arch  # noqa: E402
+from rde_jax.model.network import RDEVOS, init_variables  # noqa: E402
 
 
 def _perturbed_tiny() -> tuple[Arch, dict]:
   """Tiny variables with non-trivial BatchNorm statistics and affine parameters."""
-  arch = Arch.from_config(model_config.tiny())
+  arch = Arch.from_config(architectures.tiny())
   v = init_variables(arch, 3)
   gen = np.random.default_rng(1)
   stats = flax.traverse_util.flatten_dict(v["batch_stats"])
@@ -56,9 +58,9 @@ def test_video_probabilities_match(setup):
   arch, variables, frames, onehot, twin = setup
   add = inference.memory_frame_flags(len(frames), 2)
   assert add[1:].tolist() == [False, True, False, False]
-  prop = inference.Propagator(variables, arch, top_k=20)
-  state, p0 = prop.init(variables, jnp.asarray(frames[0]), jnp.asarray(onehot))
-  _, ours = prop.run_chunk(variables, state, jnp.asarray(frames[1:]), jnp.asarray(add[1:]))
+  engine = inference.Engine(variables, arch, top_k=20)
+  state, p0 = engine.init(variables, jnp.asarray(frames[0]), jnp.asarray(onehot))
+  _, ours = engine.run_chunk(variables, state, jnp.asarray(frames[1:]), jnp.asarray(add[1:]))
   tw = torch_twin.TwinPropagator(twin, top_k=20)
   theirs = [tw.init(torch_twin.to_nchw(frames[0]), torch.from_numpy(onehot))]
   theirs += [tw.step(torch_twin.to_nchw(frames[t]), bool(add[t])) for t in range(1, len(frames))]
