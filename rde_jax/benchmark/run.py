@@ -10,7 +10,9 @@ frame is timed after `block_until_ready` (device work; host pre-processing and t
 the probabilities back are not included). Modes: `rde` = `inference.Engine` (the official
 two-frames-compress memory, constant size) and `stm` = the same engine in memory mode `stm` (every memory frame
 appended). Runs unchanged on CPU, GPU and TPU; device memory is read from
-`device.memory_stats()` where the backend has it (not on CPU).
+`device.memory_stats()` where the backend has it (not on CPU). The per-stage timings
+(`stages.py`) carry XLA's FLOP count of each compiled stage, and `stages.roofline` the float32 /
+bfloat16 matmul peaks measured in the same run with each stage's share (`roofline.py`).
 """
 
 from __future__ import annotations
