@@ -50,7 +50,8 @@ REFERENCE = {
     "official_pytorch_cpu": {
         "s_per_frame": 3.4, "plain_frame_s": 2.8, "rde_update_frame_s": 4.4,
         "decoder_share": 0.55,
-        "source": "official PyTorch model measured by the team on this dev machine: torch 2.13 "
+        "source": "official PyTorch model measured by the team on the issue-7 dev machine (AMD "
+                  "EPYC Zen 5, AVX-512; benchmarks/side_by_side.py measures it anew): torch 2.13 "
                   "CPU, 2 threads, float32, 480x864, 2 objects, mem_every 3. Not measured by "
                   "this tool."},
 }
