@@ -5,6 +5,7 @@
     shares = multihost.assign(sizes, jax.process_count())   # balanced, the same on every host
     multihost.barrier("eval-done")                # every process waits for all
     stop = multihost.any_process(local_flag)      # the same answer on every process
+    everyone = multihost.allgather_json(results)  # [process 0's, process 1's, ...]
 
 The barrier and the agreements are collectives over every device of the job
 (`jax.experimental.multihost_utils`); on CPU they need the gloo collectives, which
@@ -14,7 +15,8 @@ The barrier and the agreements are collectives over every device of the job
 from __future__ import annotations
 
 import heapq
-from typing import Sequence
+import json
+from typing import Any, Sequence
 
 import jax
 import numpy as np
@@ -75,3 +77,33 @@ def broadcast_flags(flags: Sequence[bool]) -> list[bool]:
   from jax.experimental import multihost_utils
   out = multihost_utils.broadcast_one_to_all(np.asarray(flags, np.int32).reshape(-1))
   return [bool(x) for x in np.asarray(out)]
+
+
+def allgather_json(obj: Any) -> list[Any]:
+  """Every process's `obj` (JSON-able; numpy arrays allowed and restored bit-exactly), in process
+  order, on every process. Sent as UTF-8 bytes padded to the longest process's."""
+  text = json.dumps(obj, default=_encode_array, allow_nan=True)
+  if not is_multihost():
+    return [json.loads(text, object_hook=_decode_array)]
+  from jax.experimental import multihost_utils
+  data = np.frombuffer(text.encode("utf-8"), np.uint8)
+  sizes = np.asarray(multihost_utils.process_allgather(np.asarray([data.size], np.int32)))
+  padded = np.zeros(int(sizes.max()), np.uint8)
+  padded[:data.size] = data
+  every = np.asarray(multihost_utils.process_allgather(padded))  # (processes, longest)
+  return [json.loads(bytes(row[:int(n)]).decode("utf-8"), object_hook=_decode_array)
+          for row, n in zip(every, sizes.reshape(-1))]
+
+
+def _encode_array(x: Any) -> Any:
+  if isinstance(x, np.ndarray):
+    return {"__ndarray__": x.tolist(), "dtype": str(x.dtype), "shape": list(x.shape)}
+  if isinstance(x, (np.integer, np.floating)):
+    return x.item()
+  raise TypeError(f"not JSON serialisable: {type(x)}")
+
+
+def _decode_array(d: dict) -> Any:
+  if "__ndarray__" in d:
+    return np.asarray(d["__ndarray__"], d["dtype"]).reshape(d["shape"])
+  return d

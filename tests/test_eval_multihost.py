@@ -18,7 +18,7 @@ from rde_jax.evaluation.preemption import Preempted
 
 import eval_fakes as F
 from test_eval import REPO, load_config
-from test_multiprocess import _free_port
+from workers import free_port
 
 
 LENGTHS = {"long": 60, "alpha": 8, "bravo": 7, "charlie": 6}  # -> p0: long; p1: the rest
@@ -74,7 +74,7 @@ def test_two_processes_preempted_then_resumed_match_one(tmp_path):
   wd = tmp_path / "two"
   # Run 1: process 0 gets SIGTERM (a preemption) while on the long video; process 1 learns it
   # from the workdir. Both must stop with status 143.
-  procs = _start(args, wd, _free_port())
+  procs = _start(args, wd, free_port())
   deadline = time.time() + 240
   while not (wd / "results" / "long" / "00005.png").exists():
     assert time.time() < deadline and all(p.poll() is None for p in procs), \
@@ -87,7 +87,7 @@ def test_two_processes_preempted_then_resumed_match_one(tmp_path):
   finished = {p.stem for p in (wd / "videos").glob("*.json")}
   assert "long" not in finished
   # Run 2: both restarted: only the missing videos are computed, by the process assigned them.
-  procs = _start(args, wd, _free_port())
+  procs = _start(args, wd, free_port())
   outs = [p.communicate(timeout=240) for p in procs]
   assert [p.returncode for p in procs] == [0, 0], [e[-2000:] for _, e in outs]
   summary = json.loads((wd / "summary.json").read_text())

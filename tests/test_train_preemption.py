@@ -3,8 +3,6 @@ a notice sent to one of them stops both after the same step (JAX's preemption se
 
 import os
 import signal
-import subprocess
-import sys
 import textwrap
 import time
 
@@ -12,7 +10,7 @@ import pytest
 
 from rde_jax.train.preemption import StopCheck
 
-from test_multiprocess import ROOT, _free_port
+from workers import ROOT, finish, free_port, start
 
 
 _WORKER = textwrap.dedent("""
@@ -52,19 +50,12 @@ def test_one_process_stops_on_its_flag():
 @pytest.mark.multiprocess
 def test_two_processes_stop_at_the_same_step(tmp_path):
   ready = str(tmp_path / "ready")
-  script = _WORKER.format(root=ROOT, port=_free_port(), ready=ready)
-  env = dict(os.environ, JAX_PLATFORMS="cpu")
-  env.pop("XLA_FLAGS", None)
-  procs = [subprocess.Popen([sys.executable, "-c", script, str(i)], env=env, cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-           for i in (0, 1)]
+  procs = start(_WORKER.format(root=ROOT, port=free_port(), ready=ready), (0, 1))
   deadline = time.time() + 120
   while not all(os.path.exists(ready + str(i)) for i in (0, 1)):
     assert time.time() < deadline and all(p.poll() is None for p in procs)
     time.sleep(0.05)
   time.sleep(0.5)
   procs[1].send_signal(signal.SIGTERM)  # the notice reaches one host only
-  outs = [p.communicate(timeout=120) for p in procs]
-  assert [p.returncode for p in procs] == [0, 0], [e[-2000:] for _, e in outs]
-  lines = [o.strip().splitlines()[-1] for o, _ in outs]
+  lines = [o.strip().splitlines()[-1] for o in finish(procs, timeout=120)]
   assert lines[0].startswith("stopped at") and lines[0] == lines[1], lines

@@ -117,11 +117,12 @@ def train_and_evaluate(cfg: ml_collections.ConfigDict, workdir: str) -> dict[str
                           config=cfg.to_dict())
   summary: dict[str, Any] = {"status": "done", "step": final_step,
                              "train_seconds": time.time() - t0}
-  if eval_set and is_main:
+  if eval_set:  # every process segments its share of the videos (periodic_eval)
     out_dir = workdir_p / "eval" if cfg.eval.write_outputs else None
     res = evaluate_videos(variables, trainer.arch, eval_set, cfg, out_dir=out_dir)
     writer.write_scalars(final_step, {f"eval/{k}": v for k, v in res["scores"].items()})
     summary["eval"] = res
-    atomic.write_json(workdir_p / "summary.json", summary)
+    if is_main:
+      atomic.write_json(workdir_p / "summary.json", summary)
   writer.close()
   return summary
