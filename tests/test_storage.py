@@ -7,8 +7,8 @@ import zipfile
 
 import pytest
 
-from rde_jax import evaluation
-from rde_jax.fileio import atomic, storage
+from rde_jax import evaluation, segment
+from rde_jax.fileio import atomic, label_png, storage
 
 import eval_fakes as F
 from test_eval import load_config
@@ -94,3 +94,23 @@ def test_eval_workdir_in_a_bucket_matches_local(bucket, tmp_path):
   assert evaluation.run(cfg, "gs://bucket/wd")["computed_this_run"] == []
   del bucket["bucket/wd/videos/bravo.json"]
   assert evaluation.run(cfg, "gs://bucket/wd")["computed_this_run"] == ["bravo"]
+
+
+def test_segment_into_a_bucket_matches_local(bucket, tmp_path):
+  frames, labels = F.video(7, 6)
+  for t, f in enumerate(frames):
+    F.save_jpeg(tmp_path / "frames" / f"{t:03d}.jpg", f)
+  label_png.write_label_png(tmp_path / "first.png", labels[0])
+  model = F.tiny_model()
+  run = lambda out: segment.segment_to_folder(model, tmp_path / "frames", tmp_path / "first.png",
+                                              out, top_k=20)
+  run(tmp_path / "local")
+  atomic.write_bytes("gs://bucket/seg/masks/stale.png", b"an earlier run's")
+  summary = run("gs://bucket/seg")
+  assert summary["out"] == "gs://bucket/seg"
+  local = {p.relative_to(tmp_path / "local").as_posix(): p.read_bytes()
+           for p in (tmp_path / "local").rglob("*") if p.is_file() and p.name != "summary.json"}
+  remote = {k[len("bucket/seg/"):]: v.getvalue() for k, v in bucket.items()
+            if k.startswith("bucket/seg/") and not k.endswith("summary.json")}
+  assert remote == local and len(local) >= 6  # every mask and the overlay; the stale mask gone
+  assert json.loads(bucket["bucket/seg/summary.json"].getvalue())["out"] == "gs://bucket/seg"

@@ -36,6 +36,7 @@ import jax
 import ml_collections
 import numpy as np
 from absl import logging
+from etils import epath
 
 from rde_jax import api, inference, multihost, runtime
 from rde_jax.data.folders import VideoFiles
@@ -51,7 +52,7 @@ class Task:
   name = "task"
   stop: Callable[[], bool] = staticmethod(lambda: False)  # set by `run`: preemption requested?
 
-  def __init__(self, cfg: ml_collections.ConfigDict, workdir: Any):
+  def __init__(self, cfg: ml_collections.ConfigDict, workdir: epath.Path):
     self.cfg, self.workdir = cfg, workdir
     self.results = workdir / "results"
 
@@ -68,7 +69,7 @@ class Task:
     return _StoppableOutputs(self.output_dir(name), binary=binary, overlay_stem=stem, fps=fps,
                              max_side=self.cfg.vis_max_side, stop=self.stop)
 
-  def relative(self, path: Any | None) -> str | None:
+  def relative(self, path: epath.Path | None) -> str | None:
     """A path inside the workdir as the records store it (None stays None)."""
     return path.relative_to(self.workdir).as_posix() if path is not None else None
 
@@ -76,7 +77,7 @@ class Task:
     """Global files (CSVs, zip) from every video's record; returns summary entries."""
     return {}
 
-  def output_dir(self, name: str) -> Any:
+  def output_dir(self, name: str) -> epath.Path:
     """Folder of a video's PNGs."""
     return self.results / name
 
@@ -135,7 +136,7 @@ def select_devices(n: int) -> list[jax.Device | None]:
   return [None] if n == 1 else devices[:n]
 
 
-def _marker(workdir: Any, name: str) -> Any:
+def _marker(workdir: epath.Path, name: str) -> epath.Path:
   return workdir / "videos" / f"{name}.json"
 
 
@@ -170,7 +171,7 @@ class _StoppableOutputs(VideoOutputs):
     super().write(name, ids, frame)
 
 
-def _cache_dir(cfg: ml_collections.ConfigDict, workdir: Any) -> str:
+def _cache_dir(cfg: ml_collections.ConfigDict, workdir: epath.Path) -> str:
   """The compilation cache folder ('workdir' = <workdir>/jax_cache, local workdirs only)."""
   if cfg.compilation_cache != "workdir":
     return cfg.compilation_cache
@@ -181,7 +182,7 @@ def _cache_dir(cfg: ml_collections.ConfigDict, workdir: Any) -> str:
 
 
 def run(cfg: ml_collections.ConfigDict, workdir: str | os.PathLike,
-        make_task: Callable[[ml_collections.ConfigDict, Any], Task]) -> dict[str, Any]:
+        make_task: Callable[[ml_collections.ConfigDict, epath.Path], Task]) -> dict[str, Any]:
   """Evaluates the benchmark `make_task(cfg, workdir)` into `workdir`; returns the summary
   (also written to summary.json). Raises Preempted after SIGTERM (rerun to resume)."""
   config_lib.validate(cfg)
@@ -304,7 +305,7 @@ def _host_entry(process: int, records: dict[str, dict[str, Any]], videos: Sequen
           "wall_seconds": wall}
 
 
-def _hosts_summary(workdir: Any, own: dict[str, Any]) -> dict[str, Any]:
+def _hosts_summary(workdir: epath.Path, own: dict[str, Any]) -> dict[str, Any]:
   hosts = [own] + [json.loads((workdir / "hosts" / f"{i}.json").read_text())
                    for i in range(1, jax.process_count())]
   return {"processes": jax.process_count(), "global_devices": jax.device_count(),

@@ -54,10 +54,20 @@ def canonical(path: PathLike) -> str:
   return os.fspath(as_path(path))
 
 
+_MADE_DIRS: set[str] = set()  # remote folders made by this process (one call each, not per file)
+
+
+def _make_parent(path: epath.Path) -> None:
+  parent = os.fspath(path.parent)
+  if parent not in _MADE_DIRS:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _MADE_DIRS.add(parent)
+
+
 def write_remote(path: PathLike, data: bytes) -> None:
   """One upload of `data` to a remote `path` (parents created where the store has folders)."""
   path = as_path(path)
-  path.parent.mkdir(parents=True, exist_ok=True)
+  _make_parent(path)
   with path.open("wb") as f:
     f.write(data)
 
@@ -70,7 +80,7 @@ def read_bytes(path: PathLike) -> bytes:
 def upload(local: PathLike, remote: PathLike) -> None:
   """Copies a finished local file to `remote` in one upload."""
   remote = as_path(remote)
-  remote.parent.mkdir(parents=True, exist_ok=True)
+  _make_parent(remote)
   with open(local, "rb") as src, remote.open("wb") as dst:
     shutil.copyfileobj(src, dst, 1 << 20)
 
@@ -106,11 +116,11 @@ class AppendLog:
 
   def __init__(self, path: PathLike, flush_seconds: float = 30.0):
     self.path = as_path(path)
-    self._remote = is_remote(path)
     self._flush_seconds, self._last = flush_seconds, 0.0
-    if self._remote:
+    self._text: str | None = None  # remote: every line so far
+    self._file: Any = None  # local: the open file
+    if is_remote(path):
       self._text = self.path.read_text() if self.path.exists() else ""
-      self._file: Any = None
     else:
       self._file = open(os.fspath(self.path), "a", buffering=1)
 
@@ -118,6 +128,8 @@ class AppendLog:
     if self._file is not None:
       self._file.write(line)
       return
+    if self._text is None:
+      raise ValueError(f"{self.path}: written after close")
     self._text += line
     if time.monotonic() - self._last >= self._flush_seconds:
       self.flush()
@@ -125,7 +137,7 @@ class AppendLog:
   def flush(self) -> None:
     if self._file is not None:
       self._file.flush()
-    else:
+    elif self._text is not None:
       write_remote(self.path, self._text.encode("utf-8"))
       self._last = time.monotonic()
 
@@ -133,6 +145,23 @@ class AppendLog:
     if self._file is not None:
       self._file.close()
       self._file = None
-    elif self._remote:
+    elif self._text is not None:
       self.flush()
-      self._remote = False
+      self._text = None
+
+
+def upload_folder(local: PathLike, remote: PathLike, *, last: str | None = None,
+                  replace: tuple[str, ...] = ()) -> None:
+  """Uploads every file under `local` to the same place under `remote`, the file named `last`
+  (e.g. summary.json, the "done" mark) after all others. Files under `remote/<d>` for `d` in
+  `replace` that `local` does not hold (an earlier run's) are deleted first."""
+  remote = as_path(remote)
+  names = sorted(os.path.relpath(os.path.join(d, f), local)
+                 for d, _, files in os.walk(local) for f in files)
+  for d in replace:
+    if (remote / d).exists():
+      for p in files_under(remote / d):
+        if os.fspath(p.relative_to(remote)) not in names:
+          p.unlink()
+  for name in sorted(names, key=lambda n: n == last):
+    upload(os.path.join(local, name), remote / name)
