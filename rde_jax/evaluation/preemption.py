@@ -33,9 +33,10 @@ class Watch:
     self.local = False
     self._seen, self._marked, self._last_poll = False, False, 0.0
     self._lock = threading.Lock()
-    self._previous = None
+    self._installed, self._previous = False, None
     if threading.current_thread() is threading.main_thread():
       self._previous = signal.signal(signal.SIGTERM, self._handle)
+      self._installed = True
 
   def clear(self) -> None:
     """Removes markers of an earlier preempted run (process 0, before work is shared out)."""
@@ -65,6 +66,6 @@ class Watch:
       return self.local
 
   def restore(self) -> None:
-    if self._previous is not None:
-      signal.signal(signal.SIGTERM, self._previous)
-      self._previous = None
+    if self._installed:  # None: a handler set outside Python; the default is the nearest
+      signal.signal(signal.SIGTERM, signal.SIG_DFL if self._previous is None else self._previous)
+      self._installed = False
