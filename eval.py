@@ -5,39 +5,35 @@ r"""Evaluate RDE-VOS on DAVIS 2016/2017 or YouTube-VOS 2019.
 
 See configs/*.py for the exact commands, checkpoints and official numbers, and
 rde_jax/evaluation/runner.py for the workdir layout. Rerunning with the same workdir resumes.
+Every config field is checked before the workdir is created; errors are one line
+(`error: ...`), --debug shows the traceback, --verbosity=0 shows the libraries' INFO logs.
 """
 
-import sys
-
-from absl import app, flags, logging
+from absl import flags
 from ml_collections import config_flags
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Evaluation config (configs/*.py).",
-                                          lock_config=True)
-_WORKDIR = flags.DEFINE_string("workdir", None, "Output folder (resumable).")
-flags.mark_flags_as_required(["config", "workdir"])
+from rde_jax import cli
 
 
-def main(argv: list[str]) -> int:
+def define_flags(fv: flags.FlagValues) -> None:
+  config_flags.DEFINE_config_file("config", None, "Evaluation config (configs/*.py).",
+                                  lock_config=True, flag_values=fv)
+  flags.DEFINE_string("workdir", None, "Output folder (resumable).", flag_values=fv)
+  flags.mark_flags_as_required(["config", "workdir"], flag_values=fv)
+
+
+def main(argv: list[str], fv: flags.FlagValues = flags.FLAGS) -> int:
+  from absl import app
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   from rde_jax import evaluation
-  from rde_jax.checkpoint import CheckpointMismatchError
-  from rde_jax.data.imageio import DataError
-  from rde_jax.davis_io import DavisEvalError
-  from rde_jax.evaluation.config import ConfigError
-  try:
-    summary = evaluation.run(_CONFIG.value, _WORKDIR.value)
-  except (ConfigError, DataError, CheckpointMismatchError, DavisEvalError, FileNotFoundError) as e:
-    logging.error("%s", e)
-    print(f"error: {e}", file=sys.stderr)
-    return 1
+  summary = evaluation.run(fv.config, fv.workdir)
   scores = summary.get("scores")
   score = f", J&F {scores['J&F-Mean']:.4f}" if scores else ""
   print(f"{summary['benchmark']}: {summary['num_videos']} videos, {summary['frames']} frames, "
-        f"{summary['fps'] or float('nan'):.1f} FPS{score} -> {_WORKDIR.value}")
+        f"{summary['fps'] or float('nan'):.1f} FPS{score} -> {fv.workdir}")
   return 0
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main, define_flags)

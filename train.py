@@ -2,33 +2,44 @@
 
 Override any field from the command line (`--config.batch_size=16`). A second invocation with
 the same workdir resumes. For multi-host TPU pods add `--multihost` (calls
-jax.distributed.initialize(); every host runs the same command).
+jax.distributed.initialize(); every host runs the same command). Every config field is checked
+before the workdir is created; errors are one line (`error: ...`), --debug shows the traceback,
+--verbosity=0 shows the libraries' INFO logs.
 """
 
-from absl import app, flags, logging
+from absl import flags, logging
 from ml_collections import config_flags
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Training config file.",
-                                          lock_config=True)
-_WORKDIR = flags.DEFINE_string("workdir", None, "Checkpoints, logs and outputs go here.")
-_MULTIHOST = flags.DEFINE_bool("multihost", False, "Call jax.distributed.initialize() first.")
-flags.mark_flags_as_required(["config", "workdir"])
+from rde_jax import cli
 
 
-def main(argv: list[str]) -> None:
+def define_flags(fv: flags.FlagValues) -> None:
+  config_flags.DEFINE_config_file("config", None, "Training config file.", lock_config=True,
+                                  flag_values=fv)
+  flags.DEFINE_string("workdir", None, "Checkpoints, logs and outputs go here.", flag_values=fv)
+  flags.DEFINE_bool("multihost", False, "Call jax.distributed.initialize() first.",
+                    flag_values=fv)
+  flags.mark_flags_as_required(["config", "workdir"], flag_values=fv)
+
+
+def main(argv: list[str], fv: flags.FlagValues = flags.FLAGS) -> int:
   del argv
+  from rde_jax import train_config, validate
+  train_config.validate(fv.config)  # before JAX starts or anything is written
+  validate.workdir("--workdir", fv.workdir)
   import jax
-  if _MULTIHOST.value:
+  if fv.multihost:
     jax.distributed.initialize()
   from rde_jax import trainer
   logging.info("devices: %s", jax.devices())
-  summary = trainer.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+  summary = trainer.train_and_evaluate(fv.config, fv.workdir)
   if "eval" in summary:
     scores = summary["eval"]["scores"]
     print(f"J&F {scores['J&F-Mean']:.3f} (J {scores['J-Mean']:.3f}, F {scores['F-Mean']:.3f}) "
           f"on {len(summary['eval']['per_video'])} held-out videos; outputs in "
-          f"{_WORKDIR.value}/eval")
+          f"{fv.workdir}/eval")
+  return 0
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main, define_flags)

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 
-from rde_jax import checkpoint, inference, masks_io, model_config
+from rde_jax import checkpoint, inference, masks_io, model_config, validate
 from rde_jax.data.imageio import DataError
 from rde_jax.network import Arch
 
@@ -30,6 +30,7 @@ def resolve_arch(arch: str | Arch | None) -> Arch | None:
   """'official' / 'tiny' / an Arch / None (accept any) -> Arch or None."""
   if arch is None or isinstance(arch, Arch):
     return arch
+  validate.choice("arch", arch, ("",) + validate.ARCHES)
   return Arch.from_config(model_config.get(arch)) if arch else None
 
 
@@ -88,7 +89,18 @@ class VOSModel:
                    top_k: int = 40, dtype: str = "float32", max_side: int | None = None,
                    resize_mask: bool = False, chunk: int = 8,
                    stats: inference.RunStats | None = None) -> Iterator[tuple[int, np.ndarray]]:
-    """Streams (t, (H,W) uint8 ids) for every frame; frame 0 is the annotated one."""
+    """Streams (t, (H,W) uint8 ids) for every frame; frame 0 is the annotated one.
+
+    The settings are checked at the call (UserError naming the argument), not at the first frame.
+    """
+    dtype = validate.segment_options("", mem_every=mem_every, top_k=top_k, chunk=chunk,
+                                     max_side=max_side, start_frame=0, dtype=dtype)
+    return self._stream(frames, first_mask, mem_every=mem_every, top_k=top_k, dtype=dtype,
+                        max_side=max_side, resize_mask=resize_mask, chunk=chunk, stats=stats)
+
+  def _stream(self, frames: Iterable[np.ndarray], first_mask: Any, *, mem_every: int,
+              top_k: int, dtype: str, max_side: int | None, resize_mask: bool, chunk: int,
+              stats: inference.RunStats | None) -> Iterator[tuple[int, np.ndarray]]:
     it = iter(frames)
     first = next(it, None)
     if first is None:

@@ -11,6 +11,7 @@ A training workdir is accepted as well: the trainer exports its latest model to 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import pathlib
@@ -19,14 +20,20 @@ from typing import Any
 import jax
 import numpy as np
 
+from rde_jax import atomic_dir
+from rde_jax.errors import UserError
 from rde_jax.masks_io import write_atomic
 from rde_jax.network import Arch, abstract_variables
 
 FORMAT = "rde_jax.model/1"
 
 
-class CheckpointMismatchError(ValueError):
+class CheckpointMismatchError(UserError, ValueError):
   """The checkpoint's variables do not fit the requested architecture."""
+
+
+class ModelNotFoundError(UserError, FileNotFoundError):
+  """No model directory (model.json) at the given path."""
 
 
 def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
@@ -44,36 +51,56 @@ def _json_default(x: Any) -> Any:
 
 
 def save_model(directory: str | os.PathLike, variables: Any, arch: Arch, **meta: Any) -> None:
-  """Writes `variables` (float32 numpy/jax arrays) and `model.json` into `directory`."""
+  """Writes `variables` (float32 numpy/jax arrays) and `model.json` as `directory`.
+
+  The directory is replaced as a whole (`atomic_dir.replacing`): a kill at any instant leaves
+  the previous complete model or the new one, never a model without weights.
+  """
   import orbax.checkpoint as ocp
-  directory = pathlib.Path(directory).absolute()
-  directory.mkdir(parents=True, exist_ok=True)
   tree = {"params": variables["params"], "batch_stats": variables["batch_stats"]}
   tree = jax.tree_util.tree_map(lambda x: np.asarray(x, np.float32), tree)
-  with ocp.StandardCheckpointer() as ckptr:
-    ckptr.save(directory / "variables", tree, force=True)
-    ckptr.wait_until_finished()
-  write_json_atomic(directory / "model.json",
-                    {"format": FORMAT, "arch": arch.to_config().to_dict(), **meta})
+  with atomic_dir.replacing(directory) as stage:
+    with ocp.StandardCheckpointer() as ckptr:
+      ckptr.save(stage / "variables", tree)
+      ckptr.wait_until_finished()
+    write_json_atomic(stage / "model.json",
+                      {"format": FORMAT, "arch": arch.to_config().to_dict(), **meta})
+
+
+def _mismatch(directory: pathlib.Path, saved: Arch, wanted: Arch) -> CheckpointMismatchError:
+  """Names the two architectures and the fields that differ (not two full dumps)."""
+  from rde_jax import model_config
+  named = {n: Arch.from_config(model_config.get(n)) for n in ("official", "tiny")}
+  name = lambda a: next((repr(n) for n, x in named.items() if x == a), "a custom one")
+  diff = [f"{f.name} {getattr(saved, f.name)} vs {getattr(wanted, f.name)}"
+          for f in dataclasses.fields(Arch) if getattr(saved, f.name) != getattr(wanted, f.name)]
+  return CheckpointMismatchError(
+      f"{directory}: the checkpoint's architecture {name(saved)} does not match the requested "
+      f"{name(wanted)} (differs in {', '.join(diff[:3])}{', ...' if len(diff) > 3 else ''})",
+      hint="request the checkpoint's architecture (segment --arch, eval.py --config.arch, "
+           "rde_jax.load(arch=...)) or '' to accept any")
 
 
 def load_model(directory: str | os.PathLike, arch: Arch | None = None) -> tuple[Arch, dict]:
   """Reads a model directory (or a training workdir). Returns (arch, variables as numpy)."""
   directory = pathlib.Path(directory).absolute()
+  for d in (directory, directory / "model"):
+    atomic_dir.recover(d)  # a writer killed between its two renames left the old copy aside
   meta_path = directory / "model.json"
   if not meta_path.exists() and (directory / "model" / "model.json").exists():
     directory, meta_path = directory / "model", directory / "model" / "model.json"
   if not meta_path.exists():
-    raise FileNotFoundError(f"{directory}: no model.json here or in model/ (convert official "
-                            "weights with `python -m rde_jax.convert`, or train with train.py)")
+    raise ModelNotFoundError(
+        f"{directory}: no model.json here or in model/",
+        hint="convert official weights with `python -m rde_jax.convert --input X.pth --output "
+             "DIR`, or train with train.py")
   try:
     meta = json.loads(meta_path.read_text())
     saved = Arch.from_config(meta["arch"])
   except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
     raise CheckpointMismatchError(f"{meta_path}: unreadable model description ({e})") from e
   if arch is not None and arch != saved:
-    raise CheckpointMismatchError(
-        f"{directory}: checkpoint architecture {saved} does not match the requested {arch}")
+    raise _mismatch(directory, saved, arch)
   import orbax.checkpoint as ocp
   target = jax.tree_util.tree_map(lambda s: np.zeros(s.shape, s.dtype), abstract_variables(saved))
   try:

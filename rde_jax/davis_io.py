@@ -16,11 +16,13 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
+from rde_jax.errors import UserError
+
 RESOLUTION = "480p"
 _LABEL_MODES = ("P", "L", "1")
 
 
-class DavisEvalError(ValueError):
+class DavisEvalError(UserError, ValueError):
   """Bad input to the DAVIS evaluation (missing/corrupt file, wrong size, bad id)."""
 
 

@@ -4,7 +4,8 @@ r"""DAVIS semi-supervised J&F evaluation of a results folder of label PNGs.
 
 Writes ``global_results-<set>.csv`` and ``per-sequence_results-<set>.csv``
 (the official toolkit's format) into --results_path and prints both tables.
-Unlike the official CLI it always recomputes (existing CSVs are replaced).
+Unlike the official CLI it always recomputes (existing CSVs are replaced, each atomically).
+Errors are one line (`error: ...`); --debug shows the traceback.
 """
 
 from __future__ import annotations
@@ -15,36 +16,41 @@ import time
 
 from absl import app, flags
 
-from rde_jax import davis_eval
-from rde_jax.davis_io import DavisEvalError
-
-_DAVIS_PATH = flags.DEFINE_string("davis_path", None, "DAVIS root (ImageSets/, JPEGImages/, Annotations/).")
-_RESULTS_PATH = flags.DEFINE_string("results_path", None, "Folder of <seq>/<frame>.png results; CSVs go here.")
-_SET = flags.DEFINE_string("set", "val", "Subset: ImageSets/<year>/<set>.txt.")
-_YEAR = flags.DEFINE_enum("year", "2017", ["2016", "2017"], "2017: per object; 2016: all non-zero = one object.")
-_NUM_WORKERS = flags.DEFINE_integer("num_workers", os.cpu_count() or 1, "Processes evaluating sequences.")
-flags.mark_flags_as_required(["davis_path", "results_path"])
+from rde_jax import cli, davis_eval, validate
 
 
-def main(argv: list[str]) -> int:
+def define_flags(fv: flags.FlagValues) -> None:
+  """The command's flags (defined when run as a command, not on import)."""
+  flags.DEFINE_string("davis_path", None, "DAVIS root (ImageSets/, JPEGImages/, Annotations/).",
+                      flag_values=fv)
+  flags.DEFINE_string("results_path", None, "Folder of <seq>/<frame>.png results; CSVs go here.",
+                      flag_values=fv)
+  flags.DEFINE_string("set", "val", "Subset: ImageSets/<year>/<set>.txt.", flag_values=fv)
+  flags.DEFINE_enum("year", "2017", ["2016", "2017"],
+                    "2017: per object; 2016: all non-zero = one object.", flag_values=fv)
+  flags.DEFINE_integer("num_workers", os.cpu_count() or 1,
+                       "Processes evaluating sequences (0: one per CPU).", flag_values=fv)
+  flags.mark_flags_as_required(["davis_path", "results_path"], flag_values=fv)
+
+
+def main(argv: list[str], fv: flags.FlagValues = flags.FLAGS) -> int:
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  year = int(_YEAR.value)
+  validate.existing("--davis_path", fv.davis_path, kind="dir")
+  validate.existing("--results_path", fv.results_path, kind="dir")
+  validate.integer("--num_workers", fv.num_workers, minimum=0, note="0: one per CPU")
+  year = int(fv.year)
   start = time.perf_counter()
-  try:
-    results = davis_eval.evaluate_dataset(_DAVIS_PATH.value, _RESULTS_PATH.value, split=_SET.value,
-                                          year=year, num_workers=_NUM_WORKERS.value)
-  except DavisEvalError as e:
-    print(f"error: {e}", file=sys.stderr)
-    return 1
+  results = davis_eval.evaluate_dataset(fv.davis_path, fv.results_path, split=fv.set, year=year,
+                                        num_workers=fv.num_workers)
   scores = davis_eval.global_scores(results, year)
   rows = davis_eval.per_object_rows(results)
-  davis_eval.write_csvs(_RESULTS_PATH.value, _SET.value, scores, rows)
-  print(davis_eval.format_tables(_SET.value, scores, rows))
+  davis_eval.write_csvs(fv.results_path, fv.set, scores, rows)
+  print(davis_eval.format_tables(fv.set, scores, rows))
   print(f"\nEvaluated {len(results)} sequences, {len(rows)} objects in "
         f"{time.perf_counter() - start:.2f} s.", file=sys.stderr)
   return 0
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main, define_flags)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import os
 import pathlib
-import tempfile
+import secrets
 import zipfile
 from typing import Iterable
 
@@ -39,11 +39,21 @@ def _bit_palette() -> np.ndarray:
 DAVIS_PALETTE = _bit_palette()  # 0 black, 1 (128,0,0), 2 (0,128,0), 3 (128,128,0), ...
 
 
+def _create_temp(folder: pathlib.Path, name: str) -> tuple[int, str]:
+  """A new hidden file beside `name`, mode 0o666 minus the umask (mkstemp would give 0o600)."""
+  while True:
+    tmp = os.path.join(folder, f".{name}.{secrets.token_hex(6)}.tmp")
+    try:
+      return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
+    except FileExistsError:
+      continue
+
+
 def write_atomic(path: PathLike, data: bytes) -> None:
   """Writes bytes to a temporary file beside `path`, then renames it into place."""
   path = pathlib.Path(path)
   path.parent.mkdir(parents=True, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+  fd, tmp = _create_temp(path.parent, path.name)
   try:
     with os.fdopen(fd, "wb") as f:
       f.write(data)
@@ -121,7 +131,7 @@ def zip_folder(folder: PathLike, zip_path: PathLike, *, arc_prefix: str = "",
   """Atomically writes a zip of every file under `folder` (stored as `arc_prefix/<relative>`)."""
   folder, zip_path = pathlib.Path(folder), pathlib.Path(zip_path)
   zip_path.parent.mkdir(parents=True, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=zip_path.parent, prefix=f".{zip_path.name}.", suffix=".tmp")
+  fd, tmp = _create_temp(zip_path.parent, zip_path.name)
   os.close(fd)
   try:
     files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))

@@ -17,12 +17,16 @@ log = logging.getLogger(__name__)
 class MetricWriter:
   """write_scalars(step, {name: value}) to the console, metrics.jsonl and TensorBoard if any."""
 
-  def __init__(self, workdir: pathlib.Path | None):
+  def __init__(self, workdir: pathlib.Path | None, *, resume_step: int | None = None):
+    """`resume_step`: the step a resumed run restarts from; later lines are dropped first."""
     self._file = None
     self._tb = None
     if workdir is None:
       return
-    self._file = open(workdir / "metrics.jsonl", "a", buffering=1)
+    path = workdir / "metrics.jsonl"
+    if resume_step is not None and path.exists():
+      truncate_after(path, resume_step)
+    self._file = open(path, "a", buffering=1)
     try:
       import tensorflow  # noqa: F401  (clu's summary writer needs it)
       from clu import metric_writers
@@ -45,3 +49,25 @@ class MetricWriter:
       self._file.close()
     if self._tb is not None:
       self._tb.close()
+
+
+def truncate_after(path: pathlib.Path, step: int) -> None:
+  """Keeps the lines of metrics.jsonl with step <= `step` (and drops a torn last line), atomically.
+
+  A run killed after logging step s but before its checkpoint at c < s resumes at c and logs
+  c+1.. again; without this the file would hold those steps twice.
+  """
+  from rde_jax.masks_io import write_atomic
+  kept, dropped = [], 0
+  for line in path.read_text().splitlines():
+    try:
+      keep = int(json.loads(line)["step"]) <= step
+    except (ValueError, KeyError, TypeError):
+      keep = False
+    if keep:
+      kept.append(line)
+    else:
+      dropped += 1
+  if dropped:
+    write_atomic(path, "".join(f"{line}\n" for line in kept).encode())
+    log.info("%s: dropped %d lines after step %d (a killed run's)", path, dropped, step)

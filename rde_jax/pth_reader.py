@@ -22,13 +22,15 @@ from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
+from rde_jax.errors import UserError
+
 __all__ = ["load_state_dict", "CheckpointError", "CheckpointFormatError",
            "LegacyCheckpointError", "UnsafeCheckpointError"]
 
 WRAPPER_KEYS = ("state_dict", "network", "model")
 
 
-class CheckpointError(Exception):
+class CheckpointError(UserError):
     """Base class for all errors raised by this module."""
 
 

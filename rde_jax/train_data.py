@@ -13,6 +13,7 @@ from rde_jax.data.clips import StaticClipConfig, VideoClipConfig
 from rde_jax.data.pipeline import SourceSpec, static_pipeline, video_pipeline
 from rde_jax.data.sampling import max_skip_at
 from rde_jax.data.synthetic import SyntheticConfig, SyntheticVideos
+from rde_jax.errors import UserError
 
 STATIC_SETS = ("fss", "duts_tr", "duts_te", "ecssd", "big_small", "hrsod_small")
 STATIC_REPEATS = {"big_small": 5, "hrsod_small": 5}  # SPEC §4.1
@@ -42,7 +43,7 @@ def _video_specs(cfg: ml_collections.ConfigDict) -> list[SourceSpec]:
       specs.append(SourceSpec(builders.load_videos("youtube_vos_2019", split="train",
                                                    data_dir=d.tfds_dir), skip_divisor=5))
     else:
-      raise ValueError(f"config.data.sources: unknown source {name!r} "
+      raise UserError(f"config.data.sources: unknown source {name!r} "
                        "(expected synthetic, davis, youtube joined by '+')")
   return specs
 
@@ -54,10 +55,10 @@ def train_pipeline(cfg: ml_collections.ConfigDict, process_index: int | None = N
     process_index, process_count = jax.process_index(), jax.process_count()
   per_process, rem = divmod(cfg.batch_size, process_count)
   if rem or per_process == 0:
-    raise ValueError(f"config.batch_size={cfg.batch_size} is not a positive multiple of the "
+    raise UserError(f"config.batch_size={cfg.batch_size} is not a positive multiple of the "
                      f"{process_count} processes")
   if cfg.batch_size % jax.device_count():
-    raise ValueError(f"config.batch_size={cfg.batch_size} is not divisible by the "
+    raise UserError(f"config.batch_size={cfg.batch_size} is not divisible by the "
                      f"{jax.device_count()} devices")
   d = cfg.data
   if cfg.stage == 0:
@@ -89,4 +90,4 @@ def eval_videos(cfg: ml_collections.ConfigDict) -> list[dict]:
     from rde_jax.data import builders
     src = builders.load_videos("davis_vos/2017", split="val", data_dir=cfg.data.tfds_dir)
     return [src[i] for i in range(min(len(src), cfg.eval.num_videos))]
-  raise ValueError(f"config.eval.source: unknown {cfg.eval.source!r} (synthetic, davis, none)")
+  raise UserError(f"config.eval.source: unknown {cfg.eval.source!r} (synthetic, davis, none)")

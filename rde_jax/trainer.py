@@ -4,7 +4,9 @@ Checkpoints (orbax CheckpointManager, async, keep N) hold {step, params, opt_sta
 position is the step itself (batch `step` is a pure function of the seed), so a restarted run
 continues bit-identically. SIGTERM (preemption) saves a checkpoint and exits cleanly; a
 non-finite loss or gradient stops the run with the last good checkpoint intact. The latest model
-is also exported to WORKDIR/model (what eval.py, rde_jax.segment and rde_jax.load read).
+is also exported to WORKDIR/model (what eval.py, rde_jax.segment and rde_jax.load read),
+replaced as a whole (`checkpoint.save_model`), so a kill during the export keeps the previous
+model. The config is validated before the workdir is created (`train_config.validate`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 import jax
 import ml_collections
 
-from rde_jax import checkpoint, runtime, train_data
+from rde_jax import checkpoint, runtime, train_config, train_data, validate
 from rde_jax.data.pipeline import make_iterator
 from rde_jax.init_weights import initial_variables
 from rde_jax.metric_writer import MetricWriter
@@ -68,13 +70,15 @@ def _restore(mgr: Any, state: TrainState) -> TrainState:
 
 def train_and_evaluate(cfg: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   """Trains (or resumes) to cfg.num_steps, then evaluates. Returns the final summary."""
+  train_config.validate(cfg)
+  workdir_p = validate.workdir("--workdir", workdir)
   runtime.configure(compilation_cache=cfg.compilation_cache)
-  workdir_p = pathlib.Path(workdir).absolute()
-  workdir_p.mkdir(parents=True, exist_ok=True)
   is_main = jax.process_index() == 0
-  writer = MetricWriter(workdir_p if is_main else None)
   trainer = Trainer(cfg)
   variables = initial_variables(cfg, trainer.arch)
+  ds = train_data.train_pipeline(cfg)
+  eval_set = train_data.eval_videos(cfg)
+  workdir_p.mkdir(parents=True, exist_ok=True)  # after every check that reads user input
   batch_stats = jax.device_put(variables["batch_stats"], trainer.replicated)
   state = trainer.init_state(variables["params"])
   mgr = _manager(workdir_p, cfg)
@@ -82,9 +86,9 @@ def train_and_evaluate(cfg: ml_collections.ConfigDict, workdir: str) -> dict[str
     state = _restore(mgr, state)
     log.info("resumed from step %d", int(state.step))
   start = int(state.step)
-  ds = train_data.train_pipeline(cfg)
+  # Lines after the restored step are from a killed run: dropped, so no step is logged twice.
+  writer = MetricWriter(workdir_p if is_main else None, resume_step=start)
   batches = make_iterator(ds, start_step=start, num_threads=cfg.data.num_threads)
-  eval_set = train_data.eval_videos(cfg)
   preempt = _Preemption()
   t0, last_step, last_time = time.time(), start, time.time()
   try:

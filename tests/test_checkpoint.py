@@ -59,5 +59,6 @@ def test_convert_cli_refuses_a_truncated_pth(tmp_path, tiny):
   pth.write_bytes(data[: len(data) // 2])
   from rde_jax import pth_reader
   with pytest.raises(pth_reader.CheckpointError, match="model.pth"):
-    convert.main(["--input", str(pth), "--output", str(tmp_path / "out")])
+    convert.convert_file(str(pth), str(tmp_path / "out"))
+  assert convert.main(["--input", str(pth), "--output", str(tmp_path / "out")]) == 1
   assert not (tmp_path / "out").exists()

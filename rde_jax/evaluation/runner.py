@@ -17,6 +17,7 @@ import concurrent.futures
 import json
 import os
 import queue
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -27,7 +28,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from rde_jax import api, checkpoint, inference, runtime
+from rde_jax import api, checkpoint, inference, runtime, validate
 from rde_jax.data.folders import VideoFiles
 from rde_jax.evaluation import config as config_lib
 
@@ -141,11 +142,9 @@ def make_task(cfg: ml_collections.ConfigDict, workdir: Path) -> Task:
   return YouTubeTask(cfg, workdir)
 
 
-def run(cfg: ml_collections.ConfigDict, workdir: str | os.PathLike) -> dict[str, Any]:
-  """Evaluates the configured benchmark into `workdir`; returns the summary (also summary.json)."""
-  config_lib.validate(cfg)
-  wall = time.perf_counter()
-  workdir = Path(workdir).absolute()
+def _setup(cfg: ml_collections.ConfigDict, workdir: Path) -> tuple[Task, list[VideoFiles],
+                                                                  api.VOSModel, list]:
+  """Creates the workdir, sets up JAX, lists the videos, loads the model, picks the devices."""
   workdir.mkdir(parents=True, exist_ok=True)
   cache = cfg.compilation_cache
   runtime.configure(matmul_precision=cfg.matmul_precision,
@@ -160,7 +159,21 @@ def run(cfg: ml_collections.ConfigDict, workdir: str | os.PathLike) -> dict[str,
     videos = [v for v in videos if v.name in set(cfg.videos)]
   if cfg.num_videos:
     videos = videos[:cfg.num_videos]
-  model = load_model(cfg.checkpoint, cfg.arch)
+  return task, videos, load_model(cfg.checkpoint, cfg.arch), select_devices(int(cfg.num_devices))
+
+
+def run(cfg: ml_collections.ConfigDict, workdir: str | os.PathLike) -> dict[str, Any]:
+  """Evaluates the configured benchmark into `workdir`; returns the summary (also summary.json)."""
+  config_lib.validate(cfg)
+  wall = time.perf_counter()
+  workdir = validate.workdir("--workdir", workdir)
+  created = not workdir.exists()
+  try:
+    task, videos, model, devices = _setup(cfg, workdir)
+  except BaseException:
+    if created:  # a run that fails before its first video leaves no empty workdir behind
+      shutil.rmtree(workdir, ignore_errors=True)
+    raise
   settings = config_lib.settings(cfg)
   records: dict[str, dict[str, Any]] = {}
   todo = []
@@ -171,7 +184,6 @@ def run(cfg: ml_collections.ConfigDict, workdir: str | os.PathLike) -> dict[str,
     else:
       todo.append(v)
   logging.info("%d videos: %d done, %d to segment", len(videos), len(records), len(todo))
-  devices = select_devices(int(cfg.num_devices))
   free: queue.Queue = queue.Queue()
   for d in devices:
     free.put(d)
