@@ -111,8 +111,34 @@ def _make_parents(folder: Path) -> list[Path]:
   return made
 
 
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+  """Holds SIGTERM/SIGINT back for the few renames of a swap, then delivers them (SIGKILL cannot
+  be held: `recover` covers it). Python runs signal handlers in the main thread only."""
+  import signal
+  import threading
+  if threading.current_thread() is not threading.main_thread():
+    yield
+    return
+  pending: list[int] = []
+  previous = {s: signal.signal(s, lambda signum, frame: pending.append(signum))
+              for s in (signal.SIGTERM, signal.SIGINT)}
+  try:
+    yield
+  finally:
+    for s, handler in previous.items():
+      signal.signal(s, signal.SIG_DFL if handler is None else handler)
+    for s in pending:
+      signal.raise_signal(s)
+
+
 def publish(stage: Path, target: Path) -> None:
   """Swaps the complete `stage` in as `target` (steps 2-4 of the module docstring)."""
+  with _signals_deferred():
+    _swap(stage, target)
+
+
+def _swap(stage: Path, target: Path) -> None:
   old = aside(target)
   if old.exists() and target.exists():  # a run killed after its swap: target is the newer one
     _discard(old)

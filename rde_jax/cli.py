@@ -8,6 +8,7 @@
   errors exit with status 2 the same way.
 * Unless `--verbosity` is given, log records below WARNING from libraries (orbax, JAX's
   "Unable to initialize backend 'tpu'", ...) are dropped; our own INFO lines stay.
+* SIGTERM exits like Ctrl-C: half-written outputs are removed on the way out.
 * `call(main, define_flags, argv)` runs a command in-process with fresh flags (tests).
 """
 
@@ -17,6 +18,7 @@ import functools
 import logging
 import os
 import re
+import signal
 import sys
 from typing import Callable, Sequence
 
@@ -123,6 +125,11 @@ def call(main: Main, define_flags: Callable[[flags.FlagValues], None],
   return guarded(functools.partial(main, rest, fv), debug=fv["debug"].value)
 
 
+def _terminate(signum: int, frame: object) -> None:
+  """SIGTERM unwinds like Ctrl-C, so staging folders and partial files are removed."""
+  raise SystemExit(128 + signum)
+
+
 def run(main: Main, define_flags: Callable[[flags.FlagValues], None]) -> None:
   """The `if __name__ == '__main__'` of an absl command."""
   define_flags(flags.FLAGS)
@@ -130,6 +137,7 @@ def run(main: Main, define_flags: Callable[[flags.FlagValues], None]) -> None:
 
   def entry(argv: Sequence[str]) -> int:
     quiet_libraries(flags.FLAGS)
+    signal.signal(signal.SIGTERM, _terminate)  # train.py installs its own (checkpoint, stop)
     return guarded(functools.partial(main, argv, flags.FLAGS), debug=flags.FLAGS.debug)
 
   app.run(entry, flags_parser=parse_flags)

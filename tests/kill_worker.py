@@ -4,7 +4,7 @@
   python tests/kill_worker.py convert TARGET PTH        # python -m rde_jax.convert --overwrite
   python tests/kill_worker.py segment TARGET MODEL FRAMES MASK
 
-Prints 'ready' once the first complete output exists, then 'done' after every rewrite.
+segment handles SIGTERM as `python -m rde_jax.segment` does. Prints 'ready' once the first complete output exists, then 'done' after every rewrite.
 """
 
 import sys
@@ -33,8 +33,10 @@ def main(kind: str, target: str, *args: str) -> None:
       print("ready" if first else "done", flush=True)
       first = False
   elif kind == "segment":
+    import signal
     import rde_jax
-    from rde_jax import segment
+    from rde_jax import cli, segment
+    signal.signal(signal.SIGTERM, cli._terminate)  # what the command installs
     model = rde_jax.load(args[0])
     first = True
     while True:

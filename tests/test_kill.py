@@ -91,8 +91,9 @@ def test_outputs_get_the_umask_not_0600(tmp_path):
   assert oct((tmp_path / "d").stat().st_mode & 0o777) == oct(0o755)
 
 
-def _kill_at_random(args: list[str], rounds: int, window: float) -> list[float]:
-  """Starts the worker `rounds` times; SIGKILLs it a random delay after its first output."""
+def _kill_at_random(args: list[str], rounds: int, window: float,
+                    sig: int = signal.SIGKILL) -> list[float]:
+  """Starts the worker `rounds` times; kills it a random delay after its first output."""
   delays = []
   for _ in range(rounds):
     proc = subprocess.Popen([sys.executable, str(WORKER), *args], stdout=subprocess.PIPE,
@@ -102,7 +103,7 @@ def _kill_at_random(args: list[str], rounds: int, window: float) -> list[float]:
       delays.append(random.uniform(0, window))
       time.sleep(delays[-1])
     finally:
-      proc.send_signal(signal.SIGKILL)
+      proc.send_signal(sig)
       proc.wait()
   return delays
 
@@ -155,3 +156,16 @@ def test_kill_during_segment_keeps_complete_results(tmp_path):
     assert np.asarray(Image.open(m)).shape == F.SIZE
   atomic_dir.clean_stale(target)  # what the next run does first
   assert _hidden(target) == [], delays
+
+
+def test_sigterm_during_segment_leaves_nothing_hidden(tmp_path):
+  frames, labels = F.video(3, 8)
+  for t, f in enumerate(frames):
+    F.save_jpeg(tmp_path / "frames" / f"{t:05d}.jpg", f)
+  masks_io.write_label_png(tmp_path / "first.png", labels[0])
+  target = tmp_path / "out"
+  delays = _kill_at_random(["segment", str(target), str(F.tiny_checkpoint()),
+                            str(tmp_path / "frames"), str(tmp_path / "first.png")],
+                           rounds=1, window=1.0, sig=signal.SIGTERM)
+  assert target.is_dir() and (target / "summary.json").exists(), delays
+  assert _hidden(target) == [], delays  # unwound: no staging folder, no aside copy
