@@ -1,6 +1,6 @@
 r"""Runs the bad-input table (tests/reliability_cases.py) as real subprocesses against a checkout.
 
-  python benchmarks/reliability_table.py --repo . --out /tmp/after.json [--only segment]
+  python benchmarks/reliability_table.py --repo . --out /tmp/after.json [--only 'segment|api']
   python benchmarks/reliability_table.py --markdown /tmp/before.json /tmp/after.json
 
 Every case gets a fresh folder (with its earlier outputs, if any) and a snapshot of it and of the
@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -67,7 +68,8 @@ def main() -> None:
   p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   p.add_argument("--repo", type=Path, default=HERE)
   p.add_argument("--out", type=Path)
-  p.add_argument("--only", default="", help="run only cases whose id contains this")
+  p.add_argument("--only", default="",
+                 help="regex: run only the matching case ids (merged into an existing --out)")
   p.add_argument("--markdown", nargs=2, type=Path, metavar=("BEFORE", "AFTER"))
   args = p.parse_args()
   if args.markdown:
@@ -75,9 +77,9 @@ def main() -> None:
     return
   scratch = Path(tempfile.mkdtemp(prefix="rde_reliability_"))
   env = R.make_env(scratch / "env")
-  results = {}
+  results = json.loads(args.out.read_text()) if args.only and args.out and args.out.exists() else {}
   for case in R.CASES:
-    if args.only in case.id:
+    if re.search(args.only, case.id):
       results[case.id] = run_case(case, env, args.repo.resolve(), scratch / "cases")
       print(f"{case.id}: {results[case.id]['verdict']} ({results[case.id]['seconds']} s)",
             flush=True)
