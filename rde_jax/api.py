@@ -19,9 +19,8 @@ from typing import Any, Iterable, Iterator
 import jax
 import jax.numpy as jnp
 import numpy as np
-from PIL import Image
 
-from rde_jax import checkpoint, inference, masks_io, model_config, validate
+from rde_jax import checkpoint, inference, masks_io, model_config, resize, validate
 from rde_jax.data.imageio import DataError
 from rde_jax.network import Arch
 
@@ -61,7 +60,7 @@ def prepare_mask(mask: Any, size: tuple[int, int], *, resize_mask: bool = False,
       raise DataError(f"{name}: mask size {mask.shape[1]}x{mask.shape[0]} differs from the frames "
                       f"({size[1]}x{size[0]}, W x H); pass --resize_mask (resize_mask=True) to "
                       "resize it with nearest neighbour")
-    mask = np.asarray(Image.fromarray(mask).resize((size[1], size[0]), Image.Resampling.NEAREST))
+    mask = resize.nearest_labels(mask, size)
   if not mask.any():
     raise DataError(f"{name}: the mask holds no object (all background); label objects 1..K")
   return masks_io.compact_ids(mask)

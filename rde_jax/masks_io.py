@@ -76,6 +76,25 @@ def encode_label_png(labels: np.ndarray) -> bytes:
   return buf.getvalue()
 
 
+def encode_binary_png(labels: np.ndarray) -> bytes:
+  """(H,W) uint8 ids -> 8-bit grayscale ('L') PNG bytes, 255 where any object is, else 0.
+
+  The official DAVIS-2016 output (`eval_davis_2016.py`: all objects merged, argmax x 255).
+  """
+  labels = np.ascontiguousarray(labels)
+  if labels.ndim != 2 or labels.dtype != np.uint8:
+    raise ValueError(f"label maps must be (H,W) uint8, got {labels.shape} {labels.dtype}")
+  img = Image.fromarray(np.where(labels > 0, 255, 0).astype(np.uint8), mode="L")
+  buf = io.BytesIO()
+  img.save(buf, format="PNG", compress_level=1)
+  return buf.getvalue()
+
+
+def write_binary_png(path: PathLike, labels: np.ndarray) -> None:
+  """Atomically writes the DAVIS-2016 0/255 grayscale PNG of (H,W) uint8 ids."""
+  write_atomic(path, encode_binary_png(labels))
+
+
 def write_label_png(path: PathLike, labels: np.ndarray) -> None:
   """Atomically writes an indexed PNG (DAVIS palette) of (H,W) uint8 ids."""
   write_atomic(path, encode_label_png(labels))

@@ -66,6 +66,35 @@ def bilinear_matrix(size_in: int, size_out: int) -> np.ndarray:
   return m.astype(np.float32)
 
 
+def nearest_indices(size_in: int, size_out: int) -> np.ndarray:
+  """Source index of every output pixel of PyTorch `F.interpolate(mode='nearest')`.
+
+  `aten/src/ATen/native/UpSample.h nearest_idx`: identity when the sizes are equal, i >> 1 when
+  the output is exactly twice the input, else min(floor(i * scale), in - 1) with
+  scale = in / out and the product both in float32 (not PIL's pixel-centred rule).
+  """
+  i = np.arange(size_out)
+  if size_out == size_in:
+    return i
+  if size_out == 2 * size_in:
+    return i >> 1
+  scale = np.float32(size_in) / np.float32(size_out)
+  src = np.floor(i.astype(np.float32) * scale).astype(np.int64)
+  return np.minimum(src, size_in - 1)
+
+
+def nearest_labels(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+  """(H,W) label map -> (h,w) with PyTorch nearest (`nearest_indices` per axis).
+
+  The official YouTube-VOS test set resizes the one-hot annotation tensor with torchvision
+  `Resize(480, NEAREST)` (`dataset/yv_test_dataset.py`); picking source pixels of the one-hot
+  planes is the same as picking them from the label map.
+  """
+  rows = nearest_indices(labels.shape[0], int(size[0]))
+  cols = nearest_indices(labels.shape[1], int(size[1]))
+  return labels[rows[:, None], cols[None, :]]
+
+
 def resize_hw(x: np.ndarray, rh: np.ndarray, rw: np.ndarray, *, channels_last: bool) -> np.ndarray:
   """Applies (h', H) and (w', W) matrices to (..., H, W, C) or (..., H, W) arrays (numpy)."""
   if channels_last:

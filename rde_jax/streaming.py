@@ -13,7 +13,6 @@ from typing import Any, Callable, Iterator
 import jax
 import jax.numpy as jnp
 import numpy as np
-from PIL import Image
 
 from rde_jax import resize
 
@@ -149,11 +148,10 @@ class Geometry:
             prop.put(resize.bilinear_matrix(h, hh)), prop.put(resize.bilinear_matrix(w, ww)))
 
   def labels_to_work(self, labels: np.ndarray) -> np.ndarray:
-    """(H,W) ids -> (h,w) ids, nearest neighbour (PIL, as the official mask transform)."""
+    """(H,W) ids -> (h,w) ids with PyTorch's nearest rule (`resize.nearest_labels`)."""
     if self.work == self.size:
       return labels
-    return np.asarray(Image.fromarray(labels.astype(np.uint8)).resize(
-        (self.work[1], self.work[0]), Image.Resampling.NEAREST))
+    return resize.nearest_labels(labels, self.work)
 
   def onehot(self, labels: np.ndarray, num_objects: int) -> np.ndarray:
     """(h,w) ids -> padded (K,Hp,Wp) float32 one-hot of ids 1..K."""

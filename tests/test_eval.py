@@ -108,8 +108,11 @@ def test_davis_testdev_and_2016(tmp_path):
   direct = davis_eval.evaluate_dataset(root16, tmp_path / "w16" / "results", year=2016,
                                        num_workers=1)
   assert summary["scores"] == pytest.approx(davis_eval.global_scores(direct, 2016), abs=1e-12)
-  ids = np.unique(np.asarray(Image.open(tmp_path / "w16" / "results" / "echo" / "00002.png")))
-  assert set(ids.tolist()) <= {0, 1}  # objects merged
+  # The official eval_davis_2016.py format: grayscale 'L', objects merged, 0 / 255.
+  with Image.open(tmp_path / "w16" / "results" / "echo" / "00002.png") as img:
+    assert img.mode == "L"
+    ids = np.asarray(img)
+  assert set(np.unique(ids).tolist()) == {0, 255}
 
 
 def test_youtube_end_to_end(tmp_path):

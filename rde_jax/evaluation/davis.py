@@ -5,7 +5,8 @@ indexed PNGs `results/<seq>/<frame>.png`, and score J&F with the official-toolki
 Inference follows the official eval_davis.py: all objects of a sequence in one memory, frames at
 native 480p, official 16-px padding (unless shape buckets are configured). Object ids are the ids
 present in the first annotation (mapped to 1..K for the network and back for the PNGs); 255
-(void) is background. DAVIS-2016 merges all objects into one (written as id 1).
+(void) is background. DAVIS-2016 merges all objects into one and writes it as the official
+`eval_davis_2016.py` does: 8-bit grayscale PNGs, 0 background, 255 object.
 """
 
 from __future__ import annotations
@@ -70,12 +71,13 @@ class DavisTask(runner.Task):
     stats, written = inference.RunStats(), 0
     prop = propagator(inference.Propagator)
     padded = self.bucket(frames.size)
+    write = masks_io.write_binary_png if self.year == 2016 else masks_io.write_label_png
     try:
       for t, lab in inference.propagate(prop, runner.tee(frames, keep), compact,
                                         mem_every=self.cfg.mem_every, chunk=self.cfg.chunk,
                                         padded_size=padded, output="labels", stats=stats):
         ids = lut[lab]
-        masks_io.write_label_png(out_dir / f"{frames.names[t]}.png", ids)
+        write(out_dir / f"{frames.names[t]}.png", ids)
         written += 1
         if vis:
           vis.append(keep.popleft(), ids)

@@ -159,8 +159,10 @@ def propagate_banks(prop: MultiBankPropagator, frames: Any, annotations: dict[in
   """Streams (t, (H,W) uint8 ids 0..N) for the required frames from the first annotation on
   ('probs': (N+1,H,W) float32 instead).
 
-  frames: random access frames[t] -> uint8 (H,W,3) with len(); annotations: {t: (H,W) ids} with
-  the objects first annotated at t (ids 1..N over the whole video).
+  frames: random access frames[t] -> uint8 (H,W,3) with len(); annotations: {t: (H,W) ids 1..N
+  over the whole video} of every frame with an annotation file, empty ones included: as in the
+  official `eval_youtube.py`, each is an interaction (objects present there are set to their
+  annotation, new ones get a bank, existing banks take the frame as a memory frame).
   """
   stats = RunStats() if stats is None else stats
   clock = Clock(stats, prop)
@@ -173,8 +175,10 @@ def propagate_banks(prop: MultiBankPropagator, frames: Any, annotations: dict[in
   zeros = prop.put(np.zeros((num_objects,) + geo.padded, np.float32))
   end_probs = None  # device (N,Hp,Wp) probabilities of the next annotated frame
   for seg in schedule(len(frames), list(annotations), required, mem_every):
+    # Which objects the frame brings is judged on the file's own size (official
+    # `gt_obj[frame] = np.unique(mask)`), so an object that vanishes in the resize still counts.
+    present = np.isin(np.arange(1, num_objects + 1), annotations[seg.start])
     labels = geo.labels_to_work(annotations[seg.start])
-    present = np.isin(np.arange(1, num_objects + 1), labels)
     x = prepare(prop.put(clock.read(lambda: frames[seg.start])[None]), rh, rw)
     bank, prob = prop.call("interact", prop.variables, bank, x[0],
                            zeros if end_probs is None else end_probs,

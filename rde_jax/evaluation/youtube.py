@@ -74,13 +74,13 @@ class YouTubeTask(runner.Task):
     forward[ids] = np.arange(1, len(ids) + 1)
     lut = np.zeros(256, np.uint8)
     lut[1:len(ids) + 1] = ids
-    return {pos: forward[x] for pos, x in sorted(raw.items()) if x.any()}, lut
+    # Empty annotation files stay: the official test set lists them in `gt_obj` (no objects),
+    # so they are interactions too, and outputs start at the first annotation file.
+    return {pos: forward[x] for pos, x in sorted(raw.items())}, lut
 
   def run_video(self, video: folders.VideoFiles, propagator: runner.PropFactory) -> dict[str, Any]:
     frames = video_io.FrameFiles(video.frames)
     anns, lut = self.annotations(video, frames.size)
-    if not anns:
-      raise DataError(f"{video.name}: every annotation is empty")
     required = self.required(video)
     short = int(self.cfg.dataset.short_side)
     work = resize.short_side_size(*frames.size, short) if short else None
