@@ -45,7 +45,7 @@ def run_case(case: R.Case, env: R.Env, repo: Path, scratch: Path) -> dict:
   seconds = time.perf_counter() - start
   after = R.snapshot(work, env.root)
   lines = [l for l in stderr.splitlines() if l.strip()]
-  errors = [l for l in lines if l.startswith("error: ")]
+  errors = [l for l in lines if l.startswith(("error: ", "FATAL Flags parsing error: "))]
   return {"verdict": R.judge(case, rc, stderr, before, after), "rc": rc,
           "stderr_lines": len(lines), "message": (errors or lines or [""])[-1][:160],
           "seconds": round(seconds, 1)}
@@ -55,8 +55,13 @@ def markdown(before: dict, after: dict) -> str:
   rows = ["| case | before | after |", "|---|---|---|"]
   for case in R.CASES:
     b, a = before.get(case.id, {}), after.get(case.id, {})
-    cell = lambda r: (r.get("verdict", "-") if r.get("verdict") != "ok"
-                      else f"ok: `{r['message'][7:90]}`").replace("|", "\\|")
+    def cell(r: dict) -> str:
+      short = lambda t: re.sub(r"/tmp/rde_reliability_\w+/(cases/[^/]+/|env/)", "", t)
+      if r.get("verdict") != "ok":
+        return short(r.get("verdict", "-")).replace("|", "\\|")
+      text = short(r["message"])
+      text = text.split(": ", 1)[1] if text.startswith(("error: ", "FATAL")) else text
+      return f"ok: `{text[:110]}`".replace("|", "\\|")
     rows.append(f"| {case.command}: {case.id.split(' ', 1)[1]} | {cell(b)} | {cell(a)} |")
   ok_b = sum(before.get(c.id, {}).get("verdict") == "ok" for c in R.CASES)
   ok_a = sum(after.get(c.id, {}).get("verdict") == "ok" for c in R.CASES)

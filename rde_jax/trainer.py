@@ -51,8 +51,11 @@ class _Preemption:
 
 def _manager(workdir: pathlib.Path, cfg: ml_collections.ConfigDict):
   import orbax.checkpoint as ocp
+  # Each step is written to a temporary folder and renamed when complete; the temporary
+  # folders of a killed run are deleted when the next run opens the manager.
   options = ocp.CheckpointManagerOptions(max_to_keep=cfg.keep_checkpoints,
-                                         enable_async_checkpointing=True)
+                                         enable_async_checkpointing=True,
+                                         cleanup_tmp_directories=True)
   return ocp.CheckpointManager(workdir / "checkpoints", options=options)
 
 

@@ -169,3 +169,12 @@ def test_bfloat16_compute_keeps_float32_parameters():
     assert all(x.dtype == jnp.float32 for x in jax.tree_util.tree_leaves(state.params))
     losses.append(float(m["total_loss"]))
   assert losses[1] == pytest.approx(losses[0], rel=5e-2)
+
+
+def test_a_killed_runs_partial_checkpoint_is_removed_on_restart(tmp_path):
+  partial = tmp_path / "checkpoints" / "3.orbax-checkpoint-tmp-1733050000"
+  partial.mkdir(parents=True)
+  (partial / "half").write_text("")
+  mgr = trainer._manager(tmp_path, small_config())
+  assert mgr.latest_step() is None and not partial.exists()
+  mgr.close()
