@@ -48,7 +48,7 @@ def _config_override_error(e: Exception, argv: Sequence[str]) -> list[str]:
   text = " ".join(str(e).replace('"', "").split())
   keys = set(re.findall(r"'([A-Za-z_][\w]*)'", text))
   overrides = [a.split("=", 1)[0] for a in argv if re.match(r"--?\w+\.", a)]
-  culprit = next((o for o in overrides if o.rsplit(".", 1)[-1] in keys), None)
+  culprit = next((o for o in overrides if keys & set(o.lstrip("-").split(".")[1:])), None)
   if culprit and isinstance(e, (KeyError, AttributeError)):
     mean = re.search(r"Did you mean (.*?)\??$", text)
     hint = f"did you mean {mean.group(1)}?" if mean else "see the config file for its fields"
@@ -59,15 +59,43 @@ def _config_override_error(e: Exception, argv: Sequence[str]) -> list[str]:
 
 def parse_flags(argv: Sequence[str], fv: flags.FlagValues = flags.FLAGS) -> list[str]:
   """absl flag parsing with one-line errors (used as app.run's flags_parser)."""
+  missing = _missing_config_file(argv, fv)
+  if missing:
+    print_error([f"error: {missing}"])
+    sys.exit(2)
   try:
     return fv(list(argv))
   except flags.Error as e:
-    print_error([f"error: {e}", f"hint: {os.path.basename(argv[0])} --helpshort lists the flags"])
+    print_error([f"error: {_one_line(str(e))}",
+                 f"hint: {os.path.basename(argv[0])} --helpshort lists the flags"])
   except (KeyError, AttributeError, TypeError, ValueError) as e:  # config_flags overrides
     if "--debug" in argv:
       raise
     print_error(_config_override_error(e, argv))
   sys.exit(2)
+
+
+def _one_line(text: str) -> str:
+  """First line of a message, plus its last line when it embeds a traceback (config files)."""
+  lines = [line.strip() for line in text.splitlines() if line.strip()]
+  if len(lines) > 1 and any(line.startswith("Traceback") for line in lines):
+    return f"{lines[0]} {lines[-1]}"
+  return " ".join(lines)
+
+
+def _missing_config_file(argv: Sequence[str], fv: flags.FlagValues) -> str | None:
+  """'--config: PATH: no such file' for a config-file flag naming a missing file."""
+  from ml_collections.config_flags import config_flags  # is_config_flag is not re-exported
+  for i, arg in enumerate(argv):
+    name, _, value = arg.lstrip("-").partition("=")
+    if name not in fv or "." in name or not config_flags.is_config_flag(fv[name]):
+      continue
+    if not value and i + 1 < len(argv):
+      value = argv[i + 1]
+    path = value.split(":", 1)[0]
+    if path and not os.path.isfile(path):
+      return f"--{name}: {path}: no such file"
+  return None
 
 
 def quiet_libraries(fv: flags.FlagValues = flags.FLAGS) -> None:

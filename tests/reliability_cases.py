@@ -210,9 +210,10 @@ def ev(*extra: str, workdir: str = "{w}/ev") -> Callable[[Env, Path], list[str]]
   return args
 
 
-def tr(*extra: str, workdir: str = "{w}/train") -> Callable[[Env, Path], list[str]]:
+def tr(*extra: str, workdir: str = "{w}/train",
+       config: str = "configs/synthetic.py:runlocal") -> Callable[[Env, Path], list[str]]:
   def args(env: Env, work: Path) -> list[str]:
-    return ["--config=configs/synthetic.py:runlocal", "--config.eval.source=none",
+    return [f"--config={config}", "--config.eval.source=none",
             "--config.compilation_cache=", f"--workdir={workdir.format(w=work)}",
             *[e.format(w=work) for e in extra]]
   return args
@@ -358,6 +359,12 @@ CASES = [
     Case("train.py stage 7", "train.py", tr("--config.stage=7"), r"config\.stage.*0, 1, 2, 3"),
     Case("train.py crop_size 0", "train.py", tr("--config.data.crop_size=0"),
          r"config\.data\.crop_size"),
+    Case("train.py config file missing", "train.py", tr(config="configs/nope.py"),
+         r"--config: configs/nope\.py: no such file"),
+    Case("train.py config variant bogus", "train.py", tr(config="configs/synthetic.py:bogus"),
+         r"--config=configs/synthetic\.py:bogus.*unknown variant 'bogus'"),
+    Case("train.py unknown nested field", "train.py", tr("--config.data.bogus=1"),
+         r"--config\.data\.bogus.*no such"),
 ]
 
 
