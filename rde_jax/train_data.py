@@ -29,11 +29,25 @@ def synthetic_videos(cfg: ml_collections.ConfigDict, split: str) -> SyntheticVid
   return SyntheticVideos(cfg.eval.num_videos, gen, seed=cfg.seed + 7919)
 
 
+def require_built(name: str, data_dir: str, field: str) -> None:
+  """UserError unless TFDS dataset `name` is built (tfds.data_source would start building it)."""
+  import tensorflow_datasets as tfds
+  from rde_jax.data import builders  # noqa: F401  (registers the builders)
+  builder = tfds.builder(name, data_dir=data_dir or None)
+  if not builder.is_prepared():
+    raise UserError(f"{field}: the TFDS dataset {name} is not built in {builder.data_dir}",
+                    hint="build it first (rde_jax/data/builders.py says how), or set "
+                         "config.data.tfds_dir to where it was built")
+
+
 def _video_specs(cfg: ml_collections.ConfigDict) -> list[SourceSpec]:
   from rde_jax.data import builders  # imports TFDS; only for real datasets
   d = cfg.data
   specs = []
   for name in d.sources.split("+"):
+    if name in ("davis", "youtube"):
+      require_built("davis_vos/2017" if name == "davis" else "youtube_vos_2019", d.tfds_dir,
+                    "config.data.sources")
     if name == "synthetic":
       specs.append(SourceSpec(synthetic_videos(cfg, "train")))
     elif name == "davis":
@@ -63,6 +77,8 @@ def train_pipeline(cfg: ml_collections.ConfigDict, process_index: int | None = N
   d = cfg.data
   if cfg.stage == 0:
     from rde_jax.data import builders
+    for n in STATIC_SETS:
+      require_built(f"static_masks/{n}", d.tfds_dir, "config.stage=0")
     specs = [SourceSpec(builders.load_static(f"static_masks/{n}", data_dir=d.tfds_dir),
                         repeat=STATIC_REPEATS.get(n, 1)) for n in STATIC_SETS]
     return static_pipeline(specs, batch_size=per_process, seed=cfg.seed,
@@ -88,6 +104,7 @@ def eval_videos(cfg: ml_collections.ConfigDict) -> list[dict]:
     return [src[i] for i in range(len(src))]
   if cfg.eval.source == "davis":
     from rde_jax.data import builders
+    require_built("davis_vos/2017", cfg.data.tfds_dir, "config.eval.source")
     src = builders.load_videos("davis_vos/2017", split="val", data_dir=cfg.data.tfds_dir)
     return [src[i] for i in range(min(len(src), cfg.eval.num_videos))]
   raise UserError(f"config.eval.source: unknown {cfg.eval.source!r} (synthetic, davis, none)")

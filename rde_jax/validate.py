@@ -45,6 +45,15 @@ def number(name: str, value: Any, *, above: float | None = None,
   return float(value)
 
 
+def side(name: str, value: Any) -> int:
+  """An image side to resize to: 0 (native size) or >= 16 (the network's stride)."""
+  value = integer(name, value, minimum=0, note="0: native size")
+  if 0 < value < 16:
+    raise UserError(f"{name} must be 0 (native size) or >= 16 (the network's stride), "
+                    f"got {value}")
+  return value
+
+
 def choice(name: str, value: Any, choices: Sequence[Any]) -> Any:
   if value not in choices:
     allowed = ", ".join(repr(c) for c in choices)
@@ -134,8 +143,7 @@ def segment_options(prefix: str, *, mem_every: Any, top_k: Any, chunk: Any, max_
   integer(f"{prefix}mem_every", mem_every, minimum=1)
   integer(f"{prefix}top_k", top_k, minimum=1)
   integer(f"{prefix}chunk", chunk, minimum=1)
-  integer(f"{prefix}max_side", 0 if max_side is None else max_side, minimum=0,
-          note="0: native size")
+  side(f"{prefix}max_side", 0 if max_side is None else max_side)
   integer(f"{prefix}start_frame", start_frame, minimum=0)
   return dtype_name(f"{prefix}dtype", dtype)
 

@@ -241,6 +241,7 @@ SEG_API = "m = rde_jax.load({model!r})\nm.segment(frames, mask, top_k=20, {kw})"
 CASES = [
     # segment: values
     Case("segment max_side -5", "segment", seg("--max_side=-5"), r"--max_side.*>= 0"),
+    Case("segment max_side 8", "segment", seg("--max_side=8"), r"--max_side.*0 .*or >= 16"),
     Case("segment mem_every 0", "segment", seg("--mem_every=0"), r"--mem_every.*>= 1"),
     Case("segment top_k 0", "segment", seg("--top_k=0"), r"--top_k.*>= 1"),
     Case("segment chunk 0", "segment", seg("--chunk=0"), r"--chunk.*>= 1"),
@@ -359,6 +360,9 @@ CASES = [
     Case("train.py stage 7", "train.py", tr("--config.stage=7"), r"config\.stage.*0, 1, 2, 3"),
     Case("train.py crop_size 0", "train.py", tr("--config.data.crop_size=0"),
          r"config\.data\.crop_size"),
+    Case("train.py davis not built", "train.py",
+         tr("--config.data.sources=davis", "--config.data.tfds_dir={w}/tfds"),
+         r"config\.data\.sources.*davis_vos/2017 is not built", a_folder("tfds")),
     Case("train.py config file missing", "train.py", tr(config="configs/nope.py"),
          r"--config: configs/nope\.py: no such file"),
     Case("train.py config variant bogus", "train.py", tr(config="configs/synthetic.py:bogus"),

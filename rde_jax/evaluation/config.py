@@ -89,8 +89,7 @@ def validate(c: ml_collections.ConfigDict) -> None:
     raise ConfigError("config.num_devices and config.num_videos must be >= 0")
   checks.choice("config.arch", c.arch, ("",) + checks.ARCHES)
   checks.choice("config.matmul_precision", c.matmul_precision, checks.PRECISIONS)
-  checks.integer("config.dataset.short_side", c.dataset.short_side, minimum=0,
-                 note="0: native size")
+  checks.side("config.dataset.short_side", c.dataset.short_side)
   checks.integer("config.vis_max_side", c.vis_max_side, minimum=16)
   checks.existing("config.dataset.root", c.dataset.root, kind="dir")
   checks.model_dir("config.checkpoint", c.checkpoint)
