@@ -45,15 +45,16 @@ def print_error(lines: Sequence[str]) -> None:
 
 def _config_override_error(e: Exception, argv: Sequence[str]) -> list[str]:
   """Rephrases ml_collections' KeyError/AttributeError/TypeError of a `--config.x=v` override."""
-  text = " ".join(str(e).replace('"', "").split())
-  keys = set(re.findall(r"'([A-Za-z_][\w]*)'", text))
+  text = " ".join(str(e).replace("\\n", " ").replace("\\'", "'").replace('"', "").split())
+  keys = set(re.findall(r"[A-Za-z_]\w*", text))
   overrides = [a.split("=", 1)[0] for a in argv if re.match(r"--?\w+\.", a)]
   culprit = next((o for o in overrides if keys & set(o.lstrip("-").split(".")[1:])), None)
   if culprit and isinstance(e, (KeyError, AttributeError)):
-    mean = re.search(r"Did you mean (.*?)\??$", text)
-    hint = f"did you mean {mean.group(1)}?" if mean else "see the config file for its fields"
+    mean = re.search(r"Did you mean (\w+)", text)
+    hint = (f"did you mean {culprit.rsplit('.', 1)[0]}.{mean.group(1)}?" if mean
+            else "see the config file for its fields")
     return [f"error: {culprit}: no such field in this config", f"hint: {hint}"]
-  where = culprit or (overrides[0] if len(overrides) == 1 else "a --config override")
+  where = culprit or (overrides[0] if len(overrides) == 1 else "--config")
   return [f"error: {where}: {text}"]
 
 

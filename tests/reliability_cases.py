@@ -321,6 +321,8 @@ CASES = [
     Case("eval.py unknown field", "eval.py", ev("--config.bogus=1"), r"--config\.bogus.*no such"),
     Case("eval.py unknown nested field", "eval.py", ev("--config.dataset.bogus=1"),
          r"--config\.dataset\.bogus.*no such"),
+    Case("eval.py misspelt field", "eval.py", ev("--config.mem_ever=1"),
+         r"--config\.mem_ever.*no such.*did you mean --config\.mem_every"),
     Case("eval.py checkpoint missing", "eval.py", ev("--config.checkpoint={w}/nope"),
          r"nope: no model\.json"),
     Case("eval.py dataset root missing", "eval.py", ev("--config.dataset.root={w}/nope"),
