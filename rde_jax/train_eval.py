@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import pathlib
 import time
@@ -10,7 +11,7 @@ from typing import Any
 import ml_collections
 import numpy as np
 
-from rde_jax import davis_eval, inference
+from rde_jax import atomic_dir, davis_eval, inference
 from rde_jax.network import Arch
 
 
@@ -19,20 +20,24 @@ def evaluate_videos(variables: Any, arch: Arch, videos: list[dict],
                     out_dir: pathlib.Path | None = None) -> dict[str, Any]:
   """Segments each video from its first-frame labels; DAVIS-2017 J&F over all objects.
 
-  With `out_dir`, writes palette PNG masks and an overlay GIF per video there (needs rde_jax.masks_io / overlay).
+  With `out_dir`, writes palette PNG masks and an overlay GIF per video there, replacing the
+  folder as a whole (`atomic_dir`).
   """
   prop = inference.Propagator(variables, arch, top_k=cfg.eval.top_k)
   results, frames_done, seconds = [], 0, 0.0
-  for video in videos:
-    frames, gt = np.asarray(video["frames"]), np.asarray(video["labels"])
-    t0 = time.time()
-    pred = np.stack([p.argmax(0).astype(np.uint8) for _, p in
-                     inference.propagate(prop, frames, gt[0], mem_every=cfg.eval.mem_every)])
-    seconds += time.time() - t0
-    frames_done += len(frames)
-    results.append(davis_eval.evaluate_sequence(gt, pred, name=str(video["name"])))
-    if out_dir is not None:
-      write_outputs(out_dir / str(video["name"]), frames, pred)
+  # out_dir is replaced as a whole at the end (a killed run leaves the previous one).
+  staging = atomic_dir.replacing(out_dir) if out_dir is not None else contextlib.nullcontext()
+  with staging as stage:
+    for video in videos:
+      frames, gt = np.asarray(video["frames"]), np.asarray(video["labels"])
+      t0 = time.time()
+      pred = np.stack([p.argmax(0).astype(np.uint8) for _, p in
+                       inference.propagate(prop, frames, gt[0], mem_every=cfg.eval.mem_every)])
+      seconds += time.time() - t0
+      frames_done += len(frames)
+      results.append(davis_eval.evaluate_sequence(gt, pred, name=str(video["name"])))
+      if stage is not None:
+        write_outputs(stage / str(video["name"]), frames, pred)
   scores = davis_eval.global_scores(results)
   per_video = {r["name"]: float((np.mean(r["J"]["mean"]) + np.mean(r["F"]["mean"])) / 2)
                for r in results}

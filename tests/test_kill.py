@@ -169,3 +169,18 @@ def test_sigterm_during_segment_leaves_nothing_hidden(tmp_path):
                            rounds=1, window=1.0, sig=signal.SIGTERM)
   assert target.is_dir() and (target / "summary.json").exists(), delays
   assert _hidden(target) == [], delays  # unwound: no staging folder, no aside copy
+
+
+def test_training_eval_outputs_are_replaced_as_a_whole(tmp_path):
+  import ml_collections
+  from rde_jax import train_eval
+  arch, variables = checkpoint.load_model(F.tiny_checkpoint())
+  frames, labels = F.video(1, 4)
+  cfg = ml_collections.ConfigDict({"eval": {"top_k": 20, "mem_every": 3}})
+  (tmp_path / "eval" / "old_video").mkdir(parents=True)  # an earlier run's outputs
+  res = train_eval.evaluate_videos(variables, arch, [{"frames": frames, "labels": labels,
+                                                      "name": "v"}], cfg, tmp_path / "eval")
+  assert set(res["per_video"]) == {"v"}
+  assert sorted(p.name for p in (tmp_path / "eval").iterdir()) == ["v"]
+  assert len(list((tmp_path / "eval" / "v").glob("*.png"))) == 4
+  assert _hidden(tmp_path / "eval") == []
