@@ -24,15 +24,16 @@ def define_flags(fv: flags.FlagValues) -> None:
 
 def main(argv: list[str], fv: flags.FlagValues = flags.FLAGS) -> int:
   del argv
-  from rde_jax import train_config, validate
+  from rde_jax import validate
+  from rde_jax.train import config as train_config
   train_config.validate(fv.config)  # before JAX starts or anything is written
   validate.workdir("--workdir", fv.workdir)
   import jax
   if fv.multihost:
     jax.distributed.initialize()
-  from rde_jax import trainer
+  from rde_jax.train import loop
   logging.info("devices: %s", jax.devices())
-  summary = trainer.train_and_evaluate(fv.config, fv.workdir)
+  summary = loop.train_and_evaluate(fv.config, fv.workdir)
   if "eval" in summary:
     scores = summary["eval"]["scores"]
     print(f"J&F {scores['J&F-Mean']:.3f} (J {scores['J-Mean']:.3f}, F {scores['F-Mean']:.3f}) "

@@ -5,7 +5,7 @@ r"""DAVIS 2016 val (20 sequences, one object each: every object id merged into o
 
 The dataset root is the DAVIS-2017 trainval folder (it holds ImageSets/2016/val.txt), as in the
 official eval_davis_2016.py. Checkpoint: model_s012_final.pth (converted with
-`python -m rde_jax.convert`). Official J&F to reproduce (README, SPEC §8): 91.6 (J 90.0, F 93.2)
+`python -m rde_jax.convert`). Official J&F to reproduce (the official README): 91.6 (J 90.0, F 93.2)
 with model_s012_final; 91.1 (J 89.7, F 92.5) with model_s03_final; paper FPS 35.0.
 Protocol: mem_every 3, top_k 40 (the official script's docstring and the README command use
 `--top 40`; its argparse default is 20). The other setting:

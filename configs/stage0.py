@@ -14,7 +14,7 @@ Data: build `static_masks/{fss,duts_tr,duts_te,ecssd,big_small,hrsod_small}` fir
 
 import ml_collections
 
-from rde_jax.train_config import base_config
+from rde_jax.train.config import base_config
 
 
 def get_config(variant: str = "") -> ml_collections.ConfigDict:

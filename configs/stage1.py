@@ -12,7 +12,7 @@ checkpoint that stage 2 starts from.
 
 import ml_collections
 
-from rde_jax.train_config import base_config
+from rde_jax.train.config import base_config
 
 
 def get_config(variant: str = "") -> ml_collections.ConfigDict:

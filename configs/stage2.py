@@ -12,7 +12,7 @@ Reproduces (with stage 0 -> 1 -> 2): DAVIS-17 val J&F 86.1 (author re-run 85.7),
 
 import ml_collections
 
-from rde_jax.train_config import base_config
+from rde_jax.train.config import base_config
 
 
 def get_config(variant: str = "") -> ml_collections.ConfigDict:

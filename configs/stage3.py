@@ -11,7 +11,7 @@ retraining), DAVIS-16 val 91.1, DAVIS-17 test-dev 77.4, YouTube-VOS 2019 val 81.
 
 import ml_collections
 
-from rde_jax.train_config import base_config
+from rde_jax.train.config import base_config
 
 
 def get_config(variant: str = "") -> ml_collections.ConfigDict:

@@ -13,7 +13,7 @@ plain cross-entropy (bootstrapping off), lr 1e-3, 96x96 videos with 64x64 crops.
 
 import ml_collections
 
-from rde_jax.train_config import base_config
+from rde_jax.train.config import base_config
 
 
 def get_config(variant: str = "") -> ml_collections.ConfigDict:

@@ -22,8 +22,10 @@ import numpy as np
 
 from rde_jax import atomic_dir
 from rde_jax.errors import UserError
-from rde_jax.masks_io import write_atomic
-from rde_jax.network import Arch, abstract_variables
+from rde_jax.fileio import atomic
+from rde_jax.model.architectures import Arch
+from rde_jax.model.network import abstract_variables
+
 
 FORMAT = "rde_jax.model/1"
 
@@ -34,20 +36,6 @@ class CheckpointMismatchError(UserError, ValueError):
 
 class ModelNotFoundError(UserError, FileNotFoundError):
   """No model directory (model.json) at the given path."""
-
-
-def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
-  """Writes JSON to a temporary file in the same folder, then renames it into place."""
-  text = json.dumps(obj, indent=1, sort_keys=True, default=_json_default) + "\n"
-  write_atomic(path, text.encode("utf-8"))
-
-
-def _json_default(x: Any) -> Any:
-  if isinstance(x, (np.integer, np.floating)):
-    return x.item()
-  if isinstance(x, (np.ndarray, tuple)):
-    return list(x)
-  raise TypeError(f"not JSON serialisable: {type(x)}")
 
 
 def save_model(directory: str | os.PathLike, variables: Any, arch: Arch, **meta: Any) -> None:
@@ -63,14 +51,14 @@ def save_model(directory: str | os.PathLike, variables: Any, arch: Arch, **meta:
     with ocp.StandardCheckpointer() as ckptr:
       ckptr.save(stage / "variables", tree)
       ckptr.wait_until_finished()
-    write_json_atomic(stage / "model.json",
+    atomic.write_json(stage / "model.json",
                       {"format": FORMAT, "arch": arch.to_config().to_dict(), **meta})
 
 
 def _mismatch(directory: pathlib.Path, saved: Arch, wanted: Arch) -> CheckpointMismatchError:
   """Names the two architectures and the fields that differ (not two full dumps)."""
-  from rde_jax import model_config
-  named = {n: Arch.from_config(model_config.get(n)) for n in ("official", "tiny")}
+  from rde_jax.model import architectures
+  named = {"official": architectures.OFFICIAL, "tiny": architectures.TINY}
   name = lambda a: next((repr(n) for n, x in named.items() if x == a), "a custom one")
   diff = [f"{f.name} {getattr(saved, f.name)} vs {getattr(wanted, f.name)}"
           for f in dataclasses.fields(Arch) if getattr(saved, f.name) != getattr(wanted, f.name)]

@@ -16,18 +16,20 @@ import time
 
 from absl import app, flags
 
-from rde_jax import cli, davis_eval, validate
+from rde_jax import cli, validate
+from rde_jax.metrics import davis_scores
 
 
-def define_flags(fv: flags.FlagValues) -> None:
-  """The command's flags (defined when run as a command, not on import)."""
+def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
+  """The command-line flags (defined only when the command runs)."""
   flags.DEFINE_string("davis_path", None, "DAVIS root (ImageSets/, JPEGImages/, Annotations/).",
                       flag_values=fv)
-  flags.DEFINE_string("results_path", None, "Folder of <seq>/<frame>.png results; CSVs go here.",
-                      flag_values=fv)
+  flags.DEFINE_string("results_path", None,
+                      "Folder of <seq>/<frame>.png results; CSVs go here.", flag_values=fv)
   flags.DEFINE_string("set", "val", "Subset: ImageSets/<year>/<set>.txt.", flag_values=fv)
   flags.DEFINE_enum("year", "2017", ["2016", "2017"],
-                    "2017: per object; 2016: all non-zero = one object.", flag_values=fv)
+                    "2017: per object; 2016: all non-zero = one object (0/255 PNGs too).",
+                    flag_values=fv)
   flags.DEFINE_integer("num_workers", os.cpu_count() or 1,
                        "Processes evaluating sequences (0: one per CPU).", flag_values=fv)
   flags.mark_flags_as_required(["davis_path", "results_path"], flag_values=fv)
@@ -41,16 +43,21 @@ def main(argv: list[str], fv: flags.FlagValues = flags.FLAGS) -> int:
   validate.integer("--num_workers", fv.num_workers, minimum=0, note="0: one per CPU")
   year = int(fv.year)
   start = time.perf_counter()
-  results = davis_eval.evaluate_dataset(fv.davis_path, fv.results_path, split=fv.set, year=year,
-                                        num_workers=fv.num_workers)
-  scores = davis_eval.global_scores(results, year)
-  rows = davis_eval.per_object_rows(results)
-  davis_eval.write_csvs(fv.results_path, fv.set, scores, rows)
-  print(davis_eval.format_tables(fv.set, scores, rows))
+  results = davis_scores.evaluate_dataset(fv.davis_path, fv.results_path, split=fv.set,
+                                          year=year, num_workers=fv.num_workers)
+  scores = davis_scores.global_scores(results, year)
+  rows = davis_scores.per_object_rows(results)
+  davis_scores.write_csvs(fv.results_path, fv.set, scores, rows)
+  print(davis_scores.format_tables(fv.set, scores, rows))
   print(f"\nEvaluated {len(results)} sequences, {len(rows)} objects in "
         f"{time.perf_counter() - start:.2f} s.", file=sys.stderr)
   return 0
 
 
-if __name__ == "__main__":
+def run() -> None:
+  """`python -m rde_jax.evaluate` and the `rde-evaluate` console script."""
   cli.run(main, define_flags)
+
+
+if __name__ == "__main__":
+  run()

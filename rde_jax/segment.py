@@ -32,37 +32,16 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
+import tqdm
 from absl import app, flags
 
-from rde_jax import (api, atomic_dir, checkpoint, cli, inference, masks_io, overlay, progress,
-                     runtime, validate, video_io)
+from rde_jax import api, atomic_dir, cli, inference, runtime, validate
 from rde_jax.data.imageio import DataError
+from rde_jax.fileio import atomic, label_png, video_reader
+from rde_jax.fileio.video_outputs import VideoOutputs
 
 
-def define_flags(fv: flags.FlagValues) -> None:
-  """The command's flags (defined when run as a command, not on import)."""
-  f = functools.partial
-  s, i, b = (f(flags.DEFINE_string, flag_values=fv), f(flags.DEFINE_integer, flag_values=fv),
-             f(flags.DEFINE_bool, flag_values=fv))
-  s("checkpoint", None, "Model dir (python -m rde_jax.convert).")
-  s("video", None, "Frame folder, GIF or video file.")
-  s("mask", None, "Label PNG of the annotated frame.")
-  s("out", None, "Output folder (new, empty, or an earlier output with --overwrite).")
-  b("overwrite", False, "Replace the results of an earlier run in --out.")
-  s("arch", "", "Expected architecture ('official', 'tiny'); '' = any.")
-  i("mem_every", 3, "RDE update every N frames (>= 1).")
-  i("top_k", 40, "Top-k memory read-out (>= 1).")
-  flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"], "Compute dtype.", flag_values=fv)
-  s("matmul_precision", "default", "jax_default_matmul_precision.")
-  i("max_side", 0, "Run at long side <= this (0: native size).")
-  i("start_frame", 0, "Index of the annotated frame.")
-  b("resize_mask", False, "Resize a mask of another size (nearest).")
-  i("chunk", 8, "Frames per device call (>= 1).")
-  b("overlay", True, "Write the overlay video.")
-  b("progress", True, "Progress bar on stderr.")
-
-
-def _frames_from(source: video_io.FrameSource, start: int,
+def _frames_from(source: video_reader.FrameSource, start: int,
                  keep: collections.deque | None) -> tuple[list[np.ndarray], Iterator[np.ndarray]]:
   """(frames before `start`, iterator from `start` on); frames fed on are also kept for overlays."""
   it = iter(source)
@@ -84,7 +63,9 @@ def _frames_from(source: video_io.FrameSource, start: int,
 
 def segment_to_folder(model: api.VOSModel, video: str | os.PathLike, mask: str | os.PathLike,
                       out: str | os.PathLike, *, mem_every: int = 3, top_k: int = 40,
-                      dtype: str = "float32", max_side: int | None = None, start_frame: int = 0,
+                      dtype: str = "float32", memory_mode: str = "two-frames-compress",
+                      include_last: bool = False, max_side: int | None = None,
+                      start_frame: int = 0,
                       resize_mask: bool = False, chunk: int = 8, write_overlay: bool = True,
                       show_progress: bool = False, overwrite: bool = False,
                       flag_prefix: str = "") -> dict[str, Any]:
@@ -96,61 +77,52 @@ def segment_to_folder(model: api.VOSModel, video: str | os.PathLike, mask: str |
   """
   dtype = validate.segment_options(flag_prefix, mem_every=mem_every, top_k=top_k, chunk=chunk,
                                    max_side=max_side, start_frame=start_frame, dtype=dtype)
+  validate.choice(f"{flag_prefix}memory_mode", memory_mode, inference.MODES)
   out = validate.output_dir(f"{flag_prefix}out", out, overwrite=overwrite, marker="summary.json",
                             what="segment results")
-  source = video_io.open_video(video)
-  labels = masks_io.read_label_image(mask, binary_255_is_one=True)
+  source = video_reader.open_video(video)
+  labels = label_png.read_label_image(mask, binary_255_is_one=True)
   compact, lut = api.prepare_mask(labels, source.size, resize_mask=resize_mask,
                                   name=os.fspath(mask))
-  if source.num_frames and isinstance(source, video_io.FrameFiles) and \
+  if source.num_frames and isinstance(source, video_reader.FrameFiles) and \
       start_frame >= source.num_frames:
     raise DataError(f"--start_frame {start_frame} is outside the video "
                     f"({source.num_frames} frames)")
   with atomic_dir.replacing(out) as stage:
     summary = _run(model, source, compact, lut, stage, mem_every=mem_every, top_k=top_k,
-                   dtype=dtype, max_side=max_side or None, start=start_frame, chunk=chunk,
+                   dtype=dtype, memory_mode=memory_mode, include_last=include_last,
+                   max_side=max_side or None, start=start_frame, chunk=chunk,
                    write_overlay=write_overlay, show_progress=show_progress)
     summary.update(video=os.fspath(video), mask=os.fspath(mask), checkpoint=model.source,
                    out=os.fspath(out))
-    checkpoint.write_json_atomic(stage / "summary.json", summary)
+    atomic.write_json(stage / "summary.json", summary)
   return summary
 
 
-def _run(model: api.VOSModel, source: video_io.FrameSource, compact: np.ndarray, lut: np.ndarray,
-         stage: Path, *, mem_every: int, top_k: int, dtype: str, max_side: int | None, start: int,
-         chunk: int, write_overlay: bool, show_progress: bool) -> dict[str, Any]:
-  masks_dir = stage / "masks"
-  masks_dir.mkdir()
+def _run(model: api.VOSModel, source: video_reader.FrameSource, compact: np.ndarray,
+         lut: np.ndarray, stage: Path, *, mem_every: int, top_k: int, dtype: str,
+         memory_mode: str, include_last: bool, max_side: int | None, start: int, chunk: int,
+         write_overlay: bool, show_progress: bool) -> dict[str, Any]:
   keep = collections.deque() if write_overlay else None
-  writer = overlay.OverlayWriter(stage / "overlay", fps=source.fps) if write_overlay else None
-  bar = progress.Progress(source.num_frames, "segment")
-  bar.enabled = show_progress
+  outputs = VideoOutputs(stage / "masks", overlay_stem=stage / "overlay" if write_overlay else None,
+                         fps=source.fps)
   stats = inference.RunStats()
   wall = time.perf_counter()
-  try:
+  with outputs, tqdm.tqdm(total=source.num_frames, desc="segment", unit="frame",
+                          disable=not show_progress, file=sys.stderr) as bar:
+    (stage / "masks").mkdir()
     before, rest = _frames_from(source, start, keep)
     empty = np.zeros(source.size, np.uint8)
     for t, frame in enumerate(before):
-      masks_io.write_label_png(masks_dir / f"{source.name(t)}.png", empty)
-      if writer:
-        writer.append(frame, empty)
+      outputs.write(source.name(t), empty, frame)
       bar.update()
-    prop = model.propagator(top_k=top_k, dtype=dtype)
+    engine = model.engine(top_k=top_k, dtype=dtype, memory_mode=memory_mode)
     for t, labels in inference.propagate(
-        prop, rest, compact, mem_every=mem_every, chunk=chunk, output="labels", stats=stats,
-        work_size=api.work_size(source.size, max_side)):
-      ids = lut[labels]
-      masks_io.write_label_png(masks_dir / f"{source.name(start + t)}.png", ids)
-      if writer:
-        writer.append(keep.popleft(), ids)
+        engine, rest, compact, mem_every=mem_every, include_last=include_last, chunk=chunk,
+        output="labels", stats=stats, work_size=api.work_size(source.size, max_side)):
+      outputs.write(source.name(start + t), lut[labels], keep.popleft() if keep else None)
       bar.update()
-    overlay_path = writer.close().name if writer else None
-  except BaseException:
-    if writer:
-      writer.abort()
-    raise
-  finally:
-    bar.close()
+  overlay_path = outputs.overlay_path.name if outputs.overlay_path else None
   return {
       "frames": start + stats.frames, "segmented_frames": stats.frames, "start_frame": start,
       "objects": [int(i) for i in lut[1:] if i], "size": list(source.size),
@@ -158,10 +130,37 @@ def _run(model: api.VOSModel, source: video_io.FrameSource, compact: np.ndarray,
       "fps": stats.fps, "model_seconds": stats.model_seconds,
       "compile_seconds": stats.compile_seconds, "read_seconds": stats.read_seconds,
       "wall_seconds": time.perf_counter() - wall, "overlay": overlay_path, "masks": "masks",
-      "settings": {"mem_every": mem_every, "top_k": top_k, "dtype": dtype, "max_side": max_side,
+      "settings": {"mem_every": mem_every, "top_k": top_k, "dtype": dtype,
+                   "memory_mode": memory_mode, "include_last": include_last, "max_side": max_side,
                    "chunk": chunk, "arch": model.arch.to_config().to_dict()},
       "environment": runtime.environment(dtype=dtype),
   }
+
+
+def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
+  """The command-line flags (defined only when the command runs, never at import)."""
+  f = functools.partial
+  s, i, b, e = (f(flags.DEFINE_string, flag_values=fv), f(flags.DEFINE_integer, flag_values=fv),
+                f(flags.DEFINE_bool, flag_values=fv), f(flags.DEFINE_enum, flag_values=fv))
+  s("checkpoint", None, "Model dir (python -m rde_jax.convert).")
+  s("video", None, "Frame folder, GIF or video file.")
+  s("mask", None, "Label PNG of the annotated frame.")
+  s("out", None, "Output folder (new, empty, or an earlier output with --overwrite).")
+  b("overwrite", False, "Replace the results of an earlier run in --out.")
+  s("arch", "", "Expected architecture ('official', 'tiny'); '' = any.")
+  i("mem_every", 3, "A memory frame every N frames (>= 1).")
+  b("include_last", False, "Every frame but the last is a memory frame.")
+  e("memory_mode", "two-frames-compress", list(inference.MODES),
+    "Official memory mode (docs/evaluation.md).")
+  i("top_k", 40, "Top-k memory read-out (>= 1).")
+  e("dtype", "float32", list(inference.DTYPES), "Compute dtype.")
+  s("matmul_precision", "default", "jax_default_matmul_precision.")
+  i("max_side", 0, "Run at long side <= this (0: native size; else >= 16).")
+  i("start_frame", 0, "Index of the annotated frame.")
+  b("resize_mask", False, "Resize a mask of another size (nearest).")
+  i("chunk", 8, "Frames per device call (>= 1).")
+  b("overlay", True, "Write the overlay video.")
+  b("progress", True, "Progress bar on stderr.")
 
 
 def main(argv: list[str], fv: flags.FlagValues = flags.FLAGS) -> int:
@@ -178,21 +177,27 @@ def main(argv: list[str], fv: flags.FlagValues = flags.FLAGS) -> int:
   validate.output_dir("--out", fv.out, overwrite=fv.overwrite, marker="summary.json",
                       what="segment results")
   validate.model_dir("--checkpoint", fv.checkpoint)
-  source = video_io.open_video(fv.video)
-  labels = masks_io.read_label_image(fv.mask, binary_255_is_one=True)
+  source = video_reader.open_video(fv.video)
+  labels = label_png.read_label_image(fv.mask, binary_255_is_one=True)
   api.prepare_mask(labels, source.size, resize_mask=fv.resize_mask, name=fv.mask)
   runtime.configure(matmul_precision=fv.matmul_precision, compilation_cache=runtime.DEFAULT_CACHE)
   model = api.load(fv.checkpoint, arch=fv.arch or None)
   summary = segment_to_folder(
       model, fv.video, fv.mask, fv.out, mem_every=fv.mem_every, top_k=fv.top_k, dtype=fv.dtype,
-      max_side=fv.max_side or None, start_frame=fv.start_frame, resize_mask=fv.resize_mask,
-      chunk=fv.chunk, write_overlay=fv.overlay, show_progress=fv.progress,
-      overwrite=fv.overwrite, flag_prefix="--")
+      memory_mode=fv.memory_mode, include_last=fv.include_last, max_side=fv.max_side or None,
+      start_frame=fv.start_frame, resize_mask=fv.resize_mask, chunk=fv.chunk,
+      write_overlay=fv.overlay, show_progress=fv.progress, overwrite=fv.overwrite,
+      flag_prefix="--")
   print(f"{summary['frames']} frames, objects {summary['objects']}, {summary['fps']:.1f} FPS "
         f"(model time; compile {summary['compile_seconds']:.1f} s) -> {summary['out']}",
         file=sys.stderr)
   return 0
 
 
-if __name__ == "__main__":
+def run() -> None:
+  """`python -m rde_jax.segment` and the `rde-segment` console script."""
   cli.run(main, define_flags)
+
+
+if __name__ == "__main__":
+  run()

@@ -16,8 +16,9 @@ from typing import Any, Iterable, Sequence
 
 from rde_jax.errors import UserError
 
-DTYPES = ("float32", "bfloat16")
-ARCHES = ("official", "tiny")  # rde_jax.model_config.get names
+DTYPES = ("float32", "bfloat16", "float16")  # = rde_jax.inference.DTYPES (tested), no JAX import
+TRAIN_DTYPES = ("float32", "bfloat16")  # rde_jax/train/trainer.py
+ARCHES = ("official", "tiny")  # rde_jax.model.architectures.get names (tested)
 PRECISIONS = ("default", "high", "highest", "bfloat16", "tensorfloat32", "float32")
 
 
@@ -61,11 +62,11 @@ def choice(name: str, value: Any, choices: Sequence[Any]) -> Any:
   return value
 
 
-def dtype_name(name: str, dtype: Any) -> str:
-  """'float32' / 'bfloat16' from a string, a numpy/JAX dtype or scalar type."""
+def dtype_name(name: str, dtype: Any, choices: Sequence[str] = DTYPES) -> str:
+  """'float32' / 'bfloat16' / 'float16' from a string, a numpy/JAX dtype or scalar type."""
   text = dtype if isinstance(dtype, str) else (getattr(dtype, "name", None)
                                               or getattr(dtype, "__name__", None) or str(dtype))
-  return choice(name, text, DTYPES)
+  return choice(name, text, choices)
 
 
 def existing(name: str, path: Any, *, kind: str = "any") -> Path:

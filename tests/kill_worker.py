@@ -14,10 +14,11 @@ import numpy as np
 
 def main(kind: str, target: str, *args: str) -> None:
   import jax
-  from rde_jax import checkpoint, model_config
-  from rde_jax.network import Arch, abstract_variables
+  from rde_jax import checkpoint
+  from rde_jax.model.architectures import TINY
+  from rde_jax.model.network import abstract_variables
   if kind == "export":
-    arch = Arch.from_config(model_config.tiny())
+    arch = TINY
     shapes = abstract_variables(arch)
     step = 0
     while True:

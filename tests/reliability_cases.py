@@ -64,12 +64,14 @@ def make_env(root: Path) -> Env:
   """Writes the shared inputs once (numpy/PIL only, plus the tiny model's orbax tree)."""
   import eval_fakes as F
   import torch_zip_writer
-  from rde_jax import checkpoint, convert, masks_io, model_config
-  from rde_jax.network import Arch, init_variables
+  from rde_jax import checkpoint, convert
+  from rde_jax.fileio import label_png as masks_io
+  from rde_jax.model.architectures import TINY
+  from rde_jax.model.network import init_variables
   env = Env(Path(root))
   if (env.root / "ready").exists():
     return env
-  arch = Arch.from_config(model_config.tiny())
+  arch = TINY
   variables = init_variables(arch, 0)
   checkpoint.save_model(env.model, variables, arch, source="tests")
   torch_zip_writer.save(convert.to_torch_state_dict(variables), env.pth)
@@ -124,7 +126,7 @@ def bad_pth(kind: str) -> Callable[[Env, Path], None]:
       path.write_bytes(env.pth.read_bytes()[:5000])
     elif kind in ("wrong_keys", "wrong_shape"):
       import torch_zip_writer
-      from rde_jax import pth_reader
+      from rde_jax.convert import pth_reader
       sd = pth_reader.load_state_dict(env.pth)
       if kind == "wrong_keys":
         sd = {"fc.weight": np.zeros((2, 2), np.float32), "fc.bias": np.zeros(2, np.float32)}
@@ -145,7 +147,7 @@ def corrupt_frame(env: Env, work: Path) -> None:
 
 def bad_mask(kind: str) -> Callable[[Env, Path], None]:
   def setup(env: Env, work: Path) -> None:
-    from rde_jax import masks_io
+    from rde_jax.fileio import label_png as masks_io
     if kind == "empty":
       masks_io.write_label_png(work / "m.png", np.zeros((64, 96), np.uint8))
     elif kind == "corrupt":

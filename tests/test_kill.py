@@ -17,7 +17,9 @@ from PIL import Image
 
 import eval_fakes as F
 import torch_zip_writer
-from rde_jax import atomic_dir, checkpoint, convert, masks_io
+from rde_jax import atomic_dir, checkpoint, convert
+from rde_jax.fileio import atomic
+from rde_jax.fileio import label_png as masks_io
 
 REPO = Path(__file__).resolve().parents[1]
 WORKER = Path(__file__).with_name("kill_worker.py")
@@ -81,7 +83,7 @@ def test_outputs_get_the_umask_not_0600(tmp_path):
   old = os.umask(0o022)
   try:
     masks_io.write_label_png(tmp_path / "m.png", np.zeros((4, 4), np.uint8))
-    checkpoint.write_json_atomic(tmp_path / "s.json", {"a": 1})
+    atomic.write_json(tmp_path / "s.json", {"a": 1})
     with atomic_dir.replacing(tmp_path / "d") as stage:
       (stage / "f").write_text("x")
   finally:
@@ -135,7 +137,7 @@ def test_kill_during_convert_overwrite_keeps_a_loadable_model(tmp_path, tiny_pth
   _, loaded = checkpoint.load_model(target)
   for a, b in zip(*(__import__("jax").tree_util.tree_leaves(v) for v in (variables, loaded))):
     np.testing.assert_array_equal(a, b, err_msg=str(delays))
-  assert convert.main(["--input", str(pth), "--output", str(target), "--overwrite"]) == 0
+  convert.convert_file(str(pth), str(target), overwrite=True)
   assert _hidden(target) == [], delays
 
 
@@ -173,7 +175,7 @@ def test_sigterm_during_segment_leaves_nothing_hidden(tmp_path):
 
 def test_training_eval_outputs_are_replaced_as_a_whole(tmp_path):
   import ml_collections
-  from rde_jax import train_eval
+  from rde_jax.train import periodic_eval as train_eval
   arch, variables = checkpoint.load_model(F.tiny_checkpoint())
   frames, labels = F.video(1, 4)
   cfg = ml_collections.ConfigDict({"eval": {"top_k": 20, "mem_every": 3}})

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 import reliability_cases as R
-from rde_jax import cli, convert, evaluate, segment
+from rde_jax import cli, evaluate, segment
+from rde_jax.convert import __main__ as convert_cli
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -30,18 +31,13 @@ def env(tmp_path_factory):
 
 def _call(case, args):
   """The command's exit status, run in this process."""
-  if case.command == "convert":
-    try:
-      return convert.main(args)
-    except SystemExit as e:
-      return int(e.code or 0)
   if case.command == "api":
     try:
       exec(compile(args[0], "<api case>", "exec"), {})
     except SystemExit as e:
       return int(e.code or 0)
     return 0
-  module = {"segment": segment, "evaluate": evaluate}.get(case.command)
+  module = {"segment": segment, "evaluate": evaluate, "convert": convert_cli}.get(case.command)
   if module is None:
     module = _script(case.command[:-3])
   return cli.call(module.main, module.define_flags, [case.command, *args])
