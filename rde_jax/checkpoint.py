@@ -20,9 +20,8 @@ from typing import Any
 import jax
 import numpy as np
 
-from rde_jax import atomic_dir
 from rde_jax.errors import UserError
-from rde_jax.fileio import atomic
+from rde_jax.fileio import atomic, atomic_dir
 from rde_jax.model.architectures import Arch
 from rde_jax.model.network import abstract_variables
 

@@ -16,7 +16,7 @@ Writes --out as a whole (a new or empty folder, or an earlier output with --over
 --start_frame S: the mask belongs to frame S; propagation runs forward from S and frames before
 S are written as background (all zeros). --max_side resizes frames for speed (masks come back at
 the original size). Every value and input is checked before anything is written; outputs are
-staged in a hidden folder beside --out and swapped in at the end (rde_jax/atomic_dir.py): a
+staged in a hidden folder beside --out and swapped in at the end (rde_jax/fileio/atomic_dir.py): a
 failed or killed run leaves the earlier --out as it was and no partial files. Errors are one
 line (`error: ...`); --debug shows the traceback.
 """
@@ -35,9 +35,9 @@ import numpy as np
 import tqdm
 from absl import app, flags
 
-from rde_jax import api, atomic_dir, cli, inference, runtime, validate
+from rde_jax import api, cli, inference, runtime, validate
 from rde_jax.data.imageio import DataError
-from rde_jax.fileio import atomic, label_png, video_reader
+from rde_jax.fileio import atomic, atomic_dir, label_png, video_reader
 from rde_jax.fileio.video_outputs import VideoOutputs
 
 

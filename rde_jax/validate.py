@@ -83,7 +83,7 @@ def existing(name: str, path: Any, *, kind: str = "any") -> Path:
 
 def model_dir(name: str, path: Any) -> Path:
   """A model directory (model.json) or a training workdir holding model/model.json."""
-  from rde_jax import atomic_dir
+  from rde_jax.fileio import atomic_dir
   p = Path(os.path.expanduser(os.fspath(path)))
   for d in (p, p / "model"):
     atomic_dir.recover(d)
@@ -115,7 +115,7 @@ def workdir(name: str, path: Any) -> Path:
 def output_dir(name: str, path: Any, *, overwrite: bool, marker: str, what: str) -> Path:
   """A folder the command writes as a whole: new, empty, or (with `overwrite`) an earlier output
   (one holding `marker`). Anything else is refused, so no unrelated file is ever replaced."""
-  from rde_jax import atomic_dir
+  from rde_jax.fileio import atomic_dir
   p = Path(os.path.expanduser(os.fspath(path))).absolute()
   atomic_dir.recover(p)
   if p.exists() and not p.is_dir():

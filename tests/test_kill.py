@@ -17,8 +17,8 @@ from PIL import Image
 
 import eval_fakes as F
 import torch_zip_writer
-from rde_jax import atomic_dir, checkpoint, convert
-from rde_jax.fileio import atomic
+from rde_jax import checkpoint, convert
+from rde_jax.fileio import atomic, atomic_dir
 from rde_jax.fileio import label_png as masks_io
 
 REPO = Path(__file__).resolve().parents[1]

@@ -203,7 +203,7 @@ def _read_input(path: str, use_torch: bool) -> dict[str, np.ndarray]:
 
 def convert_file(input_path: str, output: str, *, overwrite: bool = False,
                  use_torch: bool = False) -> tuple[Arch, int]:
-  """Official state dict file -> model directory, replaced as a whole (`atomic_dir`).
+  """Official state dict file -> model directory, replaced as a whole (`fileio.atomic_dir`).
 
   Returns (architecture, parameter count). Raises UserError naming the file on bad input, and
   refuses an existing model directory unless `overwrite`.

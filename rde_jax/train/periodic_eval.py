@@ -11,7 +11,8 @@ from typing import Any
 import ml_collections
 import numpy as np
 
-from rde_jax import atomic_dir, inference
+from rde_jax import inference
+from rde_jax.fileio import atomic_dir
 from rde_jax.metrics import davis_scores
 from rde_jax.model.architectures import Arch
 
