@@ -179,6 +179,10 @@ def test_a_killed_runs_partial_checkpoint_is_removed_on_restart(tmp_path):
   partial = tmp_path / "checkpoints" / "3.orbax-checkpoint-tmp-1733050000"
   partial.mkdir(parents=True)
   (partial / "half").write_text("")
+  import orbax.checkpoint as ocp
   mgr = loop._manager(tmp_path, small_config())
-  assert mgr.latest_step() is None and not partial.exists()
+  assert mgr.latest_step() is None
+  mgr.save(1, args=ocp.args.StandardSave({"x": np.zeros(2, np.float32)}))  # awaits the cleanup
+  mgr.wait_until_finished()
+  assert not partial.exists() and mgr.latest_step() == 1
   mgr.close()
