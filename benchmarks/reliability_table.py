@@ -1,7 +1,7 @@
 r"""Runs the bad-input table (tests/reliability_cases.py) as real subprocesses against a checkout.
 
   python benchmarks/reliability_table.py --repo . --out /tmp/after.json [--only 'segment|api']
-  python benchmarks/reliability_table.py --markdown /tmp/before.json /tmp/after.json
+  python benchmarks/reliability_table.py --markdown "before=/tmp/before.json" "after=/tmp/after.json"
 
 Every case gets a fresh folder (with its earlier outputs, if any) and a snapshot of it and of the
 shared inputs before and after the run; the verdict says 'ok' or what went wrong (exit 0,
@@ -51,21 +51,27 @@ def run_case(case: R.Case, env: R.Env, repo: Path, scratch: Path) -> dict:
           "seconds": round(seconds, 1)}
 
 
-def markdown(before: dict, after: dict) -> str:
-  rows = ["| case | before | after |", "|---|---|---|"]
+def _cell(r: dict) -> str:
+  short = lambda t: re.sub(r"/tmp/rde_reliability_\w+/(cases/[^/]+/|env/)", "", t)
+  if not r:
+    return "-"
+  if r.get("verdict") != "ok":
+    return short(r.get("verdict", "-")).replace("|", "\\|")
+  text = short(r["message"])
+  text = text.split(": ", 1)[1] if text.startswith(("error: ", "FATAL")) else text
+  return f"ok: `{text[:110]}`".replace("|", "\\|")
+
+
+def markdown(columns: list[tuple[str, dict]]) -> str:
+  """One row per case, one column per (title, results) pair; then the ok counts."""
+  rows = ["| case | " + " | ".join(t for t, _ in columns) + " |",
+          "|---|" + "---|" * len(columns)]
   for case in R.CASES:
-    b, a = before.get(case.id, {}), after.get(case.id, {})
-    def cell(r: dict) -> str:
-      short = lambda t: re.sub(r"/tmp/rde_reliability_\w+/(cases/[^/]+/|env/)", "", t)
-      if r.get("verdict") != "ok":
-        return short(r.get("verdict", "-")).replace("|", "\\|")
-      text = short(r["message"])
-      text = text.split(": ", 1)[1] if text.startswith(("error: ", "FATAL")) else text
-      return f"ok: `{text[:110]}`".replace("|", "\\|")
-    rows.append(f"| {case.command}: {case.id.split(' ', 1)[1]} | {cell(b)} | {cell(a)} |")
-  ok_b = sum(before.get(c.id, {}).get("verdict") == "ok" for c in R.CASES)
-  ok_a = sum(after.get(c.id, {}).get("verdict") == "ok" for c in R.CASES)
-  rows.append(f"\n{ok_b}/{len(R.CASES)} ok before, {ok_a}/{len(R.CASES)} ok after.")
+    cells = [_cell(res.get(case.id, {})) for _, res in columns]
+    rows.append(f"| {case.command}: {case.id.split(' ', 1)[1]} | " + " | ".join(cells) + " |")
+  counts = [f"{sum(res.get(c.id, {}).get('verdict') == 'ok' for c in R.CASES)}/"
+            f"{sum(c.id in res for c in R.CASES)} ok ({t})" for t, res in columns]
+  rows.append("\n" + ", ".join(counts) + f"; {len(R.CASES)} cases.")
   return "\n".join(rows)
 
 
@@ -75,10 +81,12 @@ def main() -> None:
   p.add_argument("--out", type=Path)
   p.add_argument("--only", default="",
                  help="regex: run only the matching case ids (merged into an existing --out)")
-  p.add_argument("--markdown", nargs=2, type=Path, metavar=("BEFORE", "AFTER"))
+  p.add_argument("--markdown", nargs="+", metavar="TITLE=RESULTS.json",
+                 help="print the table of these runs, one column each")
   args = p.parse_args()
   if args.markdown:
-    print(markdown(*(json.loads(p.read_text()) for p in args.markdown)))
+    print(markdown([(t, json.loads(Path(f).read_text()))
+                    for t, f in (a.split("=", 1) for a in args.markdown)]))
     return
   scratch = Path(tempfile.mkdtemp(prefix="rde_reliability_"))
   env = R.make_env(scratch / "env")
