@@ -2,9 +2,10 @@
 
 Override any field from the command line (`--config.batch_size=16`). A second invocation with
 the same workdir resumes. For multi-host TPU pods add `--multihost` (calls
-jax.distributed.initialize(); every host runs the same command). Every config field is checked
-before the workdir is created; errors are one line (`error: ...`), --debug shows the traceback,
---verbosity=0 shows the libraries' INFO logs.
+jax.distributed.initialize(); every host runs the same command; docs/pod.md). The workdir may be
+on cloud storage (gs://...). SIGTERM checkpoints (every process at the same step) and stops.
+Every config field is checked before the workdir is created; errors are one line
+(`error: ...`), --debug shows the traceback, --verbosity=0 shows the libraries' INFO logs.
 """
 
 from absl import flags, logging
@@ -13,12 +14,17 @@ from ml_collections import config_flags
 from rde_jax import cli
 
 
-def define_flags(fv: flags.FlagValues) -> None:
+def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
   config_flags.DEFINE_config_file("config", None, "Training config file.", lock_config=True,
                                   flag_values=fv)
   flags.DEFINE_string("workdir", None, "Checkpoints, logs and outputs go here.", flag_values=fv)
   flags.DEFINE_bool("multihost", False, "Call jax.distributed.initialize() first.",
                     flag_values=fv)
+  flags.DEFINE_string("coordinator_address", None, "With --multihost: host:port of process 0 "
+                      "(default: auto-detected or JAX_COORDINATOR_ADDRESS).", flag_values=fv)
+  flags.DEFINE_integer("num_processes", None, "With --multihost (default: auto).",
+                       flag_values=fv)
+  flags.DEFINE_integer("process_id", None, "With --multihost (default: auto).", flag_values=fv)
   flags.mark_flags_as_required(["config", "workdir"], flag_values=fv)
 
 
@@ -30,7 +36,8 @@ def main(argv: list[str], fv: flags.FlagValues = flags.FLAGS) -> int:
   validate.workdir("--workdir", fv.workdir)
   import jax
   if fv.multihost:
-    jax.distributed.initialize()
+    from rde_jax import multihost
+    multihost.initialize(fv.coordinator_address, fv.num_processes, fv.process_id)
   from rde_jax.train import loop
   logging.info("devices: %s", jax.devices())
   summary = loop.train_and_evaluate(fv.config, fv.workdir)

@@ -7,6 +7,7 @@ Layout of a model directory (what `python -m rde_jax.convert` writes, and `eval.
     DIR/variables/      orbax checkpoint of {"params": ..., "batch_stats": ...}
 
 A training workdir is accepted as well: the trainer exports its latest model to WORKDIR/model.
+DIR may be local or on cloud storage (`gs://bucket/model`; paths through `fileio.storage`).
 """
 
 from __future__ import annotations
@@ -14,14 +15,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import pathlib
 from typing import Any
 
 import jax
 import numpy as np
 
 from rde_jax.errors import UserError
-from rde_jax.fileio import atomic, atomic_dir
+from rde_jax.fileio import atomic, atomic_dir, storage
 from rde_jax.model.architectures import Arch
 from rde_jax.model.network import abstract_variables
 
@@ -40,21 +40,31 @@ class ModelNotFoundError(UserError, FileNotFoundError):
 def save_model(directory: str | os.PathLike, variables: Any, arch: Arch, **meta: Any) -> None:
   """Writes `variables` (float32 numpy/jax arrays) and `model.json` as `directory`.
 
-  The directory is replaced as a whole (`atomic_dir.replacing`): a kill at any instant leaves
-  the previous complete model or the new one, never a model without weights.
+  A local directory is replaced as a whole (`atomic_dir.replacing`): a kill at any instant
+  leaves the previous complete model or the new one, never a model without weights. Object
+  stores (`gs://`) have no rename: there the tree is rewritten in place.
   """
-  import orbax.checkpoint as ocp
   tree = {"params": variables["params"], "batch_stats": variables["batch_stats"]}
   tree = jax.tree_util.tree_map(lambda x: np.asarray(x, np.float32), tree)
+  meta = {"format": FORMAT, "arch": arch.to_config().to_dict(), **meta}
+  if storage.is_remote(directory):
+    directory = storage.as_path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    _write_model(directory, tree, meta, force=True)
+    return
   with atomic_dir.replacing(directory) as stage:
-    with ocp.StandardCheckpointer() as ckptr:
-      ckptr.save(stage / "variables", tree)
-      ckptr.wait_until_finished()
-    atomic.write_json(stage / "model.json",
-                      {"format": FORMAT, "arch": arch.to_config().to_dict(), **meta})
+    _write_model(stage, tree, meta, force=False)
 
 
-def _mismatch(directory: pathlib.Path, saved: Arch, wanted: Arch) -> CheckpointMismatchError:
+def _write_model(directory: Any, tree: Any, meta: dict, *, force: bool) -> None:
+  import orbax.checkpoint as ocp
+  with ocp.StandardCheckpointer() as ckptr:
+    ckptr.save(directory / "variables", tree, force=force)
+    ckptr.wait_until_finished()
+  atomic.write_json(directory / "model.json", meta)
+
+
+def _mismatch(directory: Any, saved: Arch, wanted: Arch) -> CheckpointMismatchError:
   """Names the two architectures and the fields that differ (not two full dumps)."""
   from rde_jax.model import architectures
   named = {"official": architectures.OFFICIAL, "tiny": architectures.TINY}
@@ -70,9 +80,10 @@ def _mismatch(directory: pathlib.Path, saved: Arch, wanted: Arch) -> CheckpointM
 
 def load_model(directory: str | os.PathLike, arch: Arch | None = None) -> tuple[Arch, dict]:
   """Reads a model directory (or a training workdir). Returns (arch, variables as numpy)."""
-  directory = pathlib.Path(directory).absolute()
-  for d in (directory, directory / "model"):
-    atomic_dir.recover(d)  # a writer killed between its two renames left the old copy aside
+  directory = storage.as_path(directory)
+  if not storage.is_remote(directory):
+    for d in (directory, directory / "model"):
+      atomic_dir.recover(d)  # a writer killed between its two renames left the old copy aside
   meta_path = directory / "model.json"
   if not meta_path.exists() and (directory / "model" / "model.json").exists():
     directory, meta_path = directory / "model", directory / "model" / "model.json"

@@ -70,7 +70,9 @@ def dtype_name(name: str, dtype: Any, choices: Sequence[str] = DTYPES) -> str:
 
 
 def existing(name: str, path: Any, *, kind: str = "any") -> Path:
-  """An existing file ('file'), folder ('dir') or either ('any')."""
+  """An existing file ('file'), folder ('dir') or either ('any'). URIs (gs://) pass unchanged."""
+  if "://" in os.fspath(path):
+    return path
   p = Path(os.path.expanduser(os.fspath(path)))
   if not p.exists():
     raise UserError(f"{name}: {p}: no such file or folder")
@@ -82,8 +84,11 @@ def existing(name: str, path: Any, *, kind: str = "any") -> Path:
 
 
 def model_dir(name: str, path: Any) -> Path:
-  """A model directory (model.json) or a training workdir holding model/model.json."""
+  """A model directory (model.json) or a training workdir holding model/model.json. URIs
+  (gs://) pass unchanged (checked when read)."""
   from rde_jax.fileio import atomic_dir
+  if "://" in os.fspath(path):
+    return path
   p = Path(os.path.expanduser(os.fspath(path)))
   for d in (p, p / "model"):
     atomic_dir.recover(d)
@@ -103,8 +108,10 @@ def _writable_parent(name: str, p: Path) -> None:
     raise UserError(f"{name} {p}: {parent} is a file, so the folder cannot be created")
 
 
-def workdir(name: str, path: Any) -> Path:
-  """A folder to create or reuse (resume): must not be a file."""
+def workdir(name: str, path: Any) -> Any:
+  """A folder to create or reuse (resume): must not be a file. URIs (gs://) pass unchanged."""
+  if "://" in os.fspath(path):
+    return path
   p = Path(os.path.expanduser(os.fspath(path))).absolute()
   if p.exists() and not p.is_dir():
     raise UserError(f"{name} {p} is a file; pass a new folder or an earlier run's folder")
@@ -114,8 +121,11 @@ def workdir(name: str, path: Any) -> Path:
 
 def output_dir(name: str, path: Any, *, overwrite: bool, marker: str, what: str) -> Path:
   """A folder the command writes as a whole: new, empty, or (with `overwrite`) an earlier output
-  (one holding `marker`). Anything else is refused, so no unrelated file is ever replaced."""
+  (one holding `marker`). Anything else is refused, so no unrelated file is ever replaced.
+  URIs (gs://) pass unchanged (object stores are written by upload, not swapped)."""
   from rde_jax.fileio import atomic_dir
+  if "://" in os.fspath(path):
+    return path
   p = Path(os.path.expanduser(os.fspath(path))).absolute()
   atomic_dir.recover(p)
   if p.exists() and not p.is_dir():

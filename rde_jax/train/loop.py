@@ -2,17 +2,17 @@
 
 Checkpoints (orbax CheckpointManager, async, keep N) hold {step, params, opt_state}; the data
 position is the step itself (batch `step` is a pure function of the seed), so a restarted run
-continues bit-identically. SIGTERM (preemption) saves a checkpoint and exits cleanly; a
+continues bit-identically. SIGTERM (preemption) saves a checkpoint and exits cleanly (with
+several processes all of them at the same step: `train/preemption.py`); a
 non-finite loss or gradient stops the run with the last good checkpoint intact. The latest model
-is also exported to WORKDIR/model (what eval.py, rde_jax.segment and rde_jax.load read),
-replaced as a whole (`checkpoint.save_model`), so a kill during the export keeps the previous
-model. The config is validated before the workdir is created (`train_config.validate`).
+is also exported to WORKDIR/model (what eval.py, rde_jax.segment and rde_jax.load read).
+WORKDIR may be local or on cloud storage (gs://..., through etils.epath). Replaced as a whole when local (`checkpoint.save_model`), so a kill
+during the export keeps the previous model. The config is validated before the workdir is
+created (`train_config.validate`).
 """
 
 from __future__ import annotations
 
-import pathlib
-import signal
 import time
 from typing import Any
 
@@ -22,12 +22,13 @@ from absl import logging
 
 from rde_jax import checkpoint, runtime, validate
 from rde_jax.data.pipeline import make_iterator
-from rde_jax.fileio import atomic
+from rde_jax.fileio import atomic, storage
 from rde_jax.train import config as train_config
 from rde_jax.train import inputs
 from rde_jax.train.initial_weights import initial_variables
 from rde_jax.train.metric_writer import MetricWriter
 from rde_jax.train.periodic_eval import evaluate_videos
+from rde_jax.train.preemption import StopCheck
 from rde_jax.train.trainer import Trainer, TrainState, variables_of
 
 
@@ -35,22 +36,7 @@ class NonFiniteError(RuntimeError):
   """Loss or gradient became NaN/Inf."""
 
 
-class _Preemption:
-  """Turns SIGTERM into a flag the loop checks after every step."""
-
-  def __init__(self) -> None:
-    self.requested = False
-    self._previous = signal.signal(signal.SIGTERM, self._handle)
-
-  def _handle(self, signum: int, frame: Any) -> None:
-    logging.warning("SIGTERM received: checkpointing and stopping")
-    self.requested = True
-
-  def restore(self) -> None:
-    signal.signal(signal.SIGTERM, self._previous)
-
-
-def _manager(workdir: pathlib.Path, cfg: ml_collections.ConfigDict):
+def _manager(workdir: Any, cfg: ml_collections.ConfigDict):
   import orbax.checkpoint as ocp
   # Each step is written to a temporary folder and renamed when complete; the temporary
   # folders of a killed run are deleted when the next run opens the manager.
@@ -75,7 +61,7 @@ def _restore(mgr: Any, state: TrainState) -> TrainState:
 def train_and_evaluate(cfg: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   """Trains (or resumes) to cfg.num_steps, then evaluates. Returns the final summary."""
   train_config.validate(cfg)
-  workdir_p = validate.workdir("--workdir", workdir)
+  workdir_p = storage.as_path(validate.workdir("--workdir", workdir))
   runtime.configure(compilation_cache=cfg.compilation_cache)
   is_main = jax.process_index() == 0
   trainer = Trainer(cfg)
@@ -93,7 +79,7 @@ def train_and_evaluate(cfg: ml_collections.ConfigDict, workdir: str) -> dict[str
   # Lines after the restored step are from a killed run: dropped, so no step is logged twice.
   writer = MetricWriter(workdir_p if is_main else None, resume_step=start)
   batches = make_iterator(ds, start_step=start, num_threads=cfg.data.num_threads)
-  preempt = _Preemption()
+  preempt = StopCheck()
   t0, last_step, last_time = time.time(), start, time.time()
   try:
     for step in range(start, cfg.num_steps):
@@ -113,13 +99,14 @@ def train_and_evaluate(cfg: ml_collections.ConfigDict, workdir: str) -> dict[str
         scalars.update(steps_per_sec=rate, eta_min=(cfg.num_steps - done) / max(rate, 1e-9) / 60)
         writer.write_scalars(done, scalars)
         last_step, last_time = done, now
-      if done % cfg.checkpoint_every == 0 or preempt.requested:
+      stop = preempt.check(done)
+      if done % cfg.checkpoint_every == 0 or stop:
         _save(mgr, state, done)
         if is_main:
           mgr.wait_until_finished()
           checkpoint.save_model(workdir_p / "model", variables_of(state, batch_stats),
                                 trainer.arch, step=done, config=cfg.to_dict())
-      if preempt.requested:
+      if stop:
         mgr.wait_until_finished()
         return {"status": "preempted", "step": done}
       if cfg.eval_every and done % cfg.eval_every == 0 and done < cfg.num_steps and eval_set:
@@ -138,11 +125,12 @@ def train_and_evaluate(cfg: ml_collections.ConfigDict, workdir: str) -> dict[str
                           config=cfg.to_dict())
   summary: dict[str, Any] = {"status": "done", "step": final_step,
                              "train_seconds": time.time() - t0}
-  if eval_set and is_main:
+  if eval_set:  # every process segments its share of the videos (periodic_eval)
     out_dir = workdir_p / "eval" if cfg.eval.write_outputs else None
     res = evaluate_videos(variables, trainer.arch, eval_set, cfg, out_dir=out_dir)
     writer.write_scalars(final_step, {f"eval/{k}": v for k, v in res["scores"].items()})
     summary["eval"] = res
-    atomic.write_json(workdir_p / "summary.json", summary)
+    if is_main:
+      atomic.write_json(workdir_p / "summary.json", summary)
   writer.close()
   return summary

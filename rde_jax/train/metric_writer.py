@@ -7,25 +7,27 @@ extra), and without them the JSON-lines file is the record (a warning says so on
 from __future__ import annotations
 
 import json
-import pathlib
+import os
 from typing import Any
 
 from absl import logging
+
+from rde_jax.fileio import storage
 
 
 class MetricWriter:
   """write_scalars(step, {name: value}) to the console, metrics.jsonl and TensorBoard if any."""
 
-  def __init__(self, workdir: pathlib.Path | None, *, resume_step: int | None = None):
+  def __init__(self, workdir: os.PathLike | None, *, resume_step: int | None = None):
     """`resume_step`: the step a resumed run restarts from; later lines are dropped first."""
     self._file = None
     self._tb = None
     if workdir is None:
       return
-    path = workdir / "metrics.jsonl"
+    path = storage.as_path(workdir) / "metrics.jsonl"
     if resume_step is not None and path.exists():
       truncate_after(path, resume_step)
-    self._file = open(path, "a", buffering=1)
+    self._file = storage.AppendLog(path)
     try:
       import tensorflow  # noqa: F401  (clu's summary writer needs it)
       from clu import metric_writers
@@ -52,7 +54,7 @@ class MetricWriter:
       self._tb.close()
 
 
-def truncate_after(path: pathlib.Path, step: int) -> None:
+def truncate_after(path: os.PathLike, step: int) -> None:
   """Keeps the lines of metrics.jsonl with step <= `step` (and drops a torn last line), atomically.
 
   A run killed after logging step s but before its checkpoint at c < s resumes at c and logs
