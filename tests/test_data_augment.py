@@ -26,7 +26,6 @@ def test_perturbed_mask_iou_in_range():
     assert ious[-1] < u  # stops as soon as IoU < target
   assert 0.6 < min(ious) and max(ious) < 1.0
   assert np.mean(ious) > 0.8
-  np.testing.assert_array_equal(perturb_mask(np.zeros((9, 9)), 0.9, rng), np.zeros((9, 9)))
 
 
 def test_max_skip_curriculum():
@@ -91,7 +90,7 @@ def test_pad_crop_pads_small_images():
   assert out.shape == (16, 16) and set(np.unique(out)) <= {7, 200}
 
 
-def test_jitter_grayscale_and_tps():
+def test_jitter_and_grayscale():
   rng = np.random.default_rng(0)
   frames, labels = generate_video(2, height=32, width=32, num_frames=1)
   img = Image.fromarray(frames[0])
@@ -102,9 +101,6 @@ def test_jitter_grayscale_and_tps():
   assert np.array_equal(np.asarray(A.apply_jitter(img, A.JitterParams((0, 1, 2, 3), (1.0, 1.0, 1.0, 0.0)))), frames[0])
   g = np.asarray(A.grayscale(img))
   assert (g[..., 0] == g[..., 1]).all()
-  w_img, w_mask = A.random_tps_warp(frames[0], labels[0] * 255, rng)
-  assert w_img.shape == frames[0].shape and w_mask.shape == labels[0].shape
-  assert np.abs(w_img.astype(int) - frames[0]).mean() < 40
 
 
 def test_normalize():

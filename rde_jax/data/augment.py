@@ -1,4 +1,8 @@
-"""Image/mask augmentations of the official training data (SPEC §4), with Pillow and numpy.
+"""Image/mask augmentations of the official training data, with Pillow and numpy.
+
+The official transforms are in ``dataset/vos_dataset.py`` and ``dataset/static_dataset.py``
+(``VOSDataset.__init__``, ``StaticTransformDataset.__init__``); the thin-plate-spline warp is in
+``tps.py`` here.
 
 Each random transform is split into ``sample_*`` (draws parameters from a numpy Generator) and
 an apply function, so one draw can be applied to all frames of a clip (per-sequence transforms)
@@ -14,7 +18,6 @@ from typing import NamedTuple
 
 import numpy as np
 from PIL import Image, ImageEnhance
-from scipy import ndimage
 
 from rde_jax.streaming import IMAGENET_MEAN, IMAGENET_STD
 
@@ -162,32 +165,3 @@ def apply_jitter(img: Image.Image, p: JitterParams) -> Image.Image:
 
 def grayscale(img: Image.Image) -> Image.Image:
   return img.convert("L").convert("RGB")
-
-
-# --- thin-plate-spline warp ------------------------------------------------------------------
-def _tps_kernel(d2: np.ndarray) -> np.ndarray:
-  return np.where(d2 > 0, d2 * np.log(np.maximum(d2, 1e-20)), 0.0)
-
-
-def random_tps_warp(img: np.ndarray, mask: np.ndarray, rng: np.random.Generator, *, points: int = 12,
-                    scale: float = 0.02) -> tuple[np.ndarray, np.ndarray]:
-  """Smooth random warp: ``points`` control points in [0,1]² moved by N(0, scale).
-
-  img (H, W, 3) uint8 and mask (H, W) uint8 -> warped copies (bilinear, edge-replicated).
-  """
-  h, w = mask.shape
-  src = rng.uniform(0.0, 1.0, (points, 2))
-  dst = src + rng.normal(0.0, scale, (points, 2))
-  # Backward map: a TPS f with f(dst_i) = src_i, evaluated at every output pixel.
-  k = _tps_kernel(((dst[:, None] - dst[None]) ** 2).sum(-1))
-  p = np.concatenate([np.ones((points, 1)), dst], 1)
-  system = np.block([[k, p], [p.T, np.zeros((3, 3))]])
-  coef = np.linalg.solve(system, np.concatenate([src, np.zeros((3, 2))]))
-  ys, xs = np.meshgrid((np.arange(h) + 0.5) / h, (np.arange(w) + 0.5) / w, indexing="ij")
-  grid = np.stack([xs.ravel(), ys.ravel()], 1)
-  u = _tps_kernel(((grid[:, None] - dst[None]) ** 2).sum(-1))
-  mapped = u @ coef[:points] + coef[points] + grid @ coef[points + 1:]
-  coords = np.stack([mapped[:, 1] * h - 0.5, mapped[:, 0] * w - 0.5]).reshape(2, h, w)
-  warp = lambda x: ndimage.map_coordinates(x.astype(np.float32), coords, order=1, mode="nearest")  # noqa: E731
-  out = np.stack([warp(img[..., c]) for c in range(3)], -1)
-  return np.clip(np.rint(out), 0, 255).astype(np.uint8), np.clip(np.rint(warp(mask)), 0, 255).astype(np.uint8)

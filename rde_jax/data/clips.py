@@ -19,6 +19,7 @@ from PIL import Image
 from rde_jax.data import augment as A
 from rde_jax.data.perturb import perturb_mask
 from rde_jax.data.sampling import sample_frame_indices, select_objects
+from rde_jax.data.tps import random_tps_warp
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,7 +119,7 @@ def static_clip(item: Mapping[str, Any], rng: np.random.Generator,
     im_t = A.apply_jitter(im_t, A.sample_jitter(rng, 0.1, 0.05, 0.05, 0.0))
     rgb[t], grey[t] = np.asarray(im_t), np.asarray(m_t)
     if rng.random() < cfg.tps_prob:
-      rgb[t], grey[t] = A.random_tps_warp(rgb[t], grey[t], rng)
+      rgb[t], grey[t] = random_tps_warp(rgb[t], grey[t], rng)
   gt = grey.astype(np.float32) / np.float32(255.0)
   pgt = perturb_mask(gt[0], iou_target, rng) if gt[0].max() == 1.0 else gt[0].copy()
   return {"rgb": A.normalize(rgb), "gt": gt, "pgt": pgt, "cls_gt": (gt > 0.5).astype(np.int32)}
