@@ -12,13 +12,22 @@ def base_config() -> ml_collections.ConfigDict:
   c.arch = "official"  # rde_jax.model_config name
   c.arch_overrides = ml_collections.ConfigDict()  # e.g. {"value_dim": 128} on top of `arch`
   c.seed = 14159265
-  c.dtype = "float32"  # compute dtype ("bfloat16": parameters stay float32)
+  c.dtype = "float32"  # compute dtype: float32, bfloat16 or float16 (parameters stay float32)
+  c.loss_scale_init = 2.0 ** 16  # float16 only: dynamic loss scale, as torch's GradScaler
+  c.loss_scale_growth_interval = 2000  # doubles after this many good steps; halves on overflow
   c.compilation_cache = "~/.cache/rde_jax/jax_compilation_cache"  # '' = off
 
   c.data = ml_collections.ConfigDict()
-  c.data.sources = "davis+youtube"  # '+'-joined: synthetic, davis, youtube (stage 0: static)
+  c.data.sources = "davis+youtube"  # '+'-joined: synthetic, bl30k, davis, youtube (stage 0: static)
   c.data.tfds_dir = ""  # TFDS data_dir holding the built davis_vos / youtube_vos_2019 /
-  #                       static_masks datasets (see rde_jax/data/builders.py)
+  #                       bl30k_vos / static_masks datasets (see rde_jax/data/builders.py)
+  # Official folders read directly (no build step; rde_jax/data/training_sources.py); a source
+  # whose root is empty comes from tfds_dir.
+  c.data.static_root = ""  # stage 0: static/ (fss/, DUTS-TR/, DUTS-TE/, ecssd/, BIG_small/, HRSOD_small/)
+  c.data.bl30k_root = ""  # BL30K/ (JPEGImages/, Annotations/)
+  c.data.davis_root = ""  # DAVIS/2017/trainval (JPEGImages/480p/, Annotations/480p/)
+  c.data.youtube_root = ""  # the folder holding train_480p/
+  c.data.official_subsets = True  # the official DAVIS / YouTube-VOS training lists
   c.data.davis_repeat = 5
   c.data.crop_size = 384
   c.data.num_frames = 5  # 3 for stage 0

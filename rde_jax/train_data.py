@@ -9,13 +9,11 @@ import grain
 import jax
 import ml_collections
 
+from rde_jax.data import training_sources
 from rde_jax.data.clips import StaticClipConfig, VideoClipConfig
 from rde_jax.data.pipeline import SourceSpec, static_pipeline, video_pipeline
 from rde_jax.data.sampling import max_skip_at
 from rde_jax.data.synthetic import SyntheticConfig, SyntheticVideos
-
-STATIC_SETS = ("fss", "duts_tr", "duts_te", "ecssd", "big_small", "hrsod_small")
-STATIC_REPEATS = {"big_small": 5, "hrsod_small": 5}  # SPEC §4.1
 
 
 def synthetic_videos(cfg: ml_collections.ConfigDict, split: str) -> SyntheticVideos:
@@ -28,22 +26,16 @@ def synthetic_videos(cfg: ml_collections.ConfigDict, split: str) -> SyntheticVid
   return SyntheticVideos(cfg.eval.num_videos, gen, seed=cfg.seed + 7919)
 
 
-def _video_specs(cfg: ml_collections.ConfigDict) -> list[SourceSpec]:
-  from rde_jax.data import builders  # imports TFDS; only for real datasets
-  d = cfg.data
+def _video_specs(cfg: ml_collections.ConfigDict, clip_cfg: VideoClipConfig) -> list[SourceSpec]:
   specs = []
-  for name in d.sources.split("+"):
+  for name in cfg.data.sources.split("+"):
     if name == "synthetic":
       specs.append(SourceSpec(synthetic_videos(cfg, "train")))
-    elif name == "davis":
-      specs.append(SourceSpec(builders.load_videos("davis_vos/2017", split="train",
-                                                   data_dir=d.tfds_dir), repeat=d.davis_repeat))
-    elif name == "youtube":
-      specs.append(SourceSpec(builders.load_videos("youtube_vos_2019", split="train",
-                                                   data_dir=d.tfds_dir), skip_divisor=5))
+    elif name in training_sources.SOURCES:  # folders or built TFDS datasets
+      specs += training_sources.video_specs(name, cfg.data, clip_cfg)
     else:
       raise ValueError(f"config.data.sources: unknown source {name!r} "
-                       "(expected synthetic, davis, youtube joined by '+')")
+                       "(expected synthetic, bl30k, davis, youtube joined by '+')")
   return specs
 
 
@@ -61,10 +53,7 @@ def train_pipeline(cfg: ml_collections.ConfigDict, process_index: int | None = N
                      f"{jax.device_count()} devices")
   d = cfg.data
   if cfg.stage == 0:
-    from rde_jax.data import builders
-    specs = [SourceSpec(builders.load_static(f"static_masks/{n}", data_dir=d.tfds_dir),
-                        repeat=STATIC_REPEATS.get(n, 1)) for n in STATIC_SETS]
-    return static_pipeline(specs, batch_size=per_process, seed=cfg.seed,
+    return static_pipeline(training_sources.static_specs(d), batch_size=per_process, seed=cfg.seed,
                            config=StaticClipConfig(crop_size=d.crop_size, num_frames=3),
                            process_index=process_index, process_count=process_count)
   if d.max_skip > 0:
@@ -73,8 +62,8 @@ def train_pipeline(cfg: ml_collections.ConfigDict, process_index: int | None = N
     skip = lambda step: max_skip_at(step, cfg.num_steps, cfg.stage)
   clip_cfg = VideoClipConfig(crop_size=d.crop_size, num_frames=d.num_frames,
                              crop_scale=tuple(d.crop_scale))
-  return video_pipeline(_video_specs(cfg), batch_size=per_process, seed=cfg.seed, max_skip=skip,
-                        config=clip_cfg, process_index=process_index,
+  return video_pipeline(_video_specs(cfg, clip_cfg), batch_size=per_process, seed=cfg.seed,
+                        max_skip=skip, config=clip_cfg, process_index=process_index,
                         process_count=process_count)
 
 

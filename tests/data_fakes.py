@@ -39,7 +39,7 @@ def write_video(frame_dir: Path, mask_dir: Path, seed: int, *, num_frames: int =
   return labels
 
 
-def make_davis(root: Path, train=("bear", "car"), val=("dog",), test_dev=("emu",)) -> Path:
+def make_davis(root: Path, train=("bear", "boat"), val=("dog",), test_dev=("emu",)) -> Path:
   for i, name in enumerate(train + val):
     write_video(root / "JPEGImages/480p" / name, root / "Annotations/480p" / name, seed=i, num_frames=5 + i)
   for i, name in enumerate(test_dev):
@@ -53,14 +53,33 @@ def make_davis(root: Path, train=("bear", "car"), val=("dog",), test_dev=("emu",
   return root
 
 
+# Ids from the official list (rde_jax/data/subsets/yv_subset.txt) and one that is not in it.
+YT_LISTED = ("003234408d", "0043f083b5", "0044fa5fba", "005a527edd")
+YT_UNLISTED = "0000000bad"
+
+
 def make_youtube(root: Path) -> Path:
-  for split, vids in (("train", {"a1": {}, "b2": {}, "c3": {"empty_first": True}}),
-                      ("valid", {"v1": {"annotate": {0, 2}}})):
+  """train/ and train_480p/ (same videos): three listed videos (the third with an empty first
+  frame), a listed one with only 2 frames, an unlisted one; valid/ with one video."""
+  a, b, c, short = YT_LISTED
+  train = {a: {}, b: {}, c: {"empty_first": True}, short: {"num_frames": 2}, YT_UNLISTED: {}}
+  for split, vids in (("train", train), ("train_480p", train), ("valid", {"v1": {"annotate": {0, 2}}})):
     for i, (vid, kw) in enumerate(vids.items()):
       write_video(root / split / "JPEGImages" / vid, root / split / "Annotations" / vid, seed=100 + i,
                   step=5, **kw)
-    meta = {"videos": {vid: {"objects": {"1": {"category": "thing", "frames": ["00000"]}}} for vid in vids}}
-    (root / split / "meta.json").write_text(json.dumps(meta))
+    if split != "train_480p":
+      meta = {"videos": {vid: {"objects": {"1": {"category": "thing", "frames": ["00000"]}}} for vid in vids}}
+      (root / split / "meta.json").write_text(json.dumps(meta))
+  return root
+
+
+def make_bl30k(root: Path, num_videos: int = 3, num_frames: int = 8, size=(48, 64)) -> Path:
+  """A BL30K-shaped folder: JPEGImages/<video>/<n>.jpg and Annotations/<video>/<n>.png, every
+  frame annotated, plus one 2-frame video (dropped by the training listing)."""
+  for i in range(num_videos):
+    write_video(root / "JPEGImages" / f"video{i:03d}", root / "Annotations" / f"video{i:03d}", seed=200 + i,
+                num_frames=num_frames, size=size)
+  write_video(root / "JPEGImages" / "short", root / "Annotations" / "short", seed=299, num_frames=2, size=size)
   return root
 
 

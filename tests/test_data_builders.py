@@ -58,7 +58,7 @@ def test_davis_roundtrip(tmp_path):
   root = data_fakes.make_davis(tmp_path / "DAVIS")
   data_dir = str(tmp_path / "tfds")
   builders.DavisVos(config="2017", data_dir=data_dir).download_and_prepare(download_config=_manual(root))
-  for split, names in (("train", ["bear", "car"]), ("val", ["dog"])):
+  for split, names in (("train", ["bear", "boat"]), ("val", ["dog"])):
     source = builders.load_videos("davis_vos/2017", split=split, data_dir=data_dir)
     assert sorted(source[i]["name"] for i in range(len(source))) == names
     for i in range(len(source)):
@@ -86,20 +86,22 @@ def test_davis_2016_merges_objects(tmp_path):
   np.testing.assert_array_equal(np.asarray(v["labels"]), (ref > 0).astype(np.uint8))
 
 
-def test_youtube_vos_roundtrip_and_skip(tmp_path, caplog):
+@pytest.mark.parametrize("config", ["official", "full"])
+def test_youtube_vos_roundtrip_subset_and_short_videos(tmp_path, config):
   root = data_fakes.make_youtube(tmp_path / "yt")
   data_dir = str(tmp_path / "tfds")
-  with caplog.at_level("WARNING"):
-    builders.YoutubeVos2019(data_dir=data_dir).download_and_prepare(download_config=_manual(root))
-  assert any("c3" in r.getMessage() and "no object in its first frame" in r.getMessage() for r in caplog.records)
-  train = builders.load_videos("youtube_vos_2019", split="train", data_dir=data_dir)
-  assert sorted(train[i]["name"] for i in range(len(train))) == ["a1", "b2"]
+  builders.YoutubeVos2019(config=config, data_dir=data_dir).download_and_prepare(download_config=_manual(root))
+  train = builders.load_videos(f"youtube_vos_2019/{config}", split="train", data_dir=data_dir)
+  a, b, c, _ = data_fakes.YT_LISTED  # the 4th has 2 frames: dropped by both
+  expected = [a, b, c] + ([data_fakes.YT_UNLISTED] if config == "full" else [])
+  assert sorted(train[i]["name"] for i in range(len(train))) == sorted(expected)
   v = train[0]
   np.testing.assert_array_equal(v["frame_ids"], np.arange(6) * 5)
-  valid = builders.load_videos("youtube_vos_2019", split="valid", data_dir=data_dir, annotated_only=False)
+  valid = builders.load_videos(f"youtube_vos_2019/{config}", split="valid", data_dir=data_dir,
+                               annotated_only=False)
   v = valid[0]
   assert len(v["frames"]) == 6 and v["label_positions"].tolist() == [0, 2]
-  assert builders.load_videos("youtube_vos_2019", split="valid", data_dir=data_dir)[0]["frames"].shape[0] == 2
+  assert builders.load_videos(f"youtube_vos_2019/{config}", split="valid", data_dir=data_dir)[0]["frames"].shape[0] == 2
 
 
 @pytest.mark.parametrize("nested", [False, True])

@@ -14,7 +14,7 @@ from rde_jax.data.imageio import DataError
 def test_davis_listing(tmp_path):
   root = data_fakes.make_davis(tmp_path)
   videos = folders.davis_videos(root, split="train")
-  assert [v.name for v in videos] == ["bear", "car"]
+  assert [v.name for v in videos] == ["bear", "boat"]
   assert len(videos[1].frames) == 6 and videos[1].annotated == tuple(range(6))
   test_dev = folders.davis_videos(root, split="test-dev")[0]
   assert test_dev.annotated == (0,) and len(test_dev.frames) == 6
@@ -25,7 +25,7 @@ def test_davis_listing(tmp_path):
 
 def test_corrupt_jpeg_names_the_file(tmp_path):
   root = data_fakes.make_davis(tmp_path)
-  bad = root / "JPEGImages/480p/car/00003.jpg"
+  bad = root / "JPEGImages/480p/boat/00003.jpg"
   bad.write_bytes(bad.read_bytes()[:200])  # truncated
   video = folders.davis_videos(root, split="train")[1]
   with pytest.raises(DataError, match=str(bad)):
@@ -68,15 +68,16 @@ def test_missing_split_and_frame(tmp_path):
     folders.davis_videos(root, split="train")
 
 
-def test_training_skips_video_without_first_frame_object(tmp_path, caplog):
+def test_training_drops_short_videos_and_keeps_an_empty_first_frame(tmp_path, caplog):
   root = data_fakes.make_youtube(tmp_path)
   videos = folders.youtube_vos_videos(root, split="train")
-  assert [v.name for v in videos] == ["a1", "b2", "c3"]
+  a, b, c, short = data_fakes.YT_LISTED
+  assert [v.name for v in videos] == sorted([a, b, c, short, data_fakes.YT_UNLISTED])
   with caplog.at_level("WARNING"):
     kept = [r["name"] for r in folders.read_videos(videos, training=True)]
-  assert kept == ["a1", "b2"]
-  assert "c3" in caplog.text and "00000.png" in caplog.text
-  assert [r["name"] for r in folders.read_videos(videos, training=False)] == ["a1", "b2", "c3"]
+  assert kept == sorted([a, b, c, data_fakes.YT_UNLISTED])  # c (empty first frame) kept, as official
+  assert short in caplog.text and "< 3" in caplog.text
+  assert len(list(folders.read_videos(videos, training=False))) == 5
 
 
 def test_static_pairs(tmp_path):

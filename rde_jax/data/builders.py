@@ -20,7 +20,11 @@ Where to get the data (extract, then pass the folder as ``manual_dir``):
   ``manual_dir`` = that ``DAVIS`` folder). The builder names are not ``davis``/``youtube_vos``
   so they never collide with TFDS's own catalogue.
 * YouTube-VOS 2019 (``youtube_vos_2019``): https://youtube-vos.org/dataset/vos/ (registration,
-  CodaLab) -> ``train.zip``, ``valid.zip``; ``manual_dir`` holds ``train/`` and ``valid/``.
+  CodaLab) -> ``train.zip``, ``valid.zip``; ``manual_dir`` holds ``train_480p/`` (config
+  ``official``, the default: the 480p copy the official training reads, restricted to the
+  official list) or ``train/`` (config ``full``), and ``valid/``.
+* BL30K (``bl30k_vos``): see the MiVOS instructions; ``manual_dir`` = the ``BL30K`` folder.
+  Stage 1 can read the folder directly instead (``rde_jax/data/folder_source.py``).
 * Static sets (``static_masks``): DUTS (http://saliencydetection.net/duts/), ECSSD
   (https://www.cse.cuhk.edu.hk/leojia/projects/hsaliency/dataset.html), FSS-1000
   (https://github.com/HKUSTCV/FSS-1000), HRSOD and BIG (their papers' pages); the configs
@@ -38,7 +42,7 @@ from typing import Iterator
 import numpy as np
 import tensorflow_datasets as tfds
 
-from rde_jax.data import folders
+from rde_jax.data import folder_source, folders
 from rde_jax.data.imageio import encode_png
 from rde_jax.data.records import StaticRecords, VideoRecords
 from rde_jax.data.synthetic import SyntheticConfig, SyntheticVideos
@@ -161,8 +165,11 @@ class SyntheticVos(_VideoBuilder):
 # ---------------------------------------------------------------------------------------------
 @dataclasses.dataclass
 class DavisConfig(tfds.core.BuilderConfig):
+  """``official_subset``: the 2017 train split holds the official 60-sequence list."""
+
   year: str = "2017"
   resolution: str = "480p"
+  official_subset: bool = True
 
 
 class DavisVos(_VideoBuilder):
@@ -189,15 +196,27 @@ class DavisVos(_VideoBuilder):
         splits["test_dev"] = "test-dev"
       else:
         log.warning("%s: no ImageSets/2017/test-dev.txt; building without test_dev", root)
+    def videos(split: str, listed: str) -> list[folders.VideoFiles]:
+      if split == "train" and cfg.year == "2017" and cfg.official_subset:
+        return folder_source.davis_train_videos(root, resolution=cfg.resolution)
+      return folders.davis_videos(root, year=cfg.year, split=listed, resolution=cfg.resolution)
+
     return {
-        split: self._generate_examples(
-            folders.davis_videos(root, year=cfg.year, split=listed, resolution=cfg.resolution),
-            training=split == "train", merge_objects=cfg.year == "2016")
+        split: self._generate_examples(videos(split, listed), training=split == "train",
+                                       merge_objects=cfg.year == "2016")
         for split, listed in splits.items()
     }
 
 
 # ---------------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class YoutubeConfig(tfds.core.BuilderConfig):
+  """``train_dir``: the folder of the train split; ``official_subset``: the official 3,464 videos."""
+
+  train_dir: str = "train_480p"
+  official_subset: bool = True
+
+
 class YoutubeVos2019(_VideoBuilder):
   """YouTube-VOS 2019: train (every 5th frame annotated) and valid (first appearances only)."""
 
@@ -205,17 +224,49 @@ class YoutubeVos2019(_VideoBuilder):
   VERSION = tfds.core.Version("1.0.0")
   RELEASE_NOTES = {"1.0.0": "First version."}
   MANUAL_DOWNLOAD_INSTRUCTIONS = (
-      "Register at https://youtube-vos.org/dataset/vos/, download the 2019 train.zip and valid.zip, "
-      "extract them and pass the folder holding train/ and valid/ (each with JPEGImages/, "
-      "Annotations/, meta.json) as manual_dir."
+      "Register at https://youtube-vos.org/dataset/vos/, download the 2019 train.zip and valid.zip "
+      "(and the 480p copy of train, train_480p, that the STCN/RDE instructions provide), extract "
+      "them and pass the folder holding train_480p/ (or train/) and valid/ (JPEGImages/, "
+      "Annotations/; valid/ and train/ with meta.json) as manual_dir."
+  )
+  BUILDER_CONFIGS = [
+      YoutubeConfig(name="official", description="train: train_480p/, the official 3,464 videos; valid."),
+      YoutubeConfig(name="full", description="train: every video of train/ (original size); valid.",
+                    train_dir="train", official_subset=False),
+  ]
+
+  def _split_generators(self, dl_manager):
+    root, cfg = Path(dl_manager.manual_dir), self.builder_config
+    if cfg.train_dir == "train" and not cfg.official_subset:
+      train = folders.youtube_vos_videos(root, split="train")
+    else:
+      train = folder_source.youtube_train_videos(root, folder=cfg.train_dir, subset=cfg.official_subset)
+    splits = {"train": self._generate_examples(train, training=True)}
+    if (root / "valid" / "meta.json").is_file():
+      splits["valid"] = self._generate_examples(folders.youtube_vos_videos(root, split="valid"), training=False)
+    else:
+      log.warning("%s: no valid/meta.json; building without valid", root)
+    return splits
+
+
+# ---------------------------------------------------------------------------------------------
+class Bl30kVos(_VideoBuilder):
+  """BL30K (MiVOS): rendered videos, every frame annotated; one split, train. Streams one video at
+  a time from ``JPEGImages/<video>/*.jpg`` + ``Annotations/<video>/*.png``."""
+
+  name = "bl30k_vos"
+  VERSION = tfds.core.Version("1.0.0")
+  RELEASE_NOTES = {"1.0.0": "First version."}
+  MANUAL_DOWNLOAD_INSTRUCTIONS = (
+      "Download BL30K (about 700 GB) as the MiVOS instructions say "
+      "(https://github.com/hkchengrex/MiVOS#bl30k), extract it and pass the BL30K/ folder "
+      "(JPEGImages/, Annotations/) as manual_dir. Training can also read the folder directly "
+      "(config.data.bl30k_root), without this copy."
   )
 
   def _split_generators(self, dl_manager):
-    root = Path(dl_manager.manual_dir)
-    return {
-        split: self._generate_examples(folders.youtube_vos_videos(root, split=split), training=split == "train")
-        for split in ("train", "valid")
-    }
+    videos = folder_source.bl30k_videos(Path(dl_manager.manual_dir))
+    return {"train": self._generate_examples(videos, training=True, require_palette=False)}
 
 
 # ---------------------------------------------------------------------------------------------

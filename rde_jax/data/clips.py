@@ -24,18 +24,20 @@ from rde_jax.data.tps import random_tps_warp
 
 @dataclasses.dataclass(frozen=True)
 class VideoClipConfig:
-  """Video stages (SPEC §4.2). ``crop_scale`` (0.36, 1) for DAVIS/YouTube, (0.25, 1) for BL30K."""
+  """Video stages (official ``VOSDataset``). BL30K: ``crop_scale`` (0.25, 1) and
+  ``filter_small_objects`` (its ``is_bl``); DAVIS / YouTube-VOS: (0.36, 1), no filter."""
 
   crop_size: int = 384
   num_frames: int = 5
   crop_scale: tuple[float, float] = (0.36, 1.0)
   perturb_iou: tuple[float, float] = (0.85, 1.0)
-  max_tries: int = 5  # re-draws of frames + augmentation while frame 0 shows no object
+  max_tries: int = 5  # draws of frames + augmentation in all while no object qualifies
+  filter_small_objects: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
 class StaticClipConfig:
-  """Stage 0 (SPEC §4.1)."""
+  """Stage 0 (official ``StaticTransformDataset``)."""
 
   crop_size: int = 384
   num_frames: int = 3
@@ -68,7 +70,13 @@ def _augment_video_frames(rgb: np.ndarray, ids: np.ndarray, rng: np.random.Gener
 
 def video_clip(video: Mapping[str, Any], rng: np.random.Generator, *, max_skip: int,
                cfg: VideoClipConfig = VideoClipConfig()) -> dict[str, np.ndarray]:
-  """``video``: frames (L,H,W,3) uint8 and labels (L,H,W) uint8 array-likes (lazy is fine)."""
+  """``video``: frames (L,H,W,3) uint8 and labels (L,H,W) uint8 array-likes (lazy is fine).
+
+  As ``VOSDataset.__getitem__``: up to ``max_tries`` draws (frames + augmentation) until the first
+  sampled frame holds a qualifying object; if none ever does, the target is all empty (gt zeros,
+  selector [1, 0]) and its perturbed first mask is what ``perturb_mask`` makes of an empty mask.
+  Without a second object ``sec_gt`` and ``sec_pgt`` are zeros.
+  """
   frames, labels = video["frames"], video["labels"]
   if len(frames) != len(labels):
     raise ValueError(f"{video.get('name', '?')}: {len(frames)} frames but {len(labels)} label maps")
@@ -76,7 +84,7 @@ def video_clip(video: Mapping[str, Any], rng: np.random.Generator, *, max_skip: 
   for _ in range(cfg.max_tries):
     idx = sample_frame_indices(len(frames), max_skip, rng, cfg.num_frames)
     rgb, ids = _augment_video_frames(np.asarray(frames[idx]), np.asarray(labels[idx]), rng, cfg)
-    target, second = select_objects(ids[0], rng)
+    target, second = select_objects(ids[0], rng, ids if cfg.filter_small_objects else None)
     if target >= 0:
       break
   gt = (ids == target).astype(np.float32) if target >= 0 else np.zeros(ids.shape, np.float32)
@@ -89,7 +97,7 @@ def video_clip(video: Mapping[str, Any], rng: np.random.Generator, *, max_skip: 
       "gt": gt,
       "sec_gt": sec_gt,
       "pgt": perturb_mask(gt[0], iou_target, rng),
-      "sec_pgt": perturb_mask(sec_gt[0], iou_target, rng),
+      "sec_pgt": perturb_mask(sec_gt[0], iou_target, rng) if second >= 0 else np.zeros_like(sec_gt[0]),
       "cls_gt": cls_gt,
       "selector": np.array([1.0, 1.0 if second >= 0 else 0.0], np.float32),
   }

@@ -54,7 +54,7 @@ def frame_id(path: Path) -> int:
     raise DataError(f"{path}: frame file names must be numbers (e.g. 00035.jpg)") from None
 
 
-def _video_files(name: str, frame_dir: Path, mask_dir: Path) -> VideoFiles:
+def video_files(name: str, frame_dir: Path, mask_dir: Path) -> VideoFiles:
   frames = _sorted_files(frame_dir, _IMAGE_EXTS)
   if not frames:
     raise DataError(f"{frame_dir}: no .jpg frames in this folder")
@@ -82,7 +82,7 @@ def davis_videos(root: PathLike, *, year: str = "2017", split: str = "train", re
   root = Path(root)
   names = _read_list(root / "ImageSets" / str(year) / f"{split}.txt")
   return [
-      _video_files(n, root / "JPEGImages" / resolution / n, root / "Annotations" / resolution / n) for n in names
+      video_files(n, root / "JPEGImages" / resolution / n, root / "Annotations" / resolution / n) for n in names
   ]
 
 
@@ -100,7 +100,7 @@ def youtube_vos_videos(root: PathLike, *, split: str = "train", frames_split: st
     names = sorted(meta["videos"])
   except (ValueError, KeyError, TypeError) as e:
     raise DataError(f"{meta_path}: not a YouTube-VOS meta.json ({e})") from e
-  return [_video_files(n, frames / n, base / "Annotations" / n) for n in names]
+  return [video_files(n, frames / n, base / "Annotations" / n) for n in names]
 
 
 def read_video(video: VideoFiles, *, require_palette: bool = True, merge_objects: bool = False) -> dict[str, object]:
@@ -137,17 +137,14 @@ def read_video(video: VideoFiles, *, require_palette: bool = True, merge_objects
 
 
 def read_videos(videos: Iterable[VideoFiles], *, training: bool, **kwargs) -> Iterator[dict[str, object]]:
-  """``read_video`` over ``videos``; for training, videos whose first frame is not annotated
-  with at least one object are skipped with a warning."""
+  """``read_video`` over ``videos``; for training, videos with fewer than 3 annotated frames are
+  skipped with a warning (official ``VOSDataset.__init__``). A video whose first frame shows no
+  object is kept: the clip sampler then gives it an empty target, as the official one."""
   for video in videos:
-    record = read_video(video, **kwargs)
-    if training:
-      first = record["labels"][0] if record["label_positions"][0] == 0 else None
-      if first is None or not first.any():
-        log.warning("skipping training video %s: no object in its first frame (%s)",
-                    video.name, video.annotations[0])
-        continue
-    yield record
+    if training and len(video.annotated) < 3:
+      log.warning("skipping training video %s: %d annotated frames (< 3)", video.name, len(video.annotated))
+      continue
+    yield read_video(video, **kwargs)
 
 
 def static_pairs(image_dir: PathLike, mask_dir: PathLike | None = None, *, nested: bool = False) -> list[tuple[str, Path, Path]]:

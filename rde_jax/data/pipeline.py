@@ -44,11 +44,14 @@ class Source(Protocol):
 @dataclasses.dataclass(frozen=True)
 class SourceSpec:
   """A source in a mixture: its items appear ``repeat`` times per epoch; ``skip_divisor``
-  divides the frame skip (5 for YouTube-VOS, annotated every 5th frame)."""
+  divides the frame skip (5 for YouTube-VOS, annotated every 5th frame; 1 for DAVIS and BL30K,
+  annotated every frame); ``clip_config`` replaces the pipeline's for this source (BL30K: its
+  crop scale and object filter)."""
 
   source: Source
   repeat: int = 1
   skip_divisor: int = 1
+  clip_config: VideoClipConfig | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,7 +127,7 @@ def video_pipeline(specs: Sequence[SourceSpec], *, batch_size: int, seed: int,
     spec, item = plan.item(n)
     skip = max(schedule(position // plan.batch_size) // specs[spec].skip_divisor, 1)
     rng = np.random.default_rng([plan.seed, n])
-    return video_clip(specs[spec].source[item], rng, max_skip=skip, cfg=config)
+    return video_clip(specs[spec].source[item], rng, max_skip=skip, cfg=specs[spec].clip_config or config)
 
   return _batched(plan, make)
 

@@ -1,4 +1,8 @@
-"""Clip sampling for the video stages (SPEC §4.2): frame indices, skip curriculum, objects."""
+"""Clip sampling for the video stages: frame indices, skip curriculum, objects.
+
+As the official ``dataset/vos_dataset.py VOSDataset.__getitem__`` (frames, objects, the BL30K
+size filter) and ``train.py`` (the skip curriculum).
+"""
 
 from __future__ import annotations
 
@@ -46,13 +50,35 @@ def sample_frame_indices(length: int, max_jump: int, rng: np.random.Generator, n
   return np.array(indices, np.int64)
 
 
-def select_objects(first_labels: np.ndarray, rng: np.random.Generator) -> tuple[int, int]:
+def large_enough_objects(ids: np.ndarray, labels: np.ndarray) -> np.ndarray:
+  """The BL30K object filter on the first sampled frame (``VOSDataset.__getitem__``, ``is_bl``).
+
+  ids: candidate object ids present in ``labels[0]``; labels (T >= 3, H, W) of the sampled frames
+  (after augmentation). An object is kept if it covers more than 30x30 pixels in frame 0, or more
+  than 10x10 pixels while covering fewer than 20x20 in each of frames 1 and 2 (small objects are
+  fine only if they stay small).
+  """
+  keep = []
+  for i in ids:
+    area = int(np.count_nonzero(labels[0] == i))
+    if area > 10 * 10:
+      later = max(int(np.count_nonzero(labels[1] == i)), int(np.count_nonzero(labels[2] == i)))
+      if area > 30 * 30 or later < 20 * 20:
+        keep.append(i)
+  return np.array(keep, dtype=ids.dtype)
+
+
+def select_objects(first_labels: np.ndarray, rng: np.random.Generator,
+                   sampled_labels: np.ndarray | None = None) -> tuple[int, int]:
   """(target, second) object ids among those present in ``first_labels`` (H, W).
 
-  target = -1 when the frame is empty; second = -1 without a second object.
+  target = -1 when no object qualifies; second = -1 without a second object. With
+  ``sampled_labels`` (T, H, W; BL30K) only ``large_enough_objects`` qualify.
   """
   ids = np.unique(first_labels)
   ids = ids[ids != 0]
+  if sampled_labels is not None:
+    ids = large_enough_objects(ids, sampled_labels)
   if ids.size == 0:
     return -1, -1
   target = int(rng.choice(ids))
