@@ -75,7 +75,6 @@ def eval_videos(cfg: ml_collections.ConfigDict) -> list[dict]:
     src = synthetic_videos(cfg, "val")
     return [src[i] for i in range(len(src))]
   if cfg.eval.source == "davis":
-    from rde_jax.data import builders
-    src = builders.load_videos("davis_vos/2017", split="val", data_dir=cfg.data.tfds_dir)
+    src = training_sources.davis_val_source(cfg.data)
     return [src[i] for i in range(min(len(src), cfg.eval.num_videos))]
   raise ValueError(f"config.eval.source: unknown {cfg.eval.source!r} (synthetic, davis, none)")

@@ -86,3 +86,11 @@ def test_stage2_mixing_is_davis_x5_plus_youtube_on_the_official_lists(tiny_data,
   assert counts.tolist() == [5 * 2, len(youtube.source)]
   assert all(epoch.count((1, i)) == 1 for i in range(len(youtube.source)))  # uniform over YouTube-VOS
   assert all(epoch.count((0, i)) == 5 for i in range(2))
+
+
+def test_periodic_evaluation_reads_davis_val_from_the_folder(tiny_data):
+  from rde_jax import train_data
+  cfg = _runlocal("stage2", tiny_data)
+  cfg.eval.source = "davis"
+  (video,) = train_data.eval_videos(cfg)
+  assert video["name"] == "dog" and np.asarray(video["labels"]).shape == video["frames"].shape[:3]

@@ -85,3 +85,12 @@ def video_specs(sources: str, data: Any, clip: VideoClipConfig) -> list[SourceSp
     else:
       specs.append(SourceSpec(src, skip_divisor=5))
   return specs
+
+
+def davis_val_source(data: Any) -> Any:
+  """DAVIS-2017 val (periodic evaluation while training): ``data.davis_root`` or ``davis_vos/2017``."""
+  if data.davis_root:
+    from rde_jax.data import folder_source, folders
+    return folder_source.FolderVideos(folders.davis_videos(data.davis_root, split="val"))
+  from rde_jax.data import builders
+  return builders.load_videos("davis_vos/2017", split="val", data_dir=data.tfds_dir or None)
