@@ -1,9 +1,10 @@
 """The training loop: config -> mesh -> data -> model init -> jitted update -> periodic actions.
 
-Checkpoints (orbax CheckpointManager, async, keep N) hold {step, params, opt_state}; the data
-position is the step itself (batch `step` is a pure function of the seed), so a restarted run
+Checkpoints (orbax CheckpointManager, async, keep N) hold {step, params, opt_state, loss_scale};
+the data position is the step itself (batch `step` is a pure function of the seed), so a restarted run
 continues bit-identically. SIGTERM (preemption) saves a checkpoint and exits cleanly; a
-non-finite loss or gradient stops the run with the last good checkpoint intact. The latest model
+non-finite loss or gradient stops the run with the last good checkpoint intact (in float16 an
+overflowing step is skipped instead, rde_jax/loss_scale.py). The latest model
 is also exported to WORKDIR/model (what eval.py, rde_jax.segment and rde_jax.load read).
 """
 
@@ -90,7 +91,7 @@ def train_and_evaluate(cfg: ml_collections.ConfigDict, workdir: str) -> dict[str
   try:
     for step in range(start, cfg.num_steps):
       state, metrics = trainer.step(state, batch_stats, next(batches), step)
-      if not bool(metrics["finite"]):
+      if not bool(metrics["finite"]) and not bool(metrics["skipped"]):
         raise NonFiniteError(
             f"step {step}: non-finite loss ({float(metrics['total_loss'])}) or gradient norm "
             f"({float(metrics['grad_norm'])}); the update was not applied and the last good "
