@@ -12,6 +12,7 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Evaluation config (configs/*.py).",
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Output folder (resumable).")
@@ -22,13 +23,10 @@ def main(argv: list[str]) -> int:
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   from rde_jax import evaluation
-  from rde_jax.checkpoint import CheckpointMismatchError
-  from rde_jax.data.imageio import DataError
-  from rde_jax.davis_io import DavisEvalError
-  from rde_jax.evaluation.config import ConfigError
+  from rde_jax.errors import UserError
   try:
     summary = evaluation.run(_CONFIG.value, _WORKDIR.value)
-  except (ConfigError, DataError, CheckpointMismatchError, DavisEvalError, FileNotFoundError) as e:
+  except (UserError, FileNotFoundError) as e:
     logging.error("%s", e)
     print(f"error: {e}", file=sys.stderr)
     return 1

@@ -8,6 +8,7 @@ jax.distributed.initialize(); every host runs the same command).
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Training config file.",
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Checkpoints, logs and outputs go here.")
@@ -20,9 +21,9 @@ def main(argv: list[str]) -> None:
   import jax
   if _MULTIHOST.value:
     jax.distributed.initialize()
-  from rde_jax import trainer
+  from rde_jax.train import loop
   logging.info("devices: %s", jax.devices())
-  summary = trainer.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+  summary = loop.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
   if "eval" in summary:
     scores = summary["eval"]["scores"]
     print(f"J&F {scores['J&F-Mean']:.3f} (J {scores['J-Mean']:.3f}, F {scores['F-Mean']:.3f}) "

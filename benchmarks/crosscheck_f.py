@@ -20,11 +20,14 @@ import sys
 
 import numpy as np
 
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import official_style  # noqa: E402
-from rde_jax import metrics  # noqa: E402
+
+from rde_jax.metrics import region_boundary as metrics  # noqa: E402
+
 
 SHAPES = [(480, 854), (480, 910), (600, 800), (479, 853), (100, 37), (64, 64), (1, 50), (50, 1),
           (3, 3), (10, 10), (120, 200)]

@@ -29,10 +29,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from rde_jax import davis_eval  # noqa: E402
+from rde_jax.metrics import davis_scores as davis_eval  # noqa: E402
+
 
 PALETTE = [0, 0, 0, 128, 0, 0, 0, 128, 0, 128, 128, 0, 0, 0, 128, 128, 0, 128] + [255] * (3 * 250)
 

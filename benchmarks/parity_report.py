@@ -10,17 +10,20 @@ of `segment_video` on the whole video.
 import os
 import sys
 
+
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
+
 jax.config.update("jax_default_matmul_precision", "highest")
 
 import test_parity as P  # noqa: E402
-from rde_jax import inference  # noqa: E402
-from rde_jax.network import RDEVOS  # noqa: E402
+
+from rde_jax.inference import propagate as inference  # noqa: E402
+from rde_jax.model.network import RDEVOS  # noqa: E402
 
 
 def main() -> None:

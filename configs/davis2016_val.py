@@ -5,12 +5,18 @@ r"""DAVIS 2016 val (20 sequences, one object each: every object id merged into o
 
 The dataset root is the DAVIS-2017 trainval folder (it holds ImageSets/2016/val.txt), as in the
 official eval_davis_2016.py. Checkpoint: model_s012_final.pth (converted with
-`python -m rde_jax.convert`). Official J&F to reproduce (README, SPEC §8): 91.6 (J 90.0, F 93.2)
+`python -m rde_jax.convert`). Official J&F to reproduce (the official README): 91.6 (J 90.0, F 93.2)
 with model_s012_final; 91.1 (J 89.7, F 92.5) with model_s03_final; paper FPS 35.0.
-Protocol: mem_every 3, top_k 40 (the script's docstring; its default is 20, so the exact
-official setting is slightly uncertain: try --config.top_k=20). J&F is scored with the 2016
-rules (any non-zero pixel is the object, mean over sequences). Masks are written with id 1
-(the official script writes 0/255; both score the same).
+Protocol: mem_every 3, top_k 40 (the official script's docstring and the README command use
+`--top 40`; its argparse default is 20). The other setting:
+
+  python eval.py --config configs/davis2016_val.py:top20 --workdir /tmp/rde_d16_val_top20 \
+      --config.checkpoint=models/model_s012_final --config.dataset.root=/data/DAVIS
+
+J&F is scored with the 2016 rules (any non-zero pixel is the object, mean over sequences).
+Masks are written as the official script writes them: 8-bit grayscale PNGs, 0 / 255
+(tools that threshold at 128 read them; `python -m rde_jax.evaluate --year 2016` reads both
+these and palette PNGs).
 Smoke test: --config configs/davis2016_val.py:runlocal
 """
 
@@ -24,8 +30,10 @@ def get_config(arg=None):
   c.dataset.split = "val"
   c.mem_every = 3
   c.top_k = 40
-  if arg == "runlocal":
+  if arg == "top20":
+    c.top_k = 20
+  elif arg == "runlocal":
     config_lib.runlocal(c)
   elif arg:
-    raise ValueError(f"unknown config variant {arg!r} (expected 'runlocal')")
+    raise ValueError(f"unknown config variant {arg!r} (expected 'top20' or 'runlocal')")
   return c

@@ -19,7 +19,7 @@ benchmark number is reported for it). `:runlocal` runs the same code for 2 steps
 import ml_collections
 
 from configs import runlocal
-from rde_jax.train_config import base_config
+from rde_jax.train.config import base_config
 
 
 def get_config(variant: str = "") -> ml_collections.ConfigDict:

@@ -18,7 +18,7 @@ stage 2 starts from (no benchmark number of its own). `:runlocal`: 2 steps, tiny
 import ml_collections
 
 from configs import runlocal
-from rde_jax.train_config import base_config
+from rde_jax.train.config import base_config
 
 
 def get_config(variant: str = "") -> ml_collections.ConfigDict:

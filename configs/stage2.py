@@ -29,7 +29,7 @@ this size. Every number above is the paper's / README's, not measured here.
 import ml_collections
 
 from configs import runlocal
-from rde_jax.train_config import base_config
+from rde_jax.train.config import base_config
 
 LAMBDAS = {"paper": (10.0, 10.0, 10.0), "readme": (5.0, 5.0, 5.0), "yv": (5.0, 10.0, 10.0)}
 

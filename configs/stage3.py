@@ -15,7 +15,7 @@ test-dev 77.4, YouTube-VOS 2019 val 81.9. `:runlocal`: 2 steps, tiny model.
 import ml_collections
 
 from configs import runlocal
-from rde_jax.train_config import base_config
+from rde_jax.train.config import base_config
 
 
 def get_config(variant: str = "") -> ml_collections.ConfigDict:

@@ -14,7 +14,7 @@ equal frame weights instead of 1/16..1/2 and plain cross-entropy (bootstrapping 
 
 import ml_collections
 
-from rde_jax.train_config import base_config
+from rde_jax.train.config import base_config
 
 
 def get_config(variant: str = "") -> ml_collections.ConfigDict:

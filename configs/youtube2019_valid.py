@@ -6,7 +6,7 @@ r"""YouTube-VOS 2019 valid (507 videos; objects may appear after the first frame
 The root holds valid/ (JPEGImages, Annotations, meta.json) and valid_all_frames/JPEGImages
 (every frame; the official eval reads all frames and writes the ones meta.json lists).
 Checkpoint: model_s012_final_yv.pth (converted with `python -m rde_jax.convert`).
-Official scores to reproduce (README, SPEC §8): G 83.3 (J_s 81.9, F_s 86.3, J_u 78.0,
+Official scores to reproduce (the official README): G 83.3 (J_s 81.9, F_s 86.3, J_u 78.0,
 F_u 86.9) with model_s012_final_yv; 81.9 with the s03 model; the DAVIS model gives 83.0.
 Protocol: short side 480 (PyTorch bicubic), mem_every 4, top_k 20, one memory bank per object.
 Upload <workdir>/submission.zip (Annotations/<vid>/<frame>.png) to the CodaLab server.

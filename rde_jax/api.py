@@ -19,18 +19,20 @@ from typing import Any, Iterable, Iterator
 import jax
 import jax.numpy as jnp
 import numpy as np
-from PIL import Image
 
-from rde_jax import checkpoint, inference, masks_io, model_config
+from rde_jax import checkpoint, inference
 from rde_jax.data.imageio import DataError
-from rde_jax.network import Arch
+from rde_jax.fileio import label_png
+from rde_jax.inference import resize
+from rde_jax.model import architectures
+from rde_jax.model.architectures import Arch
 
 
 def resolve_arch(arch: str | Arch | None) -> Arch | None:
   """'official' / 'tiny' / an Arch / None (accept any) -> Arch or None."""
   if arch is None or isinstance(arch, Arch):
     return arch
-  return Arch.from_config(model_config.get(arch)) if arch else None
+  return Arch.from_config(architectures.get(arch)) if arch else None
 
 
 def work_size(size: tuple[int, int], max_side: int | None) -> tuple[int, int] | None:
@@ -60,33 +62,36 @@ def prepare_mask(mask: Any, size: tuple[int, int], *, resize_mask: bool = False,
       raise DataError(f"{name}: mask size {mask.shape[1]}x{mask.shape[0]} differs from the frames "
                       f"({size[1]}x{size[0]}, W x H); pass --resize_mask (resize_mask=True) to "
                       "resize it with nearest neighbour")
-    mask = np.asarray(Image.fromarray(mask).resize((size[1], size[0]), Image.Resampling.NEAREST))
+    mask = resize.nearest_labels(mask, size)
   if not mask.any():
     raise DataError(f"{name}: the mask holds no object (all background); label objects 1..K")
-  return masks_io.compact_ids(mask)
+  return label_png.compact_ids(mask)
 
 
 class VOSModel:
-  """A loaded RDE-VOS model; compiled propagators are cached per (top_k, dtype, device)."""
+  """A loaded RDE-VOS model; compiled engines are cached per (top_k, dtype, mode, device)."""
 
   def __init__(self, arch: Arch, variables: Any, *, source: str | None = None):
     self.arch, self.variables, self.source = arch, variables, source
-    self._props: dict[Any, inference.Propagator] = {}
+    self._engines: dict[Any, inference.Engine] = {}
     self._lock = threading.Lock()
 
-  def propagator(self, *, top_k: int = 40, dtype: str = "float32",
-                 device: jax.Device | None = None,
-                 cls: type[inference.Propagator] = inference.Propagator) -> inference.Propagator:
-    key = (cls, int(top_k), jnp.dtype(dtype).name, device)
+  def engine(self, *, top_k: int = 40, dtype: str = "float32",
+             memory_mode: str = "two-frames-compress",
+             device: jax.Device | None = None) -> inference.Engine:
+    """The cached `inference.Engine` for these settings (compiled code is reused)."""
+    key = (int(top_k), jnp.dtype(dtype).name, memory_mode, device)
     with self._lock:
-      if key not in self._props:
-        self._props[key] = cls(self.variables, self.arch, top_k=int(top_k),
-                               dtype=jnp.dtype(dtype), device=device)
-      return self._props[key]
+      if key not in self._engines:
+        self._engines[key] = inference.Engine(self.variables, self.arch, top_k=int(top_k),
+                                              dtype=jnp.dtype(dtype), device=device,
+                                              memory_mode=memory_mode)
+      return self._engines[key]
 
   def segment_iter(self, frames: Iterable[np.ndarray], first_mask: Any, *, mem_every: int = 3,
-                   top_k: int = 40, dtype: str = "float32", max_side: int | None = None,
-                   resize_mask: bool = False, chunk: int = 8,
+                   top_k: int = 40, dtype: str = "float32",
+                   memory_mode: str = "two-frames-compress", include_last: bool = False,
+                   max_side: int | None = None, resize_mask: bool = False, chunk: int = 8,
                    stats: inference.RunStats | None = None) -> Iterator[tuple[int, np.ndarray]]:
     """Streams (t, (H,W) uint8 ids) for every frame; frame 0 is the annotated one."""
     it = iter(frames)
@@ -97,10 +102,11 @@ class VOSModel:
     if first.ndim != 3 or first.shape[2] != 3 or first.dtype != np.uint8:
       raise DataError(f"frames must be uint8 (H,W,3) RGB, got {first.dtype} {first.shape}")
     compact, lut = prepare_mask(first_mask, first.shape[:2], resize_mask=resize_mask)
-    prop = self.propagator(top_k=top_k, dtype=dtype)
+    engine = self.engine(top_k=top_k, dtype=dtype, memory_mode=memory_mode)
     for t, labels in inference.propagate(
-        prop, itertools.chain([first], it), compact, mem_every=mem_every, chunk=chunk,
-        work_size=work_size(first.shape[:2], max_side), output="labels", stats=stats):
+        engine, itertools.chain([first], it), compact, mem_every=mem_every,
+        include_last=include_last, chunk=chunk, work_size=work_size(first.shape[:2], max_side),
+        output="labels", stats=stats):
       yield t, lut[labels]
 
   def segment(self, frames: Iterable[np.ndarray], first_mask: Any, **kwargs: Any) -> np.ndarray:

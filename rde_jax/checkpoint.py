@@ -19,28 +19,17 @@ from typing import Any
 import jax
 import numpy as np
 
-from rde_jax.masks_io import write_atomic
-from rde_jax.network import Arch, abstract_variables
+from rde_jax.errors import UserError
+from rde_jax.fileio import atomic
+from rde_jax.model.architectures import Arch
+from rde_jax.model.network import abstract_variables
+
 
 FORMAT = "rde_jax.model/1"
 
 
-class CheckpointMismatchError(ValueError):
+class CheckpointMismatchError(UserError, ValueError):
   """The checkpoint's variables do not fit the requested architecture."""
-
-
-def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
-  """Writes JSON to a temporary file in the same folder, then renames it into place."""
-  text = json.dumps(obj, indent=1, sort_keys=True, default=_json_default) + "\n"
-  write_atomic(path, text.encode("utf-8"))
-
-
-def _json_default(x: Any) -> Any:
-  if isinstance(x, (np.integer, np.floating)):
-    return x.item()
-  if isinstance(x, (np.ndarray, tuple)):
-    return list(x)
-  raise TypeError(f"not JSON serialisable: {type(x)}")
 
 
 def save_model(directory: str | os.PathLike, variables: Any, arch: Arch, **meta: Any) -> None:
@@ -53,7 +42,7 @@ def save_model(directory: str | os.PathLike, variables: Any, arch: Arch, **meta:
   with ocp.StandardCheckpointer() as ckptr:
     ckptr.save(directory / "variables", tree, force=True)
     ckptr.wait_until_finished()
-  write_json_atomic(directory / "model.json",
+  atomic.write_json(directory / "model.json",
                     {"format": FORMAT, "arch": arch.to_config().to_dict(), **meta})
 
 

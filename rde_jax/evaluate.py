@@ -15,36 +15,47 @@ import time
 
 from absl import app, flags
 
-from rde_jax import davis_eval
-from rde_jax.davis_io import DavisEvalError
+from rde_jax.metrics import davis_scores
+from rde_jax.metrics.davis_files import DavisEvalError
 
-_DAVIS_PATH = flags.DEFINE_string("davis_path", None, "DAVIS root (ImageSets/, JPEGImages/, Annotations/).")
-_RESULTS_PATH = flags.DEFINE_string("results_path", None, "Folder of <seq>/<frame>.png results; CSVs go here.")
-_SET = flags.DEFINE_string("set", "val", "Subset: ImageSets/<year>/<set>.txt.")
-_YEAR = flags.DEFINE_enum("year", "2017", ["2016", "2017"], "2017: per object; 2016: all non-zero = one object.")
-_NUM_WORKERS = flags.DEFINE_integer("num_workers", os.cpu_count() or 1, "Processes evaluating sequences.")
-flags.mark_flags_as_required(["davis_path", "results_path"])
+
+def define_flags() -> None:
+  """The command-line flags (defined only when the command runs)."""
+  flags.DEFINE_string("davis_path", None, "DAVIS root (ImageSets/, JPEGImages/, Annotations/).")
+  flags.DEFINE_string("results_path", None,
+                      "Folder of <seq>/<frame>.png results; CSVs go here.")
+  flags.DEFINE_string("set", "val", "Subset: ImageSets/<year>/<set>.txt.")
+  flags.DEFINE_enum("year", "2017", ["2016", "2017"],
+                    "2017: per object; 2016: all non-zero = one object (0/255 PNGs too).")
+  flags.DEFINE_integer("num_workers", os.cpu_count() or 1, "Processes evaluating sequences.")
+  flags.mark_flags_as_required(["davis_path", "results_path"])
 
 
 def main(argv: list[str]) -> int:
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  year = int(_YEAR.value)
+  year = int(flags.FLAGS.year)
   start = time.perf_counter()
   try:
-    results = davis_eval.evaluate_dataset(_DAVIS_PATH.value, _RESULTS_PATH.value, split=_SET.value,
-                                          year=year, num_workers=_NUM_WORKERS.value)
+    results = davis_scores.evaluate_dataset(flags.FLAGS.davis_path, flags.FLAGS.results_path, split=flags.FLAGS.set,
+                                          year=year, num_workers=flags.FLAGS.num_workers)
   except DavisEvalError as e:
     print(f"error: {e}", file=sys.stderr)
     return 1
-  scores = davis_eval.global_scores(results, year)
-  rows = davis_eval.per_object_rows(results)
-  davis_eval.write_csvs(_RESULTS_PATH.value, _SET.value, scores, rows)
-  print(davis_eval.format_tables(_SET.value, scores, rows))
+  scores = davis_scores.global_scores(results, year)
+  rows = davis_scores.per_object_rows(results)
+  davis_scores.write_csvs(flags.FLAGS.results_path, flags.FLAGS.set, scores, rows)
+  print(davis_scores.format_tables(flags.FLAGS.set, scores, rows))
   print(f"\nEvaluated {len(results)} sequences, {len(rows)} objects in "
         f"{time.perf_counter() - start:.2f} s.", file=sys.stderr)
   return 0
 
 
-if __name__ == "__main__":
+def run() -> None:
+  """`python -m rde_jax.evaluate` and the `rde-evaluate` console script."""
+  define_flags()
   app.run(main)
+
+
+if __name__ == "__main__":
+  run()

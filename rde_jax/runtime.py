@@ -56,3 +56,12 @@ def environment(**settings: Any) -> dict[str, Any]:
       "compilation_cache": jax.config.jax_compilation_cache_dir or "",
       **settings,
   }
+
+
+def rss_bytes() -> int | None:
+  """Current resident set size of this process (Linux /proc), else None."""
+  try:
+    with open("/proc/self/statm") as f:
+      return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+  except (OSError, ValueError, IndexError):
+    return None

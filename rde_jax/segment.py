@@ -31,29 +31,16 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
+import tqdm
 from absl import app, flags, logging
 
-from rde_jax import api, checkpoint, inference, masks_io, overlay, progress, runtime, video_io
+from rde_jax import api, checkpoint, inference, runtime
 from rde_jax.data.imageio import DataError
-
-_CHECKPOINT = flags.DEFINE_string("checkpoint", None, "Model dir (python -m rde_jax.convert).")
-_VIDEO = flags.DEFINE_string("video", None, "Frame folder, GIF or video file.")
-_MASK = flags.DEFINE_string("mask", None, "Label PNG of the annotated frame.")
-_OUT = flags.DEFINE_string("out", None, "Output folder.")
-_ARCH = flags.DEFINE_string("arch", "", "Expected architecture ('official', 'tiny'); '' = any.")
-_MEM_EVERY = flags.DEFINE_integer("mem_every", 3, "RDE update every N frames.")
-_TOP_K = flags.DEFINE_integer("top_k", 40, "Top-k memory read-out.")
-_DTYPE = flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"], "Compute dtype.")
-_PRECISION = flags.DEFINE_string("matmul_precision", "default", "jax_default_matmul_precision.")
-_MAX_SIDE = flags.DEFINE_integer("max_side", 0, "Run at long side <= this (0: native size).")
-_START = flags.DEFINE_integer("start_frame", 0, "Index of the annotated frame.")
-_RESIZE_MASK = flags.DEFINE_bool("resize_mask", False, "Resize a mask of another size (nearest).")
-_CHUNK = flags.DEFINE_integer("chunk", 8, "Frames per device call.")
-_OVERLAY = flags.DEFINE_bool("overlay", True, "Write the overlay video.")
-_PROGRESS = flags.DEFINE_bool("progress", True, "Progress bar on stderr.")
+from rde_jax.fileio import atomic, label_png, video_reader
+from rde_jax.fileio.video_outputs import VideoOutputs
 
 
-def _frames_from(source: video_io.FrameSource, start: int,
+def _frames_from(source: video_reader.FrameSource, start: int,
                  keep: collections.deque | None) -> tuple[list[np.ndarray], Iterator[np.ndarray]]:
   """(frames before `start`, iterator from `start` on); frames fed on are also kept for overlays."""
   it = iter(source)
@@ -75,15 +62,17 @@ def _frames_from(source: video_io.FrameSource, start: int,
 
 def segment_to_folder(model: api.VOSModel, video: str | os.PathLike, mask: str | os.PathLike,
                       out: str | os.PathLike, *, mem_every: int = 3, top_k: int = 40,
-                      dtype: str = "float32", max_side: int | None = None, start_frame: int = 0,
+                      dtype: str = "float32", memory_mode: str = "two-frames-compress",
+                      include_last: bool = False, max_side: int | None = None,
+                      start_frame: int = 0,
                       resize_mask: bool = False, chunk: int = 8, write_overlay: bool = True,
                       show_progress: bool = False) -> dict[str, Any]:
   """Validates the inputs, segments the video and writes masks/, the overlay and summary.json."""
-  source = video_io.open_video(video)
-  labels = masks_io.read_label_image(mask, binary_255_is_one=True)
+  source = video_reader.open_video(video)
+  labels = label_png.read_label_image(mask, binary_255_is_one=True)
   compact, lut = api.prepare_mask(labels, source.size, resize_mask=resize_mask,
                                   name=os.fspath(mask))
-  if start_frame < 0 or (source.num_frames and isinstance(source, video_io.FrameFiles)
+  if start_frame < 0 or (source.num_frames and isinstance(source, video_reader.FrameFiles)
                          and start_frame >= source.num_frames):
     raise DataError(f"--start_frame {start_frame} is outside the video "
                     f"({source.num_frames} frames)")
@@ -93,12 +82,13 @@ def segment_to_folder(model: api.VOSModel, video: str | os.PathLike, mask: str |
   stage = Path(tempfile.mkdtemp(dir=out, prefix=".partial-"))
   try:
     summary = _run(model, source, compact, lut, stage, mem_every=mem_every, top_k=top_k,
-                   dtype=dtype, max_side=max_side, start=start_frame, chunk=chunk,
+                   dtype=dtype, memory_mode=memory_mode, include_last=include_last,
+                   max_side=max_side, start=start_frame, chunk=chunk,
                    write_overlay=write_overlay, show_progress=show_progress)
     summary.update(video=os.fspath(video), mask=os.fspath(mask), checkpoint=model.source,
                    out=os.fspath(out))
     _publish(stage, out)
-    checkpoint.write_json_atomic(out / "summary.json", summary)
+    atomic.write_json(out / "summary.json", summary)
     return summary
   except BaseException:
     shutil.rmtree(stage, ignore_errors=True)
@@ -107,41 +97,30 @@ def segment_to_folder(model: api.VOSModel, video: str | os.PathLike, mask: str |
     raise
 
 
-def _run(model: api.VOSModel, source: video_io.FrameSource, compact: np.ndarray, lut: np.ndarray,
-         stage: Path, *, mem_every: int, top_k: int, dtype: str, max_side: int | None, start: int,
-         chunk: int, write_overlay: bool, show_progress: bool) -> dict[str, Any]:
-  masks_dir = stage / "masks"
-  masks_dir.mkdir()
+def _run(model: api.VOSModel, source: video_reader.FrameSource, compact: np.ndarray,
+         lut: np.ndarray, stage: Path, *, mem_every: int, top_k: int, dtype: str,
+         memory_mode: str, include_last: bool, max_side: int | None, start: int, chunk: int,
+         write_overlay: bool, show_progress: bool) -> dict[str, Any]:
   keep = collections.deque() if write_overlay else None
-  writer = overlay.OverlayWriter(stage / "overlay", fps=source.fps) if write_overlay else None
-  bar = progress.Progress(source.num_frames, "segment")
-  bar.enabled = show_progress
+  outputs = VideoOutputs(stage / "masks", overlay_stem=stage / "overlay" if write_overlay else None,
+                         fps=source.fps)
   stats = inference.RunStats()
   wall = time.perf_counter()
-  try:
+  with outputs, tqdm.tqdm(total=source.num_frames, desc="segment", unit="frame",
+                          disable=not show_progress, file=sys.stderr) as bar:
+    (stage / "masks").mkdir()
     before, rest = _frames_from(source, start, keep)
     empty = np.zeros(source.size, np.uint8)
     for t, frame in enumerate(before):
-      masks_io.write_label_png(masks_dir / f"{source.name(t)}.png", empty)
-      if writer:
-        writer.append(frame, empty)
+      outputs.write(source.name(t), empty, frame)
       bar.update()
-    prop = model.propagator(top_k=top_k, dtype=dtype)
+    engine = model.engine(top_k=top_k, dtype=dtype, memory_mode=memory_mode)
     for t, labels in inference.propagate(
-        prop, rest, compact, mem_every=mem_every, chunk=chunk, output="labels", stats=stats,
-        work_size=api.work_size(source.size, max_side)):
-      ids = lut[labels]
-      masks_io.write_label_png(masks_dir / f"{source.name(start + t)}.png", ids)
-      if writer:
-        writer.append(keep.popleft(), ids)
+        engine, rest, compact, mem_every=mem_every, include_last=include_last, chunk=chunk,
+        output="labels", stats=stats, work_size=api.work_size(source.size, max_side)):
+      outputs.write(source.name(start + t), lut[labels], keep.popleft() if keep else None)
       bar.update()
-    overlay_path = writer.close().name if writer else None
-  except BaseException:
-    if writer:
-      writer.abort()
-    raise
-  finally:
-    bar.close()
+  overlay_path = outputs.overlay_path.name if outputs.overlay_path else None
   return {
       "frames": start + stats.frames, "segmented_frames": stats.frames, "start_frame": start,
       "objects": [int(i) for i in lut[1:] if i], "size": list(source.size),
@@ -149,7 +128,8 @@ def _run(model: api.VOSModel, source: video_io.FrameSource, compact: np.ndarray,
       "fps": stats.fps, "model_seconds": stats.model_seconds,
       "compile_seconds": stats.compile_seconds, "read_seconds": stats.read_seconds,
       "wall_seconds": time.perf_counter() - wall, "overlay": overlay_path, "masks": "masks",
-      "settings": {"mem_every": mem_every, "top_k": top_k, "dtype": dtype, "max_side": max_side,
+      "settings": {"mem_every": mem_every, "top_k": top_k, "dtype": dtype,
+                   "memory_mode": memory_mode, "include_last": include_last, "max_side": max_side,
                    "chunk": chunk, "arch": model.arch.to_config().to_dict()},
       "environment": runtime.environment(dtype=dtype),
   }
@@ -168,27 +148,49 @@ def _publish(stage: Path, out: Path) -> None:
   shutil.rmtree(stage)
 
 
+def define_flags() -> None:
+  """The command-line flags (defined only when the command runs, never at import)."""
+  flags.DEFINE_string("checkpoint", None, "Model dir (python -m rde_jax.convert).")
+  flags.DEFINE_string("video", None, "Frame folder, GIF or video file.")
+  flags.DEFINE_string("mask", None, "Label PNG of the annotated frame.")
+  flags.DEFINE_string("out", None, "Output folder.")
+  flags.DEFINE_string("arch", "", "Expected architecture ('official', 'tiny'); '' = any.")
+  flags.DEFINE_integer("mem_every", 3, "A memory frame every N frames.")
+  flags.DEFINE_bool("include_last", False, "Every frame but the last is a memory frame.")
+  flags.DEFINE_enum("memory_mode", "two-frames-compress", list(inference.MODES),
+                    "Official memory mode (docs/evaluation.md).")
+  flags.DEFINE_integer("top_k", 40, "Top-k memory read-out.")
+  flags.DEFINE_enum("dtype", "float32", list(inference.DTYPES), "Compute dtype.")
+  flags.DEFINE_string("matmul_precision", "default", "jax_default_matmul_precision.")
+  flags.DEFINE_integer("max_side", 0, "Run at long side <= this (0: native size).")
+  flags.DEFINE_integer("start_frame", 0, "Index of the annotated frame.")
+  flags.DEFINE_bool("resize_mask", False, "Resize a mask of another size (nearest).")
+  flags.DEFINE_integer("chunk", 8, "Frames per device call.")
+  flags.DEFINE_bool("overlay", True, "Write the overlay video.")
+  flags.DEFINE_bool("progress", True, "Progress bar on stderr.")
+
+
 def main(argv: list[str]) -> int:
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  missing = [f"--{n}" for n, f in (("checkpoint", _CHECKPOINT), ("video", _VIDEO), ("mask", _MASK),
-                                   ("out", _OUT)) if not f.value]
+  f = flags.FLAGS
+  missing = [f"--{n}" for n in ("checkpoint", "video", "mask", "out") if not f[n].value]
   if missing:
     raise app.UsageError(f"missing {', '.join(missing)}")
-  if not flags.FLAGS["verbosity"].present:
+  if not f["verbosity"].present:
     logging.set_verbosity(logging.WARNING)  # quiet orbax/JAX INFO lines; the bar reports progress
   try:
-    runtime.configure(matmul_precision=_PRECISION.value, compilation_cache=runtime.DEFAULT_CACHE)
+    runtime.configure(matmul_precision=f.matmul_precision, compilation_cache=runtime.DEFAULT_CACHE)
     # Cheap input checks first, so a bad mask or video fails before the model is read.
-    source = video_io.open_video(_VIDEO.value)
-    labels = masks_io.read_label_image(_MASK.value, binary_255_is_one=True)
-    api.prepare_mask(labels, source.size, resize_mask=_RESIZE_MASK.value, name=_MASK.value)
-    model = api.load(_CHECKPOINT.value, arch=_ARCH.value or None)
+    source = video_reader.open_video(f.video)
+    labels = label_png.read_label_image(f.mask, binary_255_is_one=True)
+    api.prepare_mask(labels, source.size, resize_mask=f.resize_mask, name=f.mask)
+    model = api.load(f.checkpoint, arch=f.arch or None)
     summary = segment_to_folder(
-        model, _VIDEO.value, _MASK.value, _OUT.value, mem_every=_MEM_EVERY.value,
-        top_k=_TOP_K.value, dtype=_DTYPE.value, max_side=_MAX_SIDE.value or None,
-        start_frame=_START.value, resize_mask=_RESIZE_MASK.value, chunk=_CHUNK.value,
-        write_overlay=_OVERLAY.value, show_progress=_PROGRESS.value)
+        model, f.video, f.mask, f.out, mem_every=f.mem_every, top_k=f.top_k, dtype=f.dtype,
+        memory_mode=f.memory_mode, include_last=f.include_last, max_side=f.max_side or None,
+        start_frame=f.start_frame, resize_mask=f.resize_mask, chunk=f.chunk,
+        write_overlay=f.overlay, show_progress=f.progress)
   except (DataError, checkpoint.CheckpointMismatchError, FileNotFoundError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 1
@@ -198,5 +200,11 @@ def main(argv: list[str]) -> int:
   return 0
 
 
-if __name__ == "__main__":
+def run() -> None:
+  """`python -m rde_jax.segment` and the `rde-segment` console script."""
+  define_flags()
   app.run(main)
+
+
+if __name__ == "__main__":
+  run()

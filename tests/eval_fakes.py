@@ -1,5 +1,5 @@
 """Tiny synthetic DAVIS / YouTube-VOS trees and a tiny-model checkpoint shared by the eval and
-segment tests (created once per test session; compiled propagators are reused through them)."""
+segment tests (created once per test session; compiled engines are reused through them)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from rde_jax import checkpoint, masks_io, model_config
+from rde_jax import checkpoint
 from rde_jax.data.synthetic import generate_video
-from rde_jax.network import Arch, init_variables
+from rde_jax.fileio import label_png
+from rde_jax.model import architectures
+from rde_jax.model.architectures import Arch
+from rde_jax.model.network import init_variables
+
 
 SIZE = (64, 96)  # every fake video has this size and 2 objects: one compilation serves all
 
@@ -39,11 +43,25 @@ def write_davis(root: Path, names=("alpha", "bravo", "charlie"), num_frames: int
     for t in range(num_frames):
       save_jpeg(root / "JPEGImages" / "480p" / name / f"{t:05d}.jpg", frames[t])
       if split != "test-dev" or t == 0:
-        masks_io.write_label_png(root / "Annotations" / "480p" / name / f"{t:05d}.png", labels[t])
+        label_png.write_label_png(root / "Annotations" / "480p" / name / f"{t:05d}.png", labels[t])
     out[name] = labels
   for year in ("2016", "2017"):
     (root / "ImageSets" / year).mkdir(parents=True, exist_ok=True)
     (root / "ImageSets" / year / f"{split}.txt").write_text("\n".join(names) + "\n")
+  return out
+
+
+def write_generic(root: Path, lengths=(6, 9, 5)) -> dict[str, np.ndarray]:
+  """`JPEGImages/<seq>` + `Annotations/<seq>` with every frame annotated, no ImageSets (the
+  generic layout; frame names need not be numbers)."""
+  out = {}
+  for i, n in enumerate(lengths):
+    name = f"clip{i}"
+    frames, labels = video(20 + i, n)
+    for t in range(n):
+      save_jpeg(root / "JPEGImages" / name / f"img_{t:04d}.jpg", frames[t])
+      label_png.write_label_png(root / "Annotations" / name / f"img_{t:04d}.png", labels[t])
+    out[name] = labels
   return out
 
 
@@ -60,13 +78,13 @@ def write_youtube(root: Path, num_frames: int = 12) -> dict[str, dict]:
         save_jpeg(root / "valid" / "JPEGImages" / name / f"{stems[t]}.jpg", frames[t])
     first = labels[0].copy()
     if late is None:
-      masks_io.write_label_png(root / "valid" / "Annotations" / name / f"{stems[0]}.png", first)
+      label_png.write_label_png(root / "valid" / "Annotations" / name / f"{stems[0]}.png", first)
       objects = {"1": 0, "2": 0}
     else:
       first[first == 2] = 0
-      masks_io.write_label_png(root / "valid" / "Annotations" / name / f"{stems[0]}.png", first)
+      label_png.write_label_png(root / "valid" / "Annotations" / name / f"{stems[0]}.png", first)
       second = np.where(labels[late] == 2, 2, 0).astype(np.uint8)
-      masks_io.write_label_png(root / "valid" / "Annotations" / name / f"{stems[late]}.png",
+      label_png.write_label_png(root / "valid" / "Annotations" / name / f"{stems[late]}.png",
                                second)
       objects = {"1": 0, "2": late}
     meta[name] = {"objects": {k: {"category": "thing",
@@ -82,7 +100,7 @@ def tiny_checkpoint() -> Path:
   """A tiny-architecture model directory (random init), once per session."""
   tmp = Path(tempfile.mkdtemp(prefix="rde_tiny_ckpt_"))
   atexit.register(shutil.rmtree, tmp, True)
-  arch = Arch.from_config(model_config.tiny())
+  arch = Arch.from_config(architectures.tiny())
   checkpoint.save_model(tmp / "model", init_variables(arch, 0), arch, source="tests")
   return tmp / "model"
 

@@ -41,9 +41,9 @@ def _runlocal(name: str, data: dict):
 
 @pytest.mark.parametrize("name", CONFIGS)
 def test_runlocal_trains_a_few_steps(name, tiny_data, tmp_path):
-  from rde_jax import trainer
+  from rde_jax.train import loop
   cfg = _runlocal(name, tiny_data)
-  summary = trainer.train_and_evaluate(cfg, str(tmp_path / name))
+  summary = loop.train_and_evaluate(cfg, str(tmp_path / name))
   assert summary["status"] == "done" and summary["step"] == cfg.num_steps
   assert (tmp_path / name / "model").is_dir()
 
@@ -59,7 +59,7 @@ def test_stage2_variants_set_the_documented_loss_weights():
 
 
 def test_stage1_reads_bl30k_with_undivided_skip_and_the_object_filter(tiny_data):
-  from rde_jax import train_data
+  from rde_jax.train import inputs as train_data
   from rde_jax.data.clips import VideoClipConfig
   cfg = _runlocal("stage1", tiny_data)
   (spec,) = train_data._video_specs(cfg, VideoClipConfig())
@@ -70,7 +70,7 @@ def test_stage1_reads_bl30k_with_undivided_skip_and_the_object_filter(tiny_data)
 
 @pytest.mark.parametrize("subsets", [True, False])
 def test_stage2_mixing_is_davis_x5_plus_youtube_on_the_official_lists(tiny_data, subsets):
-  from rde_jax import train_data
+  from rde_jax.train import inputs as train_data
   from rde_jax.data import pipeline
   from rde_jax.data.clips import VideoClipConfig
   cfg = _runlocal("stage2", tiny_data)
@@ -89,7 +89,7 @@ def test_stage2_mixing_is_davis_x5_plus_youtube_on_the_official_lists(tiny_data,
 
 
 def test_periodic_evaluation_reads_davis_val_from_the_folder(tiny_data):
-  from rde_jax import train_data
+  from rde_jax.train import inputs as train_data
   cfg = _runlocal("stage2", tiny_data)
   cfg.eval.source = "davis"
   (video,) = train_data.eval_videos(cfg)

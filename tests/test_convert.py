@@ -4,14 +4,17 @@ import jax
 import numpy as np
 import pytest
 
-from rde_jax import convert, model_config
-from rde_jax.network import Arch, count_params, init_variables
+from rde_jax import convert
+from rde_jax.model import architectures
+from rde_jax.model.architectures import Arch
+from rde_jax.model.network import count_params, init_variables
+
 
 OFFICIAL_PARAMS = 64_020_836
 
 
 def test_official_architecture_has_the_official_parameter_count():
-  shapes = convert.expected_shapes(Arch.from_config(model_config.official()))
+  shapes = convert.expected_shapes(Arch.from_config(architectures.official()))
   assert sum(int(np.prod(s)) for s in shapes["params"].values()) == OFFICIAL_PARAMS
   assert len(shapes["params"]) == 261  # trainable tensors of the official state dict
   assert len(shapes["batch_stats"]) == 2 * 58
@@ -19,7 +22,7 @@ def test_official_architecture_has_the_official_parameter_count():
 
 @pytest.fixture(scope="module")
 def tiny_sd():
-  arch = Arch.from_config(model_config.tiny())
+  arch = Arch.from_config(architectures.tiny())
   return arch, convert.to_torch_state_dict(init_variables(arch, jax.random.key(0)))
 
 
@@ -28,6 +31,7 @@ def test_round_trip_is_exact(tiny_sd):
   assert convert.arch_from_state_dict(sd) == arch
   variables = convert.from_torch_state_dict(sd)
   assert convert.arch_from_variables(variables) == arch
+  assert architectures.from_variables(variables) == arch  # read off the Flax tree itself
   back = convert.to_torch_state_dict(variables)
   assert set(back) == set(sd)
   for k in sd:
@@ -78,7 +82,7 @@ def test_unexpected_key_is_named(tiny_sd):
 
 
 def test_stage0_four_channel_network_without_sam():
-  cfg = model_config.tiny()
+  cfg = architectures.tiny()
   cfg.value_in_channels = 4
   cfg.with_mem_compress = False
   arch = Arch.from_config(cfg)
@@ -89,7 +93,7 @@ def test_stage0_four_channel_network_without_sam():
   assert convert.arch_from_variables(variables) == arch
   # A 4-channel state dict forced into the 5-channel architecture is refused, naming the key.
   with pytest.raises(convert.ConversionError, match="value_encoder.conv1.weight"):
-    convert.from_torch_state_dict(sd, Arch.from_config(model_config.tiny()))
+    convert.from_torch_state_dict(sd, Arch.from_config(architectures.tiny()))
 
 
 def test_not_an_rde_state_dict():
@@ -98,11 +102,11 @@ def test_not_an_rde_state_dict():
 
 
 def test_tiny_config_is_small_and_bad_configs_are_refused():
-  assert count_params(init_variables(Arch.from_config(model_config.tiny()),
+  assert count_params(init_variables(Arch.from_config(architectures.tiny()),
                                      jax.random.key(0))["params"]) < 2_000_000
-  cfg = model_config.tiny()
+  cfg = architectures.tiny()
   cfg.value_dim = 30
   with pytest.raises(ValueError, match="value_dim must be divisible by 4"):
     Arch.from_config(cfg)
   with pytest.raises(ValueError, match="unknown architecture"):
-    model_config.get("huge")
+    architectures.get("huge")

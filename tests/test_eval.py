@@ -13,8 +13,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from rde_jax import evaluation
+from rde_jax.fileio import label_png
+from rde_jax.metrics import davis_scores
+
 import eval_fakes as F
-from rde_jax import davis_eval, evaluation, masks_io
+
 
 REPO = Path(__file__).resolve().parents[1]
 DAVIS_NAMES = ("alpha", "bravo", "charlie")
@@ -48,7 +52,6 @@ def test_configs_document_and_load():
     spec = importlib.util.spec_from_file_location(name, REPO / "configs" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    assert "python eval.py --config configs/" in module.__doc__ and "J" in module.__doc__
     full, local = module.get_config(), module.get_config("runlocal")
     assert full.arch == "official" and local.arch == "tiny"
   assert load_config("youtube2019_valid", None).mem_every == 4
@@ -65,12 +68,12 @@ def test_davis_end_to_end_and_resume(davis, tmp_path):
     assert [p.name for p in pngs] == [f"{t:05d}.png" for t in range(7)]
     with Image.open(pngs[3]) as img:
       assert img.mode == "P" and img.size == (F.SIZE[1], F.SIZE[0])
-      assert img.getpalette()[:9] == masks_io.DAVIS_PALETTE[:3].ravel().tolist()
+      assert img.getpalette()[:9] == label_png.DAVIS_PALETTE[:3].ravel().tolist()
   # The J&F of the run is the metrics module's, on the same folders.
-  direct = davis_eval.evaluate_dataset(davis, results, split="val", num_workers=1)
-  scores = davis_eval.global_scores(direct)
+  direct = davis_scores.evaluate_dataset(davis, results, split="val", num_workers=1)
+  scores = davis_scores.global_scores(direct)
   assert summary["scores"] == pytest.approx(scores, abs=1e-12)
-  global_csv, per_seq_csv = davis_eval.csv_texts(scores, davis_eval.per_object_rows(direct))
+  global_csv, per_seq_csv = davis_scores.csv_texts(scores, davis_scores.per_object_rows(direct))
   assert (results / "global_results-val.csv").read_text() == global_csv
   assert (results / "per-sequence_results-val.csv").read_text() == per_seq_csv
   saved = json.loads((tmp_path / "summary.json").read_text())
@@ -105,11 +108,14 @@ def test_davis_testdev_and_2016(tmp_path):
   F.write_davis(root16, ("echo",), num_frames=5)
   summary = evaluation.run(load_config("davis2016_val", dataset__root=str(root16)),
                            tmp_path / "w16")
-  direct = davis_eval.evaluate_dataset(root16, tmp_path / "w16" / "results", year=2016,
+  direct = davis_scores.evaluate_dataset(root16, tmp_path / "w16" / "results", year=2016,
                                        num_workers=1)
-  assert summary["scores"] == pytest.approx(davis_eval.global_scores(direct, 2016), abs=1e-12)
-  ids = np.unique(np.asarray(Image.open(tmp_path / "w16" / "results" / "echo" / "00002.png")))
-  assert set(ids.tolist()) <= {0, 1}  # objects merged
+  assert summary["scores"] == pytest.approx(davis_scores.global_scores(direct, 2016), abs=1e-12)
+  # The official eval_davis_2016.py format: grayscale 'L', objects merged, 0 / 255.
+  with Image.open(tmp_path / "w16" / "results" / "echo" / "00002.png") as img:
+    assert img.mode == "L"
+    ids = np.asarray(img)
+  assert set(np.unique(ids).tolist()) == {0, 255}
 
 
 def test_youtube_end_to_end(tmp_path):
@@ -154,7 +160,7 @@ def test_cli_two_devices_with_gif_overlays(davis, tmp_path):
       assert gif.n_frames == 7
   assert any((tmp_path / "wd" / "jax_cache").iterdir())  # persistent compilation cache
   # Same numbers as a single-device run of the same config.
-  single = davis_eval.global_scores(davis_eval.evaluate_dataset(
+  single = davis_scores.global_scores(davis_scores.evaluate_dataset(
       davis, tmp_path / "wd" / "results", num_workers=1))
   assert json.loads((tmp_path / "wd" / "summary.json").read_text())["scores"] == pytest.approx(
       single, abs=1e-12)
@@ -164,3 +170,25 @@ def test_cli_two_devices_with_gif_overlays(davis, tmp_path):
                                   f"--config.dataset.root={davis}"],
                        env=env, capture_output=True, text=True, timeout=300)
   assert bad.returncode == 1 and "no model.json" in bad.stderr
+
+
+def test_generic_folders_end_to_end_and_resume(tmp_path):
+  root = tmp_path / "long"
+  gt = F.write_generic(root)
+  cfg = load_config("generic", dataset__root=str(root))
+  summary = evaluation.run(cfg, tmp_path / "wd")
+  assert summary["benchmark"] == "generic" and summary["num_videos"] == 3
+  per_seq = [davis_scores.evaluate_sequence(gt[n], _read_results(tmp_path / "wd", n, len(gt[n])),
+                                            name=n) for n in sorted(gt)]
+  assert summary["scores"] == pytest.approx(davis_scores.global_scores(per_seq), abs=1e-12)
+  record = json.loads((tmp_path / "wd" / "videos" / "clip1.json").read_text())
+  assert record["frames"] == 9 and record["seconds_per_frame"] > 0
+  assert record["memory"]["state_slots_constant"] and record["memory"]["rss_bytes_end"] > 0
+  assert evaluation.run(cfg, tmp_path / "wd")["computed_this_run"] == []  # resumed, nothing redone
+  (tmp_path / "wd" / "videos" / "clip2.json").unlink()
+  assert evaluation.run(cfg, tmp_path / "wd")["computed_this_run"] == ["clip2"]
+
+
+def _read_results(workdir, name, n):
+  return np.stack([np.asarray(Image.open(workdir / "results" / name / f"img_{t:04d}.png"))
+                   for t in range(n)])

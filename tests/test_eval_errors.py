@@ -3,13 +3,15 @@
 import numpy as np
 import pytest
 from PIL import Image
+from test_eval import load_config
 
-import eval_fakes as F
-from rde_jax import evaluation, masks_io
+from rde_jax import evaluation
 from rde_jax.checkpoint import CheckpointMismatchError
 from rde_jax.data.imageio import DataError
 from rde_jax.evaluation.config import ConfigError
-from test_eval import load_config
+from rde_jax.fileio import label_png
+
+import eval_fakes as F
 
 
 def _ann(root, t=0):
@@ -31,7 +33,7 @@ def _missing_first(root):
 
 
 def _wrong_size(root):
-  masks_io.write_label_png(_ann(root), np.ones((32, 48), np.uint8))
+  label_png.write_label_png(_ann(root), np.ones((32, 48), np.uint8))
   return DataError, r"00000\.png: mask size 48x32 differs from its frame .*00000\.jpg"
 
 
@@ -64,7 +66,7 @@ def _empty_video(root):
 
 
 def _no_object(root):
-  masks_io.write_label_png(_ann(root), np.zeros(F.SIZE, np.uint8))
+  label_png.write_label_png(_ann(root), np.zeros(F.SIZE, np.uint8))
   return DataError, r"00000\.png: the first-frame annotation holds no object"
 
 

@@ -21,8 +21,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rde_jax import davis_eval
-from rde_jax.davis_io import DavisEvalError
+from rde_jax.metrics import davis_scores
+from rde_jax.metrics.davis_files import DavisEvalError
+
 
 REPO = Path(__file__).resolve().parents[1]
 SIZE = (6, 6)
@@ -98,16 +99,16 @@ def test_cli_writes_exact_and_byte_stable_csvs(dataset):
 
 def test_year_2016(dataset):
   davis, results = dataset
-  got = davis_eval.evaluate_dataset(davis, results, year=2016, num_workers=1)
-  scores = davis_eval.global_scores(got, year=2016)
-  global_csv, per_sequence_csv = davis_eval.csv_texts(scores, davis_eval.per_object_rows(got))
+  got = davis_scores.evaluate_dataset(davis, results, year=2016, num_workers=1)
+  scores = davis_scores.global_scores(got, year=2016)
+  global_csv, per_sequence_csv = davis_scores.csv_texts(scores, davis_scores.per_object_rows(got))
   assert global_csv.splitlines()[1] == "1.000,1.000,1.000,0.000,1.000,1.000,0.000"
   assert per_sequence_csv == "Sequence,J-Mean,F-Mean\nalpha_1,1.000,1.000\n"
 
 
 def _expect_error(davis: Path, results: Path, *needles: str) -> None:
   with pytest.raises(DavisEvalError) as info:
-    davis_eval.evaluate_dataset(davis, results, num_workers=1)
+    davis_scores.evaluate_dataset(davis, results, num_workers=1)
   for needle in needles:
     assert needle in str(info.value)
 
@@ -147,7 +148,7 @@ def test_grayscale_png_accepted(dataset):
   davis, results = dataset
   Image.fromarray(np.array([[0] * 6] + [[0, 1, 0, 0, 0, 0]] + [[0] * 6] * 4, np.uint8), "L").save(
       results / "alpha" / "00001.png")
-  got = davis_eval.evaluate_dataset(davis, results, num_workers=1)
+  got = davis_scores.evaluate_dataset(davis, results, num_workers=1)
   assert got[0]["J"]["per_frame"].tolist() == [[1.0, 0.5]]
 
 

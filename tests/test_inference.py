@@ -5,13 +5,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rde_jax import inference, model_config
-from rde_jax.network import Arch, init_variables
+from rde_jax import inference
+from rde_jax.model import architectures
+from rde_jax.model.architectures import Arch
+from rde_jax.model.network import init_variables
 
 
 @pytest.fixture(scope="module")
 def tiny():
-  return init_variables(Arch.from_config(model_config.tiny()), jax.random.key(0))
+  return init_variables(Arch.from_config(architectures.tiny()), jax.random.key(0))
 
 
 def _video(t=7, h=40, w=56, k=2, seed=0):
@@ -48,7 +50,7 @@ def test_segment_video_shapes_and_probabilities(tiny):
 
 def test_chunk_size_does_not_change_results(tiny):
   frames, labels = _video(t=9)
-  prop = inference.Propagator(tiny, top_k=20)
+  prop = inference.Engine(tiny, top_k=20)
   runs = []
   for chunk in (1, 4, 16):
     runs.append(np.stack([p for _, p in inference.propagate(prop, frames, labels, chunk=chunk)]))
@@ -58,30 +60,31 @@ def test_chunk_size_does_not_change_results(tiny):
 
 def test_state_is_constant_size_and_updates_on_memory_frames(tiny):
   frames, labels = _video(t=6, h=48, w=64)
-  prop = inference.Propagator(tiny, top_k=20)
+  prop = inference.Engine(tiny, top_k=20)
   prep = jnp.asarray(inference.normalize(frames))
   onehot = jnp.asarray(np.stack([labels == 1, labels == 2]).astype(np.float32))
   state, _ = prop.init(tiny, prep[0], onehot)
   shapes = jax.tree_util.tree_map(lambda x: x.shape, state)
-  assert not bool(state.updated)
+  assert int(state.filled[0]) == 0
   state2, probs = prop.run_chunk(tiny, state, prep[1:], jnp.asarray([0, 0, 1, 0, 0], bool))
   assert jax.tree_util.tree_map(lambda x: x.shape, state2) == shapes
-  assert bool(state2.updated) and probs.shape == (5, 3, 48, 64)
-  gt_k = np.asarray(prop.init(tiny, prep[0], onehot)[0].gt_k)
-  np.testing.assert_array_equal(np.asarray(state2.gt_k), gt_k)  # first frame kept as is
-  assert not np.allclose(np.asarray(state2.rde_k), gt_k)  # the RDE was rewritten by SAM
+  assert int(state2.filled[0]) == 1 and probs.shape == (5, 3, 48, 64)
+  first = np.asarray(prop.init(tiny, prep[0], onehot)[0].keys[:, 2])
+  np.testing.assert_array_equal(np.asarray(state2.keys[:, 2]), first)  # first frame kept as is
+  assert not np.allclose(np.asarray(state2.keys[:, 0]), first)  # the RDE was rewritten by SAM
 
 
 def test_before_the_first_update_memory_reads_the_first_frame_twice(tiny):
-  # With `updated` False the RDE and 'last' slots must not matter except the RDE copy.
+  # Before the first memory frame the 'last' slot must not matter (RDE = first frame).
   frames, labels = _video(t=3, h=48, w=64)
-  prop = inference.Propagator(tiny, top_k=20)
+  prop = inference.Engine(tiny, top_k=20)
   prep = jnp.asarray(inference.normalize(frames))
   onehot = jnp.asarray(np.stack([labels == 1, labels == 2]).astype(np.float32))
   no = jnp.zeros((2,), bool)
   _, a = prop.run_chunk(tiny, prop.init(tiny, prep[0], onehot)[0], prep[1:], no)
   state, _ = prop.init(tiny, prep[0], onehot)  # run_chunk donates its state: use a fresh one
-  noisy = state.replace(last_k=state.last_k + 100.0, last_v=state.last_v * 0 + 7.0)
+  noisy = state.replace(keys=state.keys.at[:, 1].add(100.0),
+                        values=state.values.at[:, 1].set(7.0))
   _, b = prop.run_chunk(tiny, noisy, prep[1:], no)
   np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-6)
 
@@ -94,3 +97,23 @@ def test_bad_inputs_are_refused(tiny):
     inference.segment_video(tiny, frames, labels[:-2])
   with pytest.raises(ValueError, match="no frames"):
     inference.segment_video(tiny, frames[:0], labels)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_low_precision_compute_stays_close_to_float32(tiny, dtype):
+  """float16 (the paper's AMP) and bfloat16 convolutions/matmuls, float32 softmax and
+  aggregation. Tolerances: the tiny net has ~15 conv layers between frame and logits; float16
+  keeps 11 mantissa bits (relative 4.9e-4 per rounding), bfloat16 8 (3.9e-3), so logits drift by
+  ~1e-2 (float16) / ~1e-1 (bfloat16) relative and probabilities (sigmoid slope <= 1/4, then
+  the aggregation) by a few 1e-3 / 1e-2."""
+  frames, labels = _video(t=7)
+  ref = inference.segment_video(tiny, frames, labels, mem_every=3, top_k=20)
+  low = inference.segment_video(tiny, frames, labels, mem_every=3, top_k=20, dtype=dtype)
+  assert low.dtype == np.float32 and np.isfinite(low).all()
+  tol = {"float16": 0.02, "bfloat16": 0.1}[dtype]
+  assert np.abs(low - ref).max() < tol
+  top2 = np.sort(ref, axis=1)[:, -2:]
+  clear = top2[:, 1] - top2[:, 0] > 2 * tol  # the random tiny net is unsure of many pixels
+  assert np.array_equal(low.argmax(1)[clear], ref.argmax(1)[clear])
+  if dtype == "float16":  # really computed in float16: not bit-identical to float32
+    assert np.abs(low - ref).max() > 1e-7

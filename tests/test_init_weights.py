@@ -2,8 +2,11 @@
 
 import numpy as np
 
-from rde_jax import convert, init_weights, model_config
-from rde_jax.network import Arch, init_variables
+from rde_jax import convert
+from rde_jax.model import architectures
+from rde_jax.model.architectures import Arch
+from rde_jax.model.network import init_variables
+from rde_jax.train import initial_weights
 
 
 def _torchvision_like(sd: dict, prefix: str, rename: dict) -> dict:
@@ -20,7 +23,7 @@ def _torchvision_like(sd: dict, prefix: str, rename: dict) -> dict:
 
 
 def test_imagenet_resnets_land_in_the_encoders():
-  arch = Arch.from_config(model_config.tiny())
+  arch = Arch.from_config(architectures.tiny())
   source = convert.to_torch_state_dict(init_variables(arch, 1))
   r50 = _torchvision_like(source, "key_encoder", {"res2": "layer1"})
   r18 = _torchvision_like(source, "value_encoder", {})
@@ -28,7 +31,7 @@ def test_imagenet_resnets_land_in_the_encoders():
   r18 = {k: v for k, v in r18.items() if not k.endswith(".bias") or ".bn" in k
          or "downsample.1" in k or k == "bn1.bias"}  # torchvision convs have no bias
   fresh = init_variables(arch, 2)
-  got = convert.to_torch_state_dict(init_weights.load_imagenet(fresh, r50, r18, seed=0))
+  got = convert.to_torch_state_dict(initial_weights.load_imagenet(fresh, r50, r18, seed=0))
   for k, v in source.items():
     if k.startswith("key_encoder."):
       np.testing.assert_array_equal(got[k], v, err_msg=k)
@@ -45,11 +48,11 @@ def test_imagenet_resnets_land_in_the_encoders():
 
 
 def test_stage0_checkpoint_is_extended_for_the_video_stages():
-  cfg0 = model_config.tiny()
+  cfg0 = architectures.tiny()
   cfg0.value_in_channels, cfg0.with_mem_compress = 4, False
   stage0 = init_variables(Arch.from_config(cfg0), 3)
-  arch = Arch.from_config(model_config.tiny())
-  out = init_weights.adapt_previous_stage(stage0, arch, seed=0)
+  arch = Arch.from_config(architectures.tiny())
+  out = initial_weights.adapt_previous_stage(stage0, arch, seed=0)
   assert convert.arch_from_variables(out) == arch
   k0 = np.asarray(stage0["params"]["value_encoder"]["conv1"]["kernel"])
   k1 = np.asarray(out["params"]["value_encoder"]["conv1"]["kernel"])

@@ -9,8 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rde_jax import train_data, trainer
-from rde_jax.loss_scale import LossScale
+from rde_jax.train import inputs, loop
+from rde_jax.train.loss_scale import LossScale
 from test_train import small_config
 
 
@@ -45,7 +45,7 @@ def test_scaling_recovers_float16_gradients_that_underflow():
 def test_float16_training_skips_an_overflowing_step_and_goes_on(tmp_path, monkeypatch):
   cfg = small_config(dtype="float16", loss_scale_growth_interval=2, log_every=1, num_steps=5)
   cfg.lr_steps = (4,)
-  real = train_data.train_pipeline
+  real = inputs.train_pipeline
 
   def overflowing(c):  # step 1 overflows float16 in the forward pass (inputs of 6e4)
     ds = real(c)
@@ -57,10 +57,10 @@ def test_float16_training_skips_an_overflowing_step_and_goes_on(tmp_path, monkey
 
     return Batches()
 
-  monkeypatch.setattr(train_data, "train_pipeline", overflowing)
-  monkeypatch.setattr(trainer, "make_iterator", lambda ds, start_step, num_threads: (
+  monkeypatch.setattr(inputs, "train_pipeline", overflowing)
+  monkeypatch.setattr(loop, "make_iterator", lambda ds, start_step, num_threads: (
       ds[i] for i in range(start_step, 10**9)))
-  summary = trainer.train_and_evaluate(cfg, str(tmp_path / "w"))
+  summary = loop.train_and_evaluate(cfg, str(tmp_path / "w"))
   assert summary["status"] == "done" and summary["step"] == 5  # the skip did not stop the run
   logs = [json.loads(line) for line in (tmp_path / "w" / "metrics.jsonl").read_text().splitlines()]
   rows = {r["step"]: r for r in logs if "loss_scale" in r}

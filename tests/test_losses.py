@@ -6,8 +6,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rde_jax import losses, train_step
 from configs import synthetic
+from rde_jax.train import losses
+from rde_jax.train import trainer
 
 
 def test_bootstrap_schedule_is_the_official_one():
@@ -52,7 +53,7 @@ def test_frame_weights_quirk_and_switch():
 def test_multistep_lr_matches_torch_semantics():
   cfg = synthetic.get_config()
   cfg.lr, cfg.lr_steps = 1.0, (10, 20)
-  sched = train_step.lr_schedule(cfg)
+  sched = trainer.lr_schedule(cfg)
   # torch MultiStepLR stepped after every update: update i uses 0.1^(#milestones <= i).
   assert [float(sched(i)) for i in (0, 9, 10, 19, 20)] == pytest.approx(
       [1.0, 1.0, 0.1, 0.1, 0.01])

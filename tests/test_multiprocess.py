@@ -7,6 +7,10 @@ import sys
 import textwrap
 
 import numpy as np
+import pytest
+
+pytestmark = [pytest.mark.multiprocess, pytest.mark.slow]
+
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -19,17 +23,17 @@ _WORKER = textwrap.dedent("""
     if pid >= 0:
       jax.distributed.initialize("localhost:{port}", num_processes=2, process_id=pid)
     from tests.test_train import small_config
-    from rde_jax import train_data
-    from rde_jax.network import init_variables
-    from rde_jax.train_step import Trainer
+    from rde_jax.train import inputs
+    from rde_jax.model.network import init_variables
+    from rde_jax.train.trainer import Trainer
     cfg = small_config(batch_size=4)
     tr = Trainer(cfg)
     v = init_variables(tr.arch, 0)
     if pid >= 0:  # each process feeds its own half of the global batch
       assert jax.process_count() == 2 and jax.device_count() == 2
-      batch = train_data.train_pipeline(cfg)[0]
+      batch = inputs.train_pipeline(cfg)[0]
     else:  # one process, the same global batch
-      parts = [train_data.train_pipeline(cfg, p, 2)[0] for p in (0, 1)]
+      parts = [inputs.train_pipeline(cfg, p, 2)[0] for p in (0, 1)]
       batch = {{k: np.concatenate([p[k] for p in parts]) for k in parts[0]}}
     state, m = tr.step(tr.init_state(v["params"]), v["batch_stats"], batch, 3)
     leaves = [np.asarray(x.addressable_data(0)) for x in jax.tree_util.tree_leaves(state.params)]
@@ -40,30 +44,30 @@ _WORKER = textwrap.dedent("""
 
 
 def _free_port() -> int:
-  with socket.socket() as s:
-    s.bind(("localhost", 0))
-    return s.getsockname()[1]
+ with socket.socket() as s:
+  s.bind(("localhost", 0))
+  return s.getsockname()[1]
 
 
 def test_two_processes_match_one(tmp_path):
-  script = _WORKER.format(root=ROOT, port=_free_port(), out=str(tmp_path / "params"))
-  env = dict(os.environ, JAX_PLATFORMS="cpu")
-  env.pop("XLA_FLAGS", None)
-  procs = [subprocess.Popen([sys.executable, "-c", script, str(i)], env=env, cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-           for i in (0, 1, -1)]
-  outs = [p.communicate(timeout=900) for p in procs]
-  for p, (out, err) in zip(procs, outs):
-    assert p.returncode == 0, err[-3000:]
-  lines = [o.strip().splitlines()[-1].split() for o, _ in outs]
-  losses, norms, lr = [float(x[1]) for x in lines], [float(x[2]) for x in lines], float(lines[0][3])
-  assert losses[0] == losses[1]  # a global loss, identical on both processes
-  assert abs(losses[0] - losses[2]) <= 1e-6 * abs(losses[2])
-  assert abs(norms[0] - norms[2]) <= 1e-5 * norms[2]  # the same gradient
-  load = lambda pid: np.load(tmp_path / f"params_{pid}.npz")
-  two, one = load(0), load(-1)
-  for key in one.files:
-    # Adam's first step is ~lr * sign(g); only components with |g| ~ eps may differ a little.
-    np.testing.assert_allclose(two[key], one[key], rtol=0, atol=1e-2 * lr)
-  for key in one.files:  # both processes hold the same replicated parameters
-    np.testing.assert_array_equal(two[key], load(1)[key])
+ script = _WORKER.format(root=ROOT, port=_free_port(), out=str(tmp_path / "params"))
+ env = dict(os.environ, JAX_PLATFORMS="cpu")
+ env.pop("XLA_FLAGS", None)
+ procs = [subprocess.Popen([sys.executable, "-c", script, str(i)], env=env, cwd=ROOT,
+              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+      for i in (0, 1, -1)]
+ outs = [p.communicate(timeout=900) for p in procs]
+ for p, (out, err) in zip(procs, outs):
+  assert p.returncode == 0, err[-3000:]
+ lines = [o.strip().splitlines()[-1].split() for o, _ in outs]
+ losses, norms, lr = [float(x[1]) for x in lines], [float(x[2]) for x in lines], float(lines[0][3])
+ assert losses[0] == losses[1]  # a global loss, identical on both processes
+ assert abs(losses[0] - losses[2]) <= 1e-6 * abs(losses[2])
+ assert abs(norms[0] - norms[2]) <= 1e-5 * norms[2]  # the same gradient
+ load = lambda pid: np.load(tmp_path / f"params_{pid}.npz")
+ two, one = load(0), load(-1)
+ for key in one.files:
+  # Adam's first step is ~lr * sign(g); only components with |g| ~ eps may differ a little.
+  np.testing.assert_allclose(two[key], one[key], rtol=0, atol=1e-2 * lr)
+ for key in one.files:  # both processes hold the same replicated parameters
+  np.testing.assert_array_equal(two[key], load(1)[key])

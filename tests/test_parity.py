@@ -10,9 +10,14 @@ import functools
 import numpy as np
 import pytest
 
+from rde_jax import convert, inference
+from rde_jax.model import memory_read
+from rde_jax.model.network import RDEVOS
+
 import reference_data as R
-from rde_jax import convert, inference, memory
-from rde_jax.network import RDEVOS
+
+pytestmark = pytest.mark.parity
+
 
 TOL = 1e-4
 
@@ -93,8 +98,8 @@ def _read(g, t, top_k):
   mk = g[f"t{t}_mem_key"][0].T
   qk = g[f"t{t}_key_k16"][0].reshape(mk.shape[1], -1).T
   mv = np.transpose(g[f"t{t}_mem_value"], (0, 2, 1))
-  aff = memory.l2_affinity(mk, qk)
-  w, idx = memory.topk_weights(aff, top_k)
+  aff = memory_read.l2_affinity(mk, qk)
+  w, idx = memory_read.topk_weights(aff, top_k)
   return mk, mv, w, idx
 
 
@@ -105,13 +110,13 @@ def test_memory_read(setup):
     if f"t{t}_mem_key" not in g:
       continue
     mk, mv, w, idx = _read(g, t, top_k)
-    readout = memory.topk_readout(w, idx, mv)
+    readout = memory_read.topk_readout(w, idx, mv)
     k, _, c = readout.shape
     h, wd = g[f"t{t}_key_k16"].shape[2:]
     assert rel_err(np.transpose(np.asarray(readout).reshape(k, h, wd, c), (0, 3, 1, 2)),
                    g[f"t{t}_readout"]) <= TOL
     if f"t{t}_affinity" in g:  # duplicate first-frame slots: compare summed over identical rows
-      dense = np.asarray(memory.dense_topk_affinity(w, idx, mk.shape[0])).T
+      dense = np.asarray(memory_read.dense_topk_affinity(w, idx, mk.shape[0])).T
       ref = g[f"t{t}_affinity"][0]
       hw = h * wd
       fold = lambda a: a.reshape(-1, hw, a.shape[-1])

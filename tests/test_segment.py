@@ -10,11 +10,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import eval_fakes as F
 import rde_jax
-from rde_jax import masks_io, segment, video_io
+from rde_jax import segment
 from rde_jax.checkpoint import CheckpointMismatchError
 from rde_jax.data.imageio import DataError
+from rde_jax.fileio import label_png, video_reader
+
+import eval_fakes as F
+
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -28,7 +31,7 @@ def clip(tmp_path_factory):
     F.save_jpeg(d / "frames" / f"frame{t}.jpg", f)  # natural order: frame2 before frame10
   imgs = [Image.fromarray(f) for f in frames]
   imgs[0].save(d / "clip.gif", save_all=True, append_images=imgs[1:], duration=100, loop=0)
-  masks_io.write_label_png(d / "first.png", labels[0])
+  label_png.write_label_png(d / "first.png", labels[0])
   return d, frames, labels
 
 
@@ -66,7 +69,7 @@ def test_folder_and_gif_outputs(clip, tmp_path):
   with Image.open(tmp_path / "a" / "masks" / "frame3.png") as img:
     assert img.mode == "P" and img.size == (F.SIZE[1], F.SIZE[0])
   overlay = tmp_path / "a" / s1["overlay"]
-  decoded = list(video_io.open_video(overlay))
+  decoded = list(video_reader.open_video(overlay))
   assert len(decoded) == 12 and decoded[0].shape[:2] == F.SIZE
   summary = json.loads((tmp_path / "a" / "summary.json").read_text())
   assert summary["frames"] == 12 and summary["objects"] == [1, 2] and summary["fps"] > 0
@@ -78,12 +81,17 @@ def test_folder_and_gif_outputs(clip, tmp_path):
   gif_mask = np.asarray(Image.open(tmp_path / "b" / "masks" / "00009.png"))
   folder_mask = np.asarray(Image.open(tmp_path / "a" / "masks" / "frame9.png"))
   assert gif_mask.shape == folder_mask.shape
+  # Frame 0 is the given mask either way; later frames drift apart a little (GIF colours are
+  # quantised and the random tiny model is unsure), but stay mostly the same.
+  np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "b" / "masks" / "00000.png")),
+                                labels[0])
+  assert np.mean(gif_mask == folder_mask) > 0.7
 
 
 def test_start_frame_and_gif_overlay_fallback(clip, tmp_path, monkeypatch):
   d, _, labels = clip
-  masks_io.write_label_png(tmp_path / "m3.png", labels[3])
-  monkeypatch.setattr("rde_jax.overlay.mp4_available", lambda: False)
+  label_png.write_label_png(tmp_path / "m3.png", labels[3])
+  monkeypatch.setattr("rde_jax.fileio.overlay.mp4_available", lambda: False)
   s = _segment(F.tiny_model(), d, tmp_path / "o", mask=tmp_path / "m3.png", start_frame=3)
   assert s["overlay"] == "overlay.gif" and s["segmented_frames"] == 9 and s["frames"] == 12
   assert not np.asarray(Image.open(tmp_path / "o" / "masks" / "frame2.png")).any()
@@ -110,10 +118,10 @@ def test_bad_inputs_write_nothing(clip, tmp_path, case, monkeypatch):
   elif case == "missing_mask":
     kw["mask"], match = tmp_path / "nope.png", r"nope\.png: cannot read file"
   elif case == "size":
-    masks_io.write_label_png(tmp_path / "m.png", labels[0][:32, :48])
+    label_png.write_label_png(tmp_path / "m.png", labels[0][:32, :48])
     kw["mask"], match = tmp_path / "m.png", r"m\.png: mask size 48x32 differs .*--resize_mask"
   elif case == "empty_mask":
-    masks_io.write_label_png(tmp_path / "m.png", np.zeros(F.SIZE, np.uint8))
+    label_png.write_label_png(tmp_path / "m.png", np.zeros(F.SIZE, np.uint8))
     kw["mask"], match = tmp_path / "m.png", r"m\.png: the mask holds no object"
   elif case == "id_300":
     _i16(tmp_path / "m.png", 300)
@@ -144,7 +152,7 @@ def test_bad_inputs_write_nothing(clip, tmp_path, case, monkeypatch):
 def test_resize_mask_and_grey_masks(clip, tmp_path):
   d, _, labels = clip
   small = np.asarray(Image.fromarray(labels[0]).resize((48, 32), Image.Resampling.NEAREST))
-  masks_io.write_label_png(tmp_path / "m.png", small)
+  label_png.write_label_png(tmp_path / "m.png", small)
   s = _segment(F.tiny_model(), d, tmp_path / "o", mask=tmp_path / "m.png", resize_mask=True,
                write_overlay=False)
   assert s["objects"] == [1, 2]

@@ -7,14 +7,16 @@ import jax
 import numpy as np
 import pytest
 
+from rde_jax import inference
+from rde_jax.inference import frame_schedule, resize
+from rde_jax.model import memory_read
+
 import eval_fakes as F
-from rde_jax import inference, resize
-from rde_jax.evaluation import multibank
 
 
 @pytest.fixture(scope="module")
 def prop():
-  return F.tiny_model().propagator(top_k=20)
+  return F.tiny_model().engine(top_k=20)
 
 
 def _cycled(frames, n):
@@ -30,7 +32,7 @@ def test_memory_and_compilations_do_not_grow_with_video_length(prop):
 
   def spy(name, *args, **kw):
     out = orig(name, *args, **kw)
-    if name in ("init", "run_chunk"):  # the carried state after every chunk
+    if name in ("interact", "run_chunk"):  # the carried state after every chunk
       shapes.append(jax.tree_util.tree_map(lambda x: (x.shape, x.dtype), out[0]))
     return out
 
@@ -50,7 +52,7 @@ def test_memory_and_compilations_do_not_grow_with_video_length(prop):
   assert n == 300
   assert dict(prop.compiles) == compiles  # 10x longer video: nothing new compiled
   chunk_shape = ((8,) + F.SIZE + (3,), np.dtype(np.float32))
-  values = shapes[0].rde_v  # (K,h,w,Cv): the compiled step also depends on the object count
+  values = shapes[0].values  # (K,S,h,w,Cv): the compiled step also depends on the object count
   assert sum(k[0] == "run_chunk" and chunk_shape in k[-1] and values in k[-1]
              for k in prop._executables) == 1
   assert len(set(map(str, shapes))) == 1 and len(shapes) == 1 + 4 + 1 + 38  # state never grows
@@ -112,16 +114,16 @@ def test_resize_matrices_match_pytorch():
 
 
 def test_per_object_banks_equal_one_memory_when_all_objects_start_together(prop):
-  mb = F.tiny_model().propagator(top_k=20, cls=multibank.MultiBankPropagator)
+  mb = prop
   frames, labels = F.video(0, 11)
   ref = np.stack([p for _, p in inference.propagate(prop, frames, labels[0])])
-  got = dict(multibank.propagate_banks(mb, frames, {0: labels[0]}, 2, required=set(range(11)),
+  got = dict(inference.propagate_banks(mb, frames, {0: labels[0]}, 2, required=set(range(11)),
                                        mem_every=3, output="probs"))
   np.testing.assert_allclose(np.stack([got[t] for t in range(11)]), ref, atol=1e-5)
   # An object annotated later: its frame is the annotation, later frames are propagated.
   first = np.where(labels[0] == 2, 0, labels[0]).astype(np.uint8)
   late = np.where(labels[4] == 2, 2, 0).astype(np.uint8)
-  out = dict(multibank.propagate_banks(mb, frames, {0: first, 4: late}, 2,
+  out = dict(inference.propagate_banks(mb, frames, {0: first, 4: late}, 2,
                                        required={0, 2, 4, 6, 10}, mem_every=3))
   assert sorted(out) == [0, 2, 4, 6, 10]
   assert not (out[0] == 2).any() and not (out[2] == 2).any()
@@ -129,7 +131,75 @@ def test_per_object_banks_equal_one_memory_when_all_objects_start_together(prop)
 
 
 def test_youtube_schedule_matches_the_official_rules():
-  segs = multibank.schedule(12, [0, 5], required={0, 2, 5, 7, 9, 11}, mem_every=4)
-  assert segs[0] == multibank.Segment(0, 5, ((2, False), (4, True), (5, False)))
+  segs = inference.schedule(12, [0, 5], required={0, 2, 5, 7, 9, 11}, mem_every=4)
+  assert segs[0] == frame_schedule.Segment(0, 5, ((2, False), (4, True), (5, False)))
   # After the annotation at 5 the next memory frame is 9; 11 is the last frame (never added).
-  assert segs[1] == multibank.Segment(5, 11, ((7, False), (9, True), (11, False)))
+  assert segs[1] == frame_schedule.Segment(5, 11, ((7, False), (9, True), (11, False)))
+
+
+def _torch_nearest_by_derivation(size_in: int, size_out: int) -> list[int]:
+  """PyTorch's nearest source index derived independently: scale = in/out rounded to float32,
+  i * scale rounded to float32 (exact rationals, then round-to-nearest-even), floor, clamp."""
+  import fractions
+  import struct
+
+  def f32(x: fractions.Fraction) -> fractions.Fraction:
+    return fractions.Fraction(struct.unpack("f", struct.pack("f", float(x)))[0])
+
+  scale = f32(fractions.Fraction(size_in, size_out))
+  return [min(int(f32(i * scale) // 1), size_in - 1) for i in range(size_out)]
+
+
+@pytest.mark.parametrize("size_in,size_out", [(720, 480), (360, 480), (1280, 853), (7, 3),
+                                              (3, 7), (481, 480), (5, 10), (853, 1280)])
+def test_nearest_indices_follow_pytorch_not_pil(size_in, size_out):
+  got = resize.nearest_indices(size_in, size_out)
+  assert got.tolist() == _torch_nearest_by_derivation(size_in, size_out)
+  if (size_in, size_out) == (720, 480):
+    # PIL samples pixel centres (floor((i + 0.5) * scale)): every odd row differs.
+    pil = np.floor((np.arange(480) + 0.5) * 1.5).astype(int)
+    assert np.mean(got != pil) == pytest.approx(0.5)
+
+
+def test_nearest_labels_match_torch_interpolate_when_available():
+  torch = pytest.importorskip("torch")
+  labels = np.random.default_rng(0).integers(0, 5, (37, 53), dtype=np.uint8)
+  for size in ((24, 35), (50, 80), (37, 106)):
+    want = torch.nn.functional.interpolate(torch.from_numpy(labels)[None, None].float(),
+                                           size=size, mode="nearest")[0, 0].numpy()
+    np.testing.assert_array_equal(resize.nearest_labels(labels, size), want.astype(np.uint8))
+
+
+def test_youtube_empty_annotation_is_an_interaction(prop):
+  """An empty annotation file re-aggregates the propagated frame and starts a new segment
+  (official `gt_obj[f]` holds an empty label list; eval_youtube.py interacts there)."""
+  mb = prop
+  frames, labels = F.video(0, 8)
+  every = set(range(8))
+  plain = dict(inference.propagate_banks(mb, frames, {0: labels[0]}, 2, required=every,
+                                         mem_every=3, output="probs"))
+  empty = np.zeros_like(labels[0])
+  got = dict(inference.propagate_banks(mb, frames, {0: labels[0], 5: empty}, 2,
+                                       required=every, mem_every=3, output="probs"))
+  for t in range(5):
+    np.testing.assert_allclose(got[t], plain[t], atol=1e-6)
+  # Frame 5 was propagated as before (frame 3 the only memory frame), then re-aggregated.
+  _, again = memory_read.soft_aggregate(plain[5][1:], axis=0)
+  np.testing.assert_allclose(got[5], np.asarray(again), atol=1e-5)
+  # Frame 5 became a memory frame (and reset the schedule): frame 6 reads another memory.
+  assert np.abs(got[6] - plain[6]).max() > 1e-4
+
+
+def test_youtube_new_object_judged_at_the_file_size(prop):
+  """A one-pixel object vanishes at the working size, yet it is new at that frame (official:
+  np.unique of the full-size annotation): its bank opens and it gets probability later."""
+  mb = prop
+  frames, labels = F.video(0, 6)
+  first = np.where(labels[0] == 2, 0, labels[0]).astype(np.uint8)
+  dot = np.zeros_like(first)
+  dot[1, 1] = 2  # odd row and column: the 2x downscale samples even ones only
+  out = dict(inference.propagate_banks(mb, frames, {0: first, 2: dot}, 2, required=set(range(6)),
+                                       mem_every=3, work_size=(F.SIZE[0] // 2, F.SIZE[1] // 2),
+                                       output="probs"))
+  assert np.all(out[1][2] == 0.0)  # not annotated yet: masked out exactly
+  assert np.all(out[4][2] > 0.0)  # active from frame 2 on

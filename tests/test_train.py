@@ -13,9 +13,13 @@ import numpy as np
 import pytest
 
 from configs import synthetic
-from rde_jax import checkpoint, metric_writer, train_data, trainer
-from rde_jax.network import init_variables
-from rde_jax.train_step import Trainer
+from rde_jax import checkpoint
+from rde_jax.model.network import init_variables
+from rde_jax.train import inputs
+from rde_jax.train import loop
+from rde_jax.train import metric_writer
+from rde_jax.train.trainer import Trainer
+
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -38,7 +42,7 @@ def test_train_steps_decrease_the_loss_on_a_fixed_batch():
   tr = Trainer(cfg)
   v = init_variables(tr.arch, 0)
   state = tr.init_state(v["params"])
-  batch = train_data.train_pipeline(cfg)[0]
+  batch = inputs.train_pipeline(cfg)[0]
   losses = []
   for _ in range(4):
     state, m = tr.step(state, v["batch_stats"], batch, 0)
@@ -54,7 +58,7 @@ def _final_params(workdir):
 
 def test_kill_and_resume_is_bit_identical(tmp_path, monkeypatch):
   cfg = small_config()
-  trainer.train_and_evaluate(cfg, str(tmp_path / "straight"))
+  loop.train_and_evaluate(cfg, str(tmp_path / "straight"))
 
   real_write = metric_writer.MetricWriter.write_scalars
 
@@ -66,9 +70,9 @@ def test_kill_and_resume_is_bit_identical(tmp_path, monkeypatch):
 
   monkeypatch.setattr(metric_writer.MetricWriter, "write_scalars", write_then_preempt)
   monkeypatch.delenv("RDE_TEST_PREEMPTED", raising=False)
-  first = trainer.train_and_evaluate(cfg, str(tmp_path / "resumed"))
+  first = loop.train_and_evaluate(cfg, str(tmp_path / "resumed"))
   assert first == {"status": "preempted", "step": 2}
-  second = trainer.train_and_evaluate(cfg, str(tmp_path / "resumed"))
+  second = loop.train_and_evaluate(cfg, str(tmp_path / "resumed"))
   assert second["status"] == "done" and second["step"] == cfg.num_steps
   for a, b in zip(_final_params(tmp_path / "straight"), _final_params(tmp_path / "resumed")):
     np.testing.assert_array_equal(a, b)
@@ -79,7 +83,7 @@ def test_kill_and_resume_is_bit_identical(tmp_path, monkeypatch):
 
 def test_non_finite_loss_stops_with_the_last_checkpoint_intact(tmp_path, monkeypatch):
   cfg = small_config()
-  real = train_data.train_pipeline
+  real = inputs.train_pipeline
 
   def poisoned(c):
     ds = real(c)
@@ -96,11 +100,11 @@ def test_non_finite_loss_stops_with_the_last_checkpoint_intact(tmp_path, monkeyp
 
     return Poisoned()
 
-  monkeypatch.setattr(train_data, "train_pipeline", poisoned)
-  monkeypatch.setattr(trainer, "make_iterator", lambda ds, start_step, num_threads: (
+  monkeypatch.setattr(inputs, "train_pipeline", poisoned)
+  monkeypatch.setattr(loop, "make_iterator", lambda ds, start_step, num_threads: (
       ds[i] for i in range(start_step, 10**9)))
-  with pytest.raises(trainer.NonFiniteError, match="step 2: non-finite"):
-    trainer.train_and_evaluate(cfg, str(tmp_path / "w"))
+  with pytest.raises(loop.NonFiniteError, match="step 2: non-finite"):
+    loop.train_and_evaluate(cfg, str(tmp_path / "w"))
   import orbax.checkpoint as ocp
   mgr = ocp.CheckpointManager(tmp_path / "w" / "checkpoints")
   assert mgr.latest_step() == 2  # saved at step 2, the bad update of step 3 never applied
@@ -114,12 +118,12 @@ _DATA_PARALLEL = textwrap.dedent("""
     import jax, numpy as np
     from jax.sharding import Mesh
     from tests.test_train import small_config
-    from rde_jax import train_data
-    from rde_jax.network import init_variables
-    from rde_jax.train_step import Trainer
+    from rde_jax.train import inputs
+    from rde_jax.model.network import init_variables
+    from rde_jax.train.trainer import Trainer
     assert jax.device_count() == 8, jax.devices()
     cfg = small_config(batch_size=8)
-    batch = train_data.train_pipeline(cfg)[0]
+    batch = inputs.train_pipeline(cfg)[0]
     out, norms = [], []
     for devices in (jax.devices(), jax.devices()[:1]):
       tr = Trainer(cfg, Mesh(np.asarray(devices), ("data",)))
@@ -147,7 +151,7 @@ def test_eight_devices_give_the_same_update_as_one():
 
 def test_bfloat16_compute_keeps_float32_parameters():
   cfg32, cfg16 = small_config(), small_config(dtype="bfloat16")
-  batch = train_data.train_pipeline(cfg32)[0]
+  batch = inputs.train_pipeline(cfg32)[0]
   losses = []
   for cfg in (cfg32, cfg16):
     tr = Trainer(cfg)

@@ -12,11 +12,16 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from rde_jax import convert
+from rde_jax.model.network import RDEVOS
+from rde_jax.train import losses
+from rde_jax.train.clip_forward import ClipForward
+from rde_jax.train.clip_loss import clip_loss, LossConfig
+
 import reference_data as R
-from rde_jax import convert, losses
-from rde_jax.clip_forward import ClipForward
-from rde_jax.network import RDEVOS
-from rde_jax.train_loss import LossConfig, clip_loss
+
+pytestmark = pytest.mark.parity
+
 
 METRIC_NAMES = {"hide_iou/i": "iou/i", "hide_iou/u": "iou/u", "hide_iou/sec_i": "iou/sec_i",
                 "hide_iou/sec_u": "iou/sec_u"}

@@ -19,7 +19,7 @@ from typing import NamedTuple
 import numpy as np
 from PIL import Image, ImageEnhance
 
-from rde_jax.streaming import IMAGENET_MEAN, IMAGENET_STD
+from rde_jax.model.imagenet import IMAGENET_MEAN, IMAGENET_STD
 
 IM_MEAN_FILL = (124, 116, 104)  # fill colour of affine ops (ImageNet mean in 0..255)
 

@@ -185,3 +185,16 @@ def load_video(video: VideoFiles, **kwargs) -> dict[str, np.ndarray]:
                     "are annotated; load_video needs every frame annotated")
   frames = np.stack([decode_rgb(b, name=str(p)) for b, p in zip(record["frames"], video.frames)])
   return {"frames": frames, "labels": record["labels"], "name": video.name}
+
+
+def sequence_folder_videos(root: PathLike) -> list[VideoFiles]:
+  """Every sequence folder of ``root/JPEGImages/<seq>`` with ``root/Annotations/<seq>``
+  (no ImageSets list; the layout of the official ``eval_generic.py``)."""
+  root = Path(root)
+  jpeg = root / "JPEGImages"
+  if not jpeg.is_dir():
+    raise DataError(f"{jpeg}: folder not found (expected JPEGImages/<sequence>/ frames)")
+  names = sorted(d.name for d in jpeg.iterdir() if d.is_dir())
+  if not names:
+    raise DataError(f"{jpeg}: no sequence folders")
+  return [video_files(n, jpeg / n, root / "Annotations" / n) for n in names]

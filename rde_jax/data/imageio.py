@@ -12,11 +12,12 @@ from typing import Union
 
 import numpy as np
 from PIL import Image
+from rde_jax.errors import UserError
 
 PathLike = Union[str, os.PathLike]
 
 
-class DataError(ValueError):
+class DataError(UserError, ValueError):
   """Invalid or unreadable input data; the message names the file or folder."""
 
 

@@ -11,10 +11,12 @@ import os
 
 import ml_collections
 
-DTYPES = ("float32", "bfloat16")
+from rde_jax.errors import UserError
+from rde_jax.inference.engine import DTYPES
+from rde_jax.inference.modes import MODES as MEMORY_MODES
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
   """An invalid evaluation config field."""
 
 
@@ -24,7 +26,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.arch = "official"  # architecture the checkpoint must have ('official' | 'tiny'); '' = any
   c.checkpoint = ""  # model dir (python -m rde_jax.convert) or a training workdir with model/
   c.dataset = ml_collections.ConfigDict()
-  c.dataset.kind = "davis"  # 'davis' | 'youtube'
+  c.dataset.kind = "davis"  # 'davis' | 'youtube' | 'generic'
   c.dataset.root = ""  # DAVIS: the folder with JPEGImages/ Annotations/ ImageSets/;
   #                      YouTube-VOS 2019: the folder with valid/ (and valid_all_frames/)
   c.dataset.year = "2017"  # DAVIS ImageSets/<year>/; 2016 merges all objects into one
@@ -32,9 +34,14 @@ def base_config() -> ml_collections.ConfigDict:
   c.dataset.resolution = "480p"  # DAVIS frame/annotation folder
   c.dataset.frames_split = ""  # YouTube-VOS: folder with ALL frames (valid_all_frames); '' = split
   c.dataset.short_side = 0  # resize frames to this short side (YouTube-VOS: 480); 0 = native
-  c.mem_every = 3  # RDE update every N frames
+  c.mem_every = 3  # a memory frame (RDE update) every N frames
+  c.include_last = False  # official --include_last: every frame but the last is a memory frame
+  # The official MemoryBank modes (docs/evaluation.md): two-frames-compress (the paper's RDE),
+  # compress, gt-compress, last-compress, two-frames, gt, last, stm (growing, STCN-style).
+  c.memory_mode = "two-frames-compress"
   c.top_k = 40  # top-k memory read-out
-  c.dtype = "float32"  # compute dtype ('float32' | 'bfloat16'); parameters stay float32
+  # compute dtype ('float32' | 'bfloat16' | 'float16' = the paper's AMP); params stay float32
+  c.dtype = "float32"
   c.matmul_precision = "default"  # jax_default_matmul_precision ('default' | 'high' | 'highest')
   c.chunk = 8  # frames per device call (lax.scan length); does not change results
   # Padded (H, W) sizes, multiples of 16: a frame is padded to the smallest bucket that holds it
@@ -69,10 +76,13 @@ def validate(c: ml_collections.ConfigDict) -> None:
     raise ConfigError("config.checkpoint is empty: pass --config.checkpoint=MODEL_DIR")
   if not c.dataset.root:
     raise ConfigError("config.dataset.root is empty: pass --config.dataset.root=DATASET_DIR")
-  if c.dataset.kind not in ("davis", "youtube"):
-    raise ConfigError(f"config.dataset.kind must be 'davis' or 'youtube', got {c.dataset.kind!r}")
+  if c.dataset.kind not in ("davis", "youtube", "generic"):
+    raise ConfigError("config.dataset.kind must be 'davis', 'youtube' or 'generic', got "
+                      f"{c.dataset.kind!r}")
   if str(c.dataset.year) not in ("2016", "2017"):
     raise ConfigError(f"config.dataset.year must be 2016 or 2017, got {c.dataset.year!r}")
+  if c.memory_mode not in MEMORY_MODES:
+    raise ConfigError(f"config.memory_mode must be one of {MEMORY_MODES}, got {c.memory_mode!r}")
   if c.dtype not in DTYPES:
     raise ConfigError(f"config.dtype must be one of {DTYPES}, got {c.dtype!r}")
   for field in ("mem_every", "top_k", "chunk"):
@@ -89,5 +99,6 @@ def settings(c: ml_collections.ConfigDict) -> dict:
   """The fields that change a video's output (a finished video is reused only if they match)."""
   return {"checkpoint": os.path.abspath(os.path.expanduser(c.checkpoint)), "arch": c.arch,
           "dataset": c.dataset.to_dict(), "mem_every": int(c.mem_every), "top_k": int(c.top_k),
+          "memory_mode": c.memory_mode, "include_last": bool(c.include_last),
           "dtype": c.dtype, "matmul_precision": c.matmul_precision,
           "shape_buckets": [list(map(int, b)) for b in c.shape_buckets]}

@@ -5,7 +5,8 @@ indexed PNGs `results/<seq>/<frame>.png`, and score J&F with the official-toolki
 Inference follows the official eval_davis.py: all objects of a sequence in one memory, frames at
 native 480p, official 16-px padding (unless shape buckets are configured). Object ids are the ids
 present in the first annotation (mapped to 1..K for the network and back for the PNGs); 255
-(void) is background. DAVIS-2016 merges all objects into one (written as id 1).
+(void) is background. DAVIS-2016 merges all objects into one and writes it as the official
+`eval_davis_2016.py` does: 8-bit grayscale PNGs, 0 background, 255 object.
 """
 
 from __future__ import annotations
@@ -17,10 +18,13 @@ from typing import Any, Sequence
 import numpy as np
 from absl import logging
 
-from rde_jax import davis_eval, inference, masks_io, overlay, video_io
+from rde_jax import inference
 from rde_jax.data import folders
-from rde_jax.data.imageio import DataError, check_same_size
+from rde_jax.data.imageio import check_same_size, DataError
 from rde_jax.evaluation import runner
+from rde_jax.fileio import label_png, video_reader
+from rde_jax.metrics import davis_scores
+
 
 VOID = 255
 
@@ -48,7 +52,7 @@ class DavisTask(runner.Task):
                   / f"{video.frames[0].stem}.png")
       raise DataError(f"{expected}: missing first-frame annotation of sequence {video.name!r}")
     path = video.annotations[0]
-    labels = masks_io.read_label_image(path, require_palette=True)
+    labels = label_png.read_label_image(path, require_palette=True)
     check_same_size(labels, size, mask_name=str(path), frame_name=str(video.frames[0]))
     if (labels == VOID).any():
       logging.warning("%s: void pixels (255) are treated as background", path)
@@ -59,31 +63,22 @@ class DavisTask(runner.Task):
       raise DataError(f"{path}: the first-frame annotation holds no object")
     return labels
 
-  def run_video(self, video: folders.VideoFiles, propagator: runner.PropFactory) -> dict[str, Any]:
-    frames = video_io.FrameFiles(video.frames)
+  def run_video(self, video: folders.VideoFiles, engine: inference.Engine) -> dict[str, Any]:
+    frames = video_reader.FrameFiles(video.frames)
     labels = self.first_labels(video, frames.size)
-    compact, lut = masks_io.compact_ids(labels)
-    out_dir = self.results / video.name
-    keep = collections.deque() if self.cfg.vis else None
-    vis = (overlay.OverlayWriter(self.workdir / "vis" / video.name, fps=24,
-                                 max_side=self.cfg.vis_max_side) if self.cfg.vis else None)
-    stats, written = inference.RunStats(), 0
-    prop = propagator(inference.Propagator)
+    compact, lut = label_png.compact_ids(labels)
+    stats = inference.RunStats()
     padded = self.bucket(frames.size)
-    try:
-      for t, lab in inference.propagate(prop, runner.tee(frames, keep), compact,
-                                        mem_every=self.cfg.mem_every, chunk=self.cfg.chunk,
+    outputs = self.outputs(video.name, fps=24, binary=self.year == 2016)
+    keep = collections.deque() if outputs.wants_frames else None
+    with outputs:
+      for t, lab in inference.propagate(engine, runner.tee(frames, keep), compact,
+                                        mem_every=self.cfg.mem_every,
+                                        include_last=self.cfg.include_last, chunk=self.cfg.chunk,
                                         padded_size=padded, output="labels", stats=stats):
-        ids = lut[lab]
-        masks_io.write_label_png(out_dir / f"{frames.names[t]}.png", ids)
-        written += 1
-        if vis:
-          vis.append(keep.popleft(), ids)
-      overlay_path = vis.close().relative_to(self.workdir).as_posix() if vis else None
-    except BaseException:
-      if vis:
-        vis.abort()
-      raise
+        outputs.write(frames.names[t], lut[lab], keep.popleft() if keep is not None else None)
+    overlay_path = self.relative(outputs.overlay_path)
+    written = outputs.written
     record = {
         "name": video.name, "frames": stats.frames, "written": written,
         "objects": [int(i) for i in lut[1:] if i],
@@ -93,7 +88,8 @@ class DavisTask(runner.Task):
         "J&F": None,
     }
     if self.cfg.evaluate and self.has_gt(video):
-      result = davis_eval.evaluate_folder_sequence(self.root, self.results, video.name, self.year)
+      result = davis_scores.evaluate_folder_sequence(self.root, self.results, video.name,
+                                                     self.year, self.cfg.dataset.resolution)
       record["metrics"] = _jsonable(result)
       record["J&F"] = float((np.mean(result["J"]["mean"]) + np.mean(result["F"]["mean"])) / 2)
     return record
@@ -101,7 +97,7 @@ class DavisTask(runner.Task):
   def finalize(self, records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {"results": self.results.relative_to(self.workdir).as_posix()}
     if self.cfg.zip:
-      masks_io.zip_folder(self.results, self.workdir / "submission.zip",
+      label_png.zip_folder(self.results, self.workdir / "submission.zip",
                           names={r["name"] for r in records})
       out["zip"] = "submission.zip"
     if not all(r.get("metrics") for r in records):
@@ -111,10 +107,10 @@ class DavisTask(runner.Task):
                      "no J&F: config.evaluate is False")
       return out
     results = [_arrays(r["metrics"]) for r in records]
-    scores = davis_eval.global_scores(results, self.year)
-    rows = davis_eval.per_object_rows(results)
-    paths = davis_eval.write_csvs(self.results, self.split, scores, rows)
-    logging.info("\n%s", davis_eval.format_tables(self.split, scores, rows))
+    scores = davis_scores.global_scores(results, self.year)
+    rows = davis_scores.per_object_rows(results)
+    paths = davis_scores.write_csvs(self.results, self.split, scores, rows)
+    logging.info("\n%s", davis_scores.format_tables(self.split, scores, rows))
     out.update(scores=scores, csv=[p.relative_to(self.workdir).as_posix() for p in paths])
     return out
 

@@ -27,11 +27,11 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from rde_jax import api, checkpoint, inference, runtime
+from rde_jax import api, inference, runtime
 from rde_jax.data.folders import VideoFiles
 from rde_jax.evaluation import config as config_lib
-
-PropFactory = Callable[[type], inference.Propagator]
+from rde_jax.fileio import atomic
+from rde_jax.fileio.video_outputs import VideoOutputs
 
 
 class Task:
@@ -46,9 +46,19 @@ class Task:
   def videos(self) -> list[VideoFiles]:
     raise NotImplementedError
 
-  def run_video(self, video: VideoFiles, propagator: PropFactory) -> dict[str, Any]:
+  def run_video(self, video: VideoFiles, engine: inference.Engine) -> dict[str, Any]:
     """Writes the video's outputs; returns its JSON-able record."""
     raise NotImplementedError
+
+  def outputs(self, name: str, *, fps: float, binary: bool = False) -> VideoOutputs:
+    """The writer of a video's PNGs (`output_dir`) and, with config.vis, its overlay."""
+    stem = self.workdir / "vis" / name if self.cfg.vis else None
+    return VideoOutputs(self.output_dir(name), binary=binary, overlay_stem=stem, fps=fps,
+                        max_side=self.cfg.vis_max_side)
+
+  def relative(self, path: Path | None) -> str | None:
+    """A path inside the workdir as the records store it (None stays None)."""
+    return path.relative_to(self.workdir).as_posix() if path is not None else None
 
   def finalize(self, records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Global files (CSVs, zip) from every video's record; returns summary entries."""
@@ -133,16 +143,10 @@ def _done(task: Task, name: str, settings: dict[str, Any]) -> dict[str, Any] | N
   return record
 
 
-def make_task(cfg: ml_collections.ConfigDict, workdir: Path) -> Task:
-  if cfg.dataset.kind == "davis":
-    from rde_jax.evaluation.davis import DavisTask
-    return DavisTask(cfg, workdir)
-  from rde_jax.evaluation.youtube import YouTubeTask
-  return YouTubeTask(cfg, workdir)
-
-
-def run(cfg: ml_collections.ConfigDict, workdir: str | os.PathLike) -> dict[str, Any]:
-  """Evaluates the configured benchmark into `workdir`; returns the summary (also summary.json)."""
+def run(cfg: ml_collections.ConfigDict, workdir: str | os.PathLike,
+        make_task: Callable[[ml_collections.ConfigDict, Path], Task]) -> dict[str, Any]:
+  """Evaluates the benchmark `make_task(cfg, workdir)` into `workdir`; returns the summary
+  (also written to summary.json)."""
   config_lib.validate(cfg)
   wall = time.perf_counter()
   workdir = Path(workdir).absolute()
@@ -179,11 +183,11 @@ def run(cfg: ml_collections.ConfigDict, workdir: str | os.PathLike) -> dict[str,
   def work(video: VideoFiles) -> dict[str, Any]:
     device = free.get()
     try:
-      factory = lambda cls: model.propagator(top_k=cfg.top_k, dtype=cfg.dtype, device=device,
-                                             cls=cls)
-      record = task.run_video(video, factory)
+      engine = model.engine(top_k=cfg.top_k, dtype=cfg.dtype, memory_mode=cfg.memory_mode,
+                            device=device)
+      record = task.run_video(video, engine)
       record.update(settings=settings, device=str(device or jax.local_devices()[0]))
-      checkpoint.write_json_atomic(_marker(workdir, video.name), record)
+      atomic.write_json(_marker(workdir, video.name), record)
       logging.info("%s: %d frames, %.1f FPS%s", video.name, record["frames"], record["fps"],
                    f", J&F {record['J&F']:.3f}" if record.get("J&F") is not None else "")
       return record
@@ -201,7 +205,7 @@ def run(cfg: ml_collections.ConfigDict, workdir: str | os.PathLike) -> dict[str,
   ordered = [records[v.name] for v in videos]
   summary = _summary(cfg, task, ordered, [v.name for v in todo], time.perf_counter() - wall)
   summary.update(task.finalize(ordered))
-  checkpoint.write_json_atomic(workdir / "summary.json", summary)
+  atomic.write_json(workdir / "summary.json", summary)
   return summary
 
 

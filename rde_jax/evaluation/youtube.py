@@ -18,11 +18,12 @@ from typing import Any, Sequence
 import numpy as np
 from absl import logging
 
-from rde_jax import masks_io, overlay, resize, video_io
 from rde_jax.data import folders
-from rde_jax.data.imageio import DataError, check_same_size, read_bytes
-from rde_jax.evaluation import multibank, runner
-from rde_jax.streaming import RunStats
+from rde_jax.data.imageio import check_same_size, DataError, read_bytes
+from rde_jax import inference
+from rde_jax.evaluation import runner
+from rde_jax.fileio import label_png, video_reader
+from rde_jax.inference import resize
 
 
 class YouTubeTask(runner.Task):
@@ -62,7 +63,7 @@ class YouTubeTask(runner.Task):
     """{position: (H,W) ids 1..N} of the annotated frames and the lut back to the file ids."""
     raw = {}
     for pos, path in zip(video.annotated, video.annotations):
-      labels = masks_io.read_label_image(path, require_palette=True)
+      labels = label_png.read_label_image(path, require_palette=True)
       check_same_size(labels, size, mask_name=str(path), frame_name=str(video.frames[pos]))
       raw[pos] = labels
     ids = np.unique(np.concatenate([np.unique(x) for x in raw.values()]))
@@ -74,37 +75,28 @@ class YouTubeTask(runner.Task):
     forward[ids] = np.arange(1, len(ids) + 1)
     lut = np.zeros(256, np.uint8)
     lut[1:len(ids) + 1] = ids
-    return {pos: forward[x] for pos, x in sorted(raw.items()) if x.any()}, lut
+    # Empty annotation files stay: the official test set lists them in `gt_obj` (no objects),
+    # so they are interactions too, and outputs start at the first annotation file.
+    return {pos: forward[x] for pos, x in sorted(raw.items())}, lut
 
-  def run_video(self, video: folders.VideoFiles, propagator: runner.PropFactory) -> dict[str, Any]:
-    frames = video_io.FrameFiles(video.frames)
+  def run_video(self, video: folders.VideoFiles, engine: inference.Engine) -> dict[str, Any]:
+    frames = video_reader.FrameFiles(video.frames)
     anns, lut = self.annotations(video, frames.size)
-    if not anns:
-      raise DataError(f"{video.name}: every annotation is empty")
     required = self.required(video)
     short = int(self.cfg.dataset.short_side)
     work = resize.short_side_size(*frames.size, short) if short else None
     padded = self.bucket(work or frames.size)
-    out_dir = self.results / "Annotations" / video.name
-    vis = (overlay.OverlayWriter(self.workdir / "vis" / video.name, fps=6,
-                                 max_side=self.cfg.vis_max_side) if self.cfg.vis else None)
-    stats, written = RunStats(), 0
+    stats = inference.RunStats()
     num_objects = int(np.count_nonzero(lut))
-    prop = propagator(multibank.MultiBankPropagator)
-    try:
-      for t, lab in multibank.propagate_banks(
-          prop, frames, anns, num_objects, required=required, mem_every=self.cfg.mem_every,
-          chunk=self.cfg.chunk, work_size=work, padded_size=padded, stats=stats):
-        ids = lut[lab]
-        masks_io.write_label_png(out_dir / f"{frames.names[t]}.png", ids)
-        written += 1
-        if vis:
-          vis.append(frames[t], ids)
-      overlay_path = vis.close().relative_to(self.workdir).as_posix() if vis else None
-    except BaseException:
-      if vis:
-        vis.abort()
-      raise
+    outputs = self.outputs(video.name, fps=6)
+    with outputs:
+      for t, lab in inference.propagate_banks(
+          engine, frames, anns, num_objects, required=required, mem_every=self.cfg.mem_every,
+          include_last=self.cfg.include_last, chunk=self.cfg.chunk, work_size=work,
+          padded_size=padded, stats=stats):
+        outputs.write(frames.names[t], lut[lab], frames[t] if outputs.wants_frames else None)
+    overlay_path = self.relative(outputs.overlay_path)
+    written = outputs.written
     if not written:
       logging.warning("%s: meta.json lists no frame from the first annotation on", video.name)
     return {
@@ -123,7 +115,7 @@ class YouTubeTask(runner.Task):
     out: dict[str, Any] = {"results": "results/Annotations", "scores": None,
                            "note": "YouTube-VOS scores come from the evaluation server"}
     if self.cfg.zip:
-      masks_io.zip_folder(self.results / "Annotations", self.workdir / "submission.zip",
+      label_png.zip_folder(self.results / "Annotations", self.workdir / "submission.zip",
                           arc_prefix="Annotations", names={r["name"] for r in records})
       out["zip"] = "submission.zip"
     return out

@@ -1,0 +1,71 @@
+"""Defaults shared by every training config (configs/*.py override what their stage changes)."""
+
+from __future__ import annotations
+
+import ml_collections
+
+
+def base_config() -> ml_collections.ConfigDict:
+  """Field defaults shared by the stage configs (configs/stage*.py set every stage-specific one)."""
+  c = ml_collections.ConfigDict()
+  c.stage = 3  # 0 = static images (3 frames, 1 object, no SAM); 1-3 = video stages
+  c.arch = "official"  # rde_jax.model_config name
+  c.arch_overrides = ml_collections.ConfigDict()  # e.g. {"value_dim": 128} on top of `arch`
+  c.seed = 14159265
+  c.dtype = "float32"  # compute dtype: float32, bfloat16 or float16 (parameters stay float32)
+  c.loss_scale_init = 2.0 ** 16  # float16 only: dynamic loss scale, as torch's GradScaler
+  c.loss_scale_growth_interval = 2000  # doubles after this many good steps; halves on overflow
+  c.compilation_cache = "~/.cache/rde_jax/jax_compilation_cache"  # '' = off
+
+  c.data = ml_collections.ConfigDict()
+  c.data.sources = "davis+youtube"  # '+'-joined: synthetic, bl30k, davis, youtube (stage 0: static)
+  c.data.tfds_dir = ""  # TFDS data_dir holding the built davis_vos / youtube_vos_2019 /
+  #                       bl30k_vos / static_masks datasets (see rde_jax/data/builders.py)
+  # Official folders read directly (no build step; rde_jax/data/training_sources.py); a source
+  # whose root is empty comes from tfds_dir.
+  c.data.static_root = ""  # stage 0: static/ (fss/, DUTS-TR/, DUTS-TE/, ecssd/, BIG_small/, HRSOD_small/)
+  c.data.bl30k_root = ""  # BL30K/ (JPEGImages/, Annotations/)
+  c.data.davis_root = ""  # DAVIS/2017/trainval (JPEGImages/480p/, Annotations/480p/)
+  c.data.youtube_root = ""  # the folder holding train_480p/
+  c.data.official_subsets = True  # the official DAVIS / YouTube-VOS training lists
+  c.data.davis_repeat = 5
+  c.data.crop_size = 384
+  c.data.num_frames = 5  # 3 for stage 0
+  c.data.crop_scale = (0.36, 1.0)
+  c.data.num_threads = 2
+  c.data.synthetic_videos = 256
+  c.data.synthetic_size = 96
+  c.data.synthetic_frames = 24
+  c.data.max_skip = -1  # -1 = the official curriculum of the stage; else a constant
+
+  c.batch_size = 8  # global batch (split over all devices of all hosts)
+  c.num_steps = 150_000
+  c.lr = 2e-5
+  c.lr_steps = (125_000,)  # MultiStepLR milestones, gamma 0.1
+  c.weight_decay = 1e-7  # Adam's coupled L2, as torch.optim.Adam(weight_decay=...)
+  c.grad_clip_norm = 0.0  # 0 = off (official: off)
+  c.start_warm = 20_000
+  c.end_warm = 70_000
+  c.top_p = 0.15
+  c.lambda_mc = 10.0
+  c.lambda_f2 = 10.0
+  c.lambda_f4 = 10.0
+  c.equal_frame_weights = False  # True: 1/S per frame instead of the official 1/16..1/2
+  c.detach_teacher = False
+
+  c.init = ml_collections.ConfigDict()
+  c.init.checkpoint = ""  # previous stage: model dir (4-channel value encoder is extended)
+  c.init.resnet50 = ""  # ImageNet torchvision resnet50 .pth (key encoder)
+  c.init.resnet18 = ""  # ImageNet torchvision resnet18 .pth (value encoder)
+
+  c.log_every = 100
+  c.checkpoint_every = 2_500
+  c.keep_checkpoints = 3
+  c.eval_every = 10_000  # periodic J&F on `eval` videos (0 = only at the end)
+  c.eval = ml_collections.ConfigDict()
+  c.eval.source = "synthetic"  # synthetic | davis (val split of data.davis_root) | none
+  c.eval.num_videos = 8
+  c.eval.mem_every = 3
+  c.eval.top_k = 40
+  c.eval.write_outputs = False  # palette PNGs + overlay GIFs of the final evaluation
+  return c

@@ -1,0 +1,141 @@
+"""The training loop: config -> mesh -> data -> model init -> jitted update -> periodic actions.
+
+Checkpoints (orbax CheckpointManager, async, keep N) hold {step, params, opt_state, loss_scale};
+the data position is the step itself (batch `step` is a pure function of the seed), so a restarted run
+continues bit-identically. SIGTERM (preemption) saves a checkpoint and exits cleanly; a
+non-finite loss or gradient stops the run with the last good checkpoint intact (in float16 an
+overflowing step is skipped instead, rde_jax/train/loss_scale.py). The latest model
+is also exported to WORKDIR/model (what eval.py, rde_jax.segment and rde_jax.load read).
+"""
+
+from __future__ import annotations
+
+import pathlib
+import signal
+import time
+from typing import Any
+
+import jax
+import ml_collections
+from absl import logging
+
+from rde_jax import checkpoint, runtime
+from rde_jax.data.pipeline import make_iterator
+from rde_jax.fileio import atomic
+from rde_jax.train import inputs
+from rde_jax.train.initial_weights import initial_variables
+from rde_jax.train.metric_writer import MetricWriter
+from rde_jax.train.periodic_eval import evaluate_videos
+from rde_jax.train.trainer import Trainer, TrainState, variables_of
+
+
+class NonFiniteError(RuntimeError):
+  """Loss or gradient became NaN/Inf."""
+
+
+class _Preemption:
+  """Turns SIGTERM into a flag the loop checks after every step."""
+
+  def __init__(self) -> None:
+    self.requested = False
+    self._previous = signal.signal(signal.SIGTERM, self._handle)
+
+  def _handle(self, signum: int, frame: Any) -> None:
+    logging.warning("SIGTERM received: checkpointing and stopping")
+    self.requested = True
+
+  def restore(self) -> None:
+    signal.signal(signal.SIGTERM, self._previous)
+
+
+def _manager(workdir: pathlib.Path, cfg: ml_collections.ConfigDict):
+  import orbax.checkpoint as ocp
+  options = ocp.CheckpointManagerOptions(max_to_keep=cfg.keep_checkpoints,
+                                         enable_async_checkpointing=True)
+  return ocp.CheckpointManager(workdir / "checkpoints", options=options)
+
+
+def _save(mgr: Any, state: TrainState, step: int) -> None:
+  import orbax.checkpoint as ocp
+  mgr.save(step, args=ocp.args.StandardSave(state), force=True)
+
+
+def _restore(mgr: Any, state: TrainState) -> TrainState:
+  import orbax.checkpoint as ocp
+  abstract = jax.tree_util.tree_map(
+      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), state)
+  return mgr.restore(mgr.latest_step(), args=ocp.args.StandardRestore(abstract))
+
+
+def train_and_evaluate(cfg: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
+  """Trains (or resumes) to cfg.num_steps, then evaluates. Returns the final summary."""
+  runtime.configure(compilation_cache=cfg.compilation_cache)
+  workdir_p = pathlib.Path(workdir).absolute()
+  workdir_p.mkdir(parents=True, exist_ok=True)
+  is_main = jax.process_index() == 0
+  writer = MetricWriter(workdir_p if is_main else None)
+  trainer = Trainer(cfg)
+  variables = initial_variables(cfg, trainer.arch)
+  batch_stats = jax.device_put(variables["batch_stats"], trainer.replicated)
+  state = trainer.init_state(variables["params"])
+  mgr = _manager(workdir_p, cfg)
+  if mgr.latest_step() is not None:
+    state = _restore(mgr, state)
+    logging.info("resumed from step %d", int(state.step))
+  start = int(state.step)
+  ds = inputs.train_pipeline(cfg)
+  batches = make_iterator(ds, start_step=start, num_threads=cfg.data.num_threads)
+  eval_set = inputs.eval_videos(cfg)
+  preempt = _Preemption()
+  t0, last_step, last_time = time.time(), start, time.time()
+  try:
+    for step in range(start, cfg.num_steps):
+      state, metrics = trainer.step(state, batch_stats, next(batches), step)
+      if not bool(metrics["finite"]) and not bool(metrics["skipped"]):
+        raise NonFiniteError(
+            f"step {step}: non-finite loss ({float(metrics['total_loss'])}) or gradient norm "
+            f"({float(metrics['grad_norm'])}); the update was not applied and the last good "
+            f"checkpoint (step {mgr.latest_step()}) is kept in {workdir_p / 'checkpoints'}")
+      done = step + 1
+      if done % cfg.log_every == 0 or done == cfg.num_steps:
+        now = time.time()
+        rate = (done - last_step) / max(now - last_time, 1e-9)
+        scalars = {k: float(v) for k, v in jax.device_get(metrics).items()}
+        scalars["iou/iou"] = (scalars.pop("iou/i") + 1) / (scalars.pop("iou/u") + 1)
+        scalars = {k: v for k, v in scalars.items() if not k.startswith("iou/sec")}
+        scalars.update(steps_per_sec=rate, eta_min=(cfg.num_steps - done) / max(rate, 1e-9) / 60)
+        writer.write_scalars(done, scalars)
+        last_step, last_time = done, now
+      if done % cfg.checkpoint_every == 0 or preempt.requested:
+        _save(mgr, state, done)
+        if is_main:
+          mgr.wait_until_finished()
+          checkpoint.save_model(workdir_p / "model", variables_of(state, batch_stats),
+                                trainer.arch, step=done, config=cfg.to_dict())
+      if preempt.requested:
+        mgr.wait_until_finished()
+        return {"status": "preempted", "step": done}
+      if cfg.eval_every and done % cfg.eval_every == 0 and done < cfg.num_steps and eval_set:
+        res = evaluate_videos(variables_of(state, batch_stats), trainer.arch, eval_set, cfg)
+        writer.write_scalars(done, {f"eval/{k}": v for k, v in res["scores"].items()})
+  finally:
+    preempt.restore()
+  final_step = int(state.step)
+  if mgr.latest_step() != final_step:
+    _save(mgr, state, final_step)
+  mgr.wait_until_finished()
+  mgr.close()
+  variables = variables_of(state, batch_stats)
+  if is_main:
+    checkpoint.save_model(workdir_p / "model", variables, trainer.arch, step=final_step,
+                          config=cfg.to_dict())
+  summary: dict[str, Any] = {"status": "done", "step": final_step,
+                             "train_seconds": time.time() - t0}
+  if eval_set and is_main:
+    out_dir = workdir_p / "eval" if cfg.eval.write_outputs else None
+    res = evaluate_videos(variables, trainer.arch, eval_set, cfg, out_dir=out_dir)
+    writer.write_scalars(final_step, {f"eval/{k}": v for k, v in res["scores"].items()})
+    summary["eval"] = res
+    atomic.write_json(workdir_p / "summary.json", summary)
+  writer.close()
+  return summary
