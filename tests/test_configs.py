@@ -39,6 +39,7 @@ def _runlocal(name: str, data: dict):
   return cfg
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", CONFIGS)
 def test_runlocal_trains_a_few_steps(name, tiny_data, tmp_path):
   from rde_jax.train import loop

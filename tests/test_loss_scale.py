@@ -42,6 +42,7 @@ def test_scaling_recovers_float16_gradients_that_underflow():
   np.testing.assert_allclose(np.asarray(scaled["x"]), 2.0 ** -26, rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_float16_training_skips_an_overflowing_step_and_goes_on(tmp_path, monkeypatch):
   cfg = small_config(dtype="float16", loss_scale_growth_interval=2, log_every=1, num_steps=5)
   cfg.lr_steps = (4,)
