@@ -18,8 +18,7 @@ benchmark number is reported for it). `:runlocal` runs the same code for 2 steps
 
 import ml_collections
 
-from configs import runlocal
-from rde_jax.train.config import base_config
+from rde_jax.train.config import base_config, shrink_to_runlocal
 
 
 def get_config(variant: str = "") -> ml_collections.ConfigDict:
@@ -36,7 +35,7 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   c.lambda_mc = 10.0
   c.eval.source = "none"
   if variant == "runlocal":
-    runlocal.shrink(c)
+    shrink_to_runlocal(c)
   elif variant:
     raise ValueError(f"unknown variant {variant!r} (expected '' or 'runlocal')")
   return c

@@ -17,8 +17,7 @@ stage 2 starts from (no benchmark number of its own). `:runlocal`: 2 steps, tiny
 
 import ml_collections
 
-from configs import runlocal
-from rde_jax.train.config import base_config
+from rde_jax.train.config import base_config, shrink_to_runlocal
 
 
 def get_config(variant: str = "") -> ml_collections.ConfigDict:
@@ -34,7 +33,7 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   c.end_warm = 70_000
   c.eval.source = "none"
   if variant == "runlocal":
-    runlocal.shrink(c)
+    shrink_to_runlocal(c)
   elif variant:
     raise ValueError(f"unknown variant {variant!r} (expected '' or 'runlocal')")
   return c

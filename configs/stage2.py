@@ -28,8 +28,7 @@ this size. Every number above is the paper's / README's, not measured here.
 
 import ml_collections
 
-from configs import runlocal
-from rde_jax.train.config import base_config
+from rde_jax.train.config import base_config, shrink_to_runlocal
 
 LAMBDAS = {"paper": (10.0, 10.0, 10.0), "readme": (5.0, 5.0, 5.0), "yv": (5.0, 10.0, 10.0)}
 
@@ -50,5 +49,5 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
     raise ValueError(f"unknown variant {variant!r} (expected '', {', '.join(LAMBDAS)} or runlocal)")
   c.lambda_mc, c.lambda_f2, c.lambda_f4 = LAMBDAS[weights]
   if variant == "runlocal":
-    runlocal.shrink(c)
+    shrink_to_runlocal(c)
   return c

@@ -14,15 +14,14 @@ test-dev 77.4, YouTube-VOS 2019 val 81.9. `:runlocal`: 2 steps, tiny model.
 
 import ml_collections
 
-from configs import runlocal
-from rde_jax.train.config import base_config
+from rde_jax.train.config import base_config, shrink_to_runlocal
 
 
 def get_config(variant: str = "") -> ml_collections.ConfigDict:
   c = base_config()
   c.eval.source = "davis"
   if variant == "runlocal":
-    runlocal.shrink(c)
+    shrink_to_runlocal(c)
   elif variant:
     raise ValueError(f"unknown variant {variant!r} (expected '' or 'runlocal')")
   return c

@@ -4,6 +4,8 @@ the variants that differ say so in their fields."""
 from __future__ import annotations
 
 import importlib
+import importlib.util
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -47,6 +49,17 @@ def test_runlocal_trains_a_few_steps(name, tiny_data, tmp_path):
   summary = loop.train_and_evaluate(cfg, str(tmp_path / name))
   assert summary["status"] == "done" and summary["step"] == cfg.num_steps
   assert (tmp_path / name / "model").is_dir()
+
+
+def test_configs_load_from_their_files_as_train_py_does():
+  root = Path(__file__).resolve().parents[1] / "configs"
+  for name in CONFIGS + ("synthetic",):
+    spec = importlib.util.spec_from_file_location(f"cfg_{name}", root / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    full, local = module.get_config(), module.get_config("runlocal")
+    assert local.arch == "tiny" and local.num_steps < 10 and local.batch_size == 2
+    assert full.arch == ("tiny" if name == "synthetic" else "official") and full.num_steps >= 1000
 
 
 def test_stage2_variants_set_the_documented_loss_weights():
