@@ -8,7 +8,7 @@ Presets (the part after ':'): `default` (official architecture, DAVIS size, RDE 
 (official architecture at 128x128: RDE over 5,000 frames against the growing STM baseline over
 2,000, to check that RDE's latency and memory stay flat; ~10 min on 2 CPU cores), `long_tiny`
 (the same with the tiny architecture, both over 5,000 frames; ~3 min, ms-scale frames so more
-sensitive to other processes) and `test` (seconds; used by the tests).
+sensitive to other processes) and `runlocal` (alias `test`: seconds; used by the tests).
 """
 
 from __future__ import annotations
@@ -16,17 +16,19 @@ from __future__ import annotations
 import ml_collections
 
 
-def get_config(preset: str = "default") -> ml_collections.ConfigDict:
-  """The benchmark settings for `preset` ('default', 'long', 'long_tiny' or 'test')."""
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  """The benchmark settings for the preset `arg` (None/'default', 'long', 'long_tiny',
+  'runlocal' = 'test')."""
+  preset = {None: "default", "": "default", "runlocal": "test"}.get(arg, arg)
   c = ml_collections.ConfigDict()
-  c.arch = "official"  # rde_jax.model_config name: official | tiny
+  c.arch = "official"  # rde_jax.model.architectures name: official | tiny
   c.height = 480  # frame size, multiples of 16 (DAVIS 480x854 pads to 480x864)
   c.width = 864
   c.num_objects = 2
   c.num_frames = 40  # video length including the annotated first frame
   c.distinct_frames = 8  # synthetic frames generated, then cycled (content does not change cost)
   c.modes = "rde"  # comma list of: rde (official two-frames-compress), stm (growing baseline)
-  c.dtype = "float32"  # float32 | bfloat16 (compute dtype of the network)
+  c.dtype = "float32"  # float32 | bfloat16 | float16 (compute dtype of the network)
   c.precision = "default"  # jax_default_matmul_precision: default | high | highest
   c.mem_every = 3
   c.top_k = 40
@@ -62,5 +64,5 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
     c.stage_repeats = 1
     c.window = 4
   elif preset != "default":
-    raise ValueError(f"unknown preset {preset!r}; expected default, long, long_tiny or test")
+    raise ValueError(f"unknown preset {arg!r}; expected default, long, long_tiny or runlocal")
   return c

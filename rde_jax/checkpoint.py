@@ -7,20 +7,20 @@ Layout of a model directory (what `python -m rde_jax.convert` writes, and `eval.
     DIR/variables/      orbax checkpoint of {"params": ..., "batch_stats": ...}
 
 A training workdir is accepted as well: the trainer exports its latest model to WORKDIR/model.
+DIR may be local or on cloud storage (`gs://bucket/model`; paths through `fileio.storage`).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import pathlib
 from typing import Any
 
 import jax
 import numpy as np
 
 from rde_jax.errors import UserError
-from rde_jax.fileio import atomic
+from rde_jax.fileio import atomic, storage
 from rde_jax.model.architectures import Arch
 from rde_jax.model.network import abstract_variables
 
@@ -35,7 +35,7 @@ class CheckpointMismatchError(UserError, ValueError):
 def save_model(directory: str | os.PathLike, variables: Any, arch: Arch, **meta: Any) -> None:
   """Writes `variables` (float32 numpy/jax arrays) and `model.json` into `directory`."""
   import orbax.checkpoint as ocp
-  directory = pathlib.Path(directory).absolute()
+  directory = storage.as_path(directory)
   directory.mkdir(parents=True, exist_ok=True)
   tree = {"params": variables["params"], "batch_stats": variables["batch_stats"]}
   tree = jax.tree_util.tree_map(lambda x: np.asarray(x, np.float32), tree)
@@ -48,7 +48,7 @@ def save_model(directory: str | os.PathLike, variables: Any, arch: Arch, **meta:
 
 def load_model(directory: str | os.PathLike, arch: Arch | None = None) -> tuple[Arch, dict]:
   """Reads a model directory (or a training workdir). Returns (arch, variables as numpy)."""
-  directory = pathlib.Path(directory).absolute()
+  directory = storage.as_path(directory)
   meta_path = directory / "model.json"
   if not meta_path.exists() and (directory / "model" / "model.json").exists():
     directory, meta_path = directory / "model", directory / "model" / "model.json"

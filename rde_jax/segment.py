@@ -36,7 +36,7 @@ from absl import app, flags, logging
 
 from rde_jax import api, checkpoint, inference, runtime
 from rde_jax.data.imageio import DataError
-from rde_jax.fileio import atomic, label_png, video_reader
+from rde_jax.fileio import atomic, label_png, storage, video_reader
 from rde_jax.fileio.video_outputs import VideoOutputs
 
 
@@ -76,6 +76,17 @@ def segment_to_folder(model: api.VOSModel, video: str | os.PathLike, mask: str |
                          and start_frame >= source.num_frames):
     raise DataError(f"--start_frame {start_frame} is outside the video "
                     f"({source.num_frames} frames)")
+  if storage.is_remote(out):  # an object store: segment into a local folder, then upload it
+    with tempfile.TemporaryDirectory(prefix="rde_jax_segment_") as local:
+      summary = segment_to_folder(
+          model, video, mask, local, mem_every=mem_every, top_k=top_k, dtype=dtype,
+          memory_mode=memory_mode, include_last=include_last, max_side=max_side,
+          start_frame=start_frame, resize_mask=resize_mask, chunk=chunk,
+          write_overlay=write_overlay, show_progress=show_progress)
+      summary["out"] = os.fspath(out)
+      atomic.write_json(Path(local) / "summary.json", summary)
+      storage.upload_folder(local, out, last="summary.json", replace=("masks",))
+    return summary
   out = Path(out)
   created = not out.exists()
   out.mkdir(parents=True, exist_ok=True)

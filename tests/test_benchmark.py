@@ -12,7 +12,7 @@ from rde_jax.benchmark import tables
 
 @pytest.fixture(scope="module")
 def report():
-  cfg = benchmark_config.get_config("test")
+  cfg = benchmark_config.get_config("runlocal")
   return benchmark.run(cfg)
 
 

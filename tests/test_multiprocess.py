@@ -1,18 +1,13 @@
 """Two JAX processes on localhost (CPU collectives) compute the same update as one process."""
 
-import os
-import socket
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
 import pytest
 
+from workers import ROOT, finish, free_port, start
+
 pytestmark = [pytest.mark.multiprocess, pytest.mark.slow]
-
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 _WORKER = textwrap.dedent("""
     import sys
@@ -43,23 +38,10 @@ _WORKER = textwrap.dedent("""
 """)
 
 
-def _free_port() -> int:
- with socket.socket() as s:
-  s.bind(("localhost", 0))
-  return s.getsockname()[1]
-
-
 def test_two_processes_match_one(tmp_path):
- script = _WORKER.format(root=ROOT, port=_free_port(), out=str(tmp_path / "params"))
- env = dict(os.environ, JAX_PLATFORMS="cpu")
- env.pop("XLA_FLAGS", None)
- procs = [subprocess.Popen([sys.executable, "-c", script, str(i)], env=env, cwd=ROOT,
-              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-      for i in (0, 1, -1)]
- outs = [p.communicate(timeout=900) for p in procs]
- for p, (out, err) in zip(procs, outs):
-  assert p.returncode == 0, err[-3000:]
- lines = [o.strip().splitlines()[-1].split() for o, _ in outs]
+ script = _WORKER.format(root=ROOT, port=free_port(), out=str(tmp_path / "params"))
+ outs = finish(start(script, (0, 1, -1)))
+ lines = [o.strip().splitlines()[-1].split() for o in outs]
  losses, norms, lr = [float(x[1]) for x in lines], [float(x[2]) for x in lines], float(lines[0][3])
  assert losses[0] == losses[1]  # a global loss, identical on both processes
  assert abs(losses[0] - losses[2]) <= 1e-6 * abs(losses[2])

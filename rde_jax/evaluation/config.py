@@ -7,11 +7,10 @@ line, e.g. `--config.dataset.root=/data/DAVIS --config.dtype=bfloat16`.
 
 from __future__ import annotations
 
-import os
-
 import ml_collections
 
 from rde_jax.errors import UserError
+from rde_jax.fileio import storage
 from rde_jax.inference.engine import DTYPES
 from rde_jax.inference.modes import MODES as MEMORY_MODES
 
@@ -97,7 +96,7 @@ def validate(c: ml_collections.ConfigDict) -> None:
 
 def settings(c: ml_collections.ConfigDict) -> dict:
   """The fields that change a video's output (a finished video is reused only if they match)."""
-  return {"checkpoint": os.path.abspath(os.path.expanduser(c.checkpoint)), "arch": c.arch,
+  return {"checkpoint": storage.canonical(c.checkpoint), "arch": c.arch,
           "dataset": c.dataset.to_dict(), "mem_every": int(c.mem_every), "top_k": int(c.top_k),
           "memory_mode": c.memory_mode, "include_last": bool(c.include_last),
           "dtype": c.dtype, "matmul_precision": c.matmul_precision,

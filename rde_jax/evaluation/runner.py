@@ -4,11 +4,21 @@ Layout of a workdir:
   results/              the benchmark's result folder (PNGs; DAVIS CSVs)
   videos/<name>.json    per-video record, written LAST: a video with a record is done
   vis/<name>.mp4|gif    overlays (config.vis)
-  summary.json          global summary (scores, FPS, settings, device, versions)
+  summary.json          global summary (scores, FPS, settings, device, versions, hosts)
   submission.zip        (config.zip) the results in the evaluation server's layout
+  hosts/<i>.json        (several processes) what process i ran, on which devices, how long
+  preempted/<i>         (several processes) process i got SIGTERM; removed by the next run
 
 A killed run restarted with the same workdir reuses every video whose record exists and was
-made with the same settings (`config.settings`), and recomputes the others.
+made with the same settings (`config.settings`), and recomputes the others. SIGTERM stops a run
+cleanly (`evaluation.preemption`). The workdir may be local or on cloud storage (`gs://...`,
+`fileio.storage`).
+
+Several processes (`eval.py --multihost`, after `jax.distributed.initialize`): process 0 decides
+which videos are done, every process runs its share of the rest (`multihost.assign`: longest
+first, balanced by frames) one video per local device and writes its outputs into the shared
+workdir; process 0 waits for all, then writes the CSVs, the zip and summary.json, which every
+process returns.
 """
 
 from __future__ import annotations
@@ -16,21 +26,23 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import os
+import platform
 import queue
 import threading
 import time
-from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import jax
 import ml_collections
 import numpy as np
 from absl import logging
+from etils import epath
 
-from rde_jax import api, inference, runtime
+from rde_jax import api, inference, multihost, runtime
 from rde_jax.data.folders import VideoFiles
 from rde_jax.evaluation import config as config_lib
-from rde_jax.fileio import atomic
+from rde_jax.evaluation.preemption import Preempted, Watch
+from rde_jax.fileio import atomic, storage
 from rde_jax.fileio.video_outputs import VideoOutputs
 
 
@@ -38,8 +50,9 @@ class Task:
   """One benchmark. Subclasses list videos, segment one video, and write the final files."""
 
   name = "task"
+  stop: Callable[[], bool] = staticmethod(lambda: False)  # set by `run`: preemption requested?
 
-  def __init__(self, cfg: ml_collections.ConfigDict, workdir: Path):
+  def __init__(self, cfg: ml_collections.ConfigDict, workdir: epath.Path):
     self.cfg, self.workdir = cfg, workdir
     self.results = workdir / "results"
 
@@ -53,10 +66,10 @@ class Task:
   def outputs(self, name: str, *, fps: float, binary: bool = False) -> VideoOutputs:
     """The writer of a video's PNGs (`output_dir`) and, with config.vis, its overlay."""
     stem = self.workdir / "vis" / name if self.cfg.vis else None
-    return VideoOutputs(self.output_dir(name), binary=binary, overlay_stem=stem, fps=fps,
-                        max_side=self.cfg.vis_max_side)
+    return _StoppableOutputs(self.output_dir(name), binary=binary, overlay_stem=stem, fps=fps,
+                             max_side=self.cfg.vis_max_side, stop=self.stop)
 
-  def relative(self, path: Path | None) -> str | None:
+  def relative(self, path: epath.Path | None) -> str | None:
     """A path inside the workdir as the records store it (None stays None)."""
     return path.relative_to(self.workdir).as_posix() if path is not None else None
 
@@ -64,7 +77,7 @@ class Task:
     """Global files (CSVs, zip) from every video's record; returns summary entries."""
     return {}
 
-  def output_dir(self, name: str) -> Path:
+  def output_dir(self, name: str) -> epath.Path:
     """Folder of a video's PNGs."""
     return self.results / name
 
@@ -97,11 +110,13 @@ _MODELS_LOCK = threading.Lock()
 
 def load_model(path: str, arch: str) -> api.VOSModel:
   """`api.load` cached per process (same checkpoint files and arch): compiled code is reused."""
-  path = os.path.abspath(os.path.expanduser(path))
-  meta = Path(path) / "model.json"
+  path = storage.canonical(path)
+  meta = storage.as_path(path) / "model.json"
   if not meta.exists():
-    meta = Path(path) / "model" / "model.json"
-  stamp = meta.stat().st_mtime_ns if meta.exists() else None
+    meta = storage.as_path(path) / "model" / "model.json"
+  stamp = None
+  if meta.exists():
+    stamp = meta.stat().mtime if storage.is_remote(path) else os.stat(meta).st_mtime_ns
   key = (path, stamp, arch)
   with _MODELS_LOCK:
     if key not in _MODELS:
@@ -121,7 +136,7 @@ def select_devices(n: int) -> list[jax.Device | None]:
   return [None] if n == 1 else devices[:n]
 
 
-def _marker(workdir: Path, name: str) -> Path:
+def _marker(workdir: epath.Path, name: str) -> epath.Path:
   return workdir / "videos" / f"{name}.json"
 
 
@@ -143,17 +158,39 @@ def _done(task: Task, name: str, settings: dict[str, Any]) -> dict[str, Any] | N
   return record
 
 
+class _StoppableOutputs(VideoOutputs):
+  """The per-video writer, stopping the video (Preempted) when `stop()` says so."""
+
+  def __init__(self, *args: Any, stop: Callable[[], bool], **kwargs: Any):
+    super().__init__(*args, **kwargs)
+    self._stop = stop
+
+  def write(self, name: str, ids: np.ndarray, frame: np.ndarray | None = None) -> None:
+    if self._stop():
+      raise Preempted(f"stopped before frame {name} of {self.folder.name}")
+    super().write(name, ids, frame)
+
+
+def _cache_dir(cfg: ml_collections.ConfigDict, workdir: epath.Path) -> str:
+  """The compilation cache folder ('workdir' = <workdir>/jax_cache, local workdirs only)."""
+  if cfg.compilation_cache != "workdir":
+    return cfg.compilation_cache
+  if storage.is_remote(workdir):
+    logging.warning("compilation_cache='workdir' needs a local workdir; the cache is off")
+    return ""
+  return os.fspath(workdir / "jax_cache")
+
+
 def run(cfg: ml_collections.ConfigDict, workdir: str | os.PathLike,
-        make_task: Callable[[ml_collections.ConfigDict, Path], Task]) -> dict[str, Any]:
+        make_task: Callable[[ml_collections.ConfigDict, epath.Path], Task]) -> dict[str, Any]:
   """Evaluates the benchmark `make_task(cfg, workdir)` into `workdir`; returns the summary
-  (also written to summary.json)."""
+  (also written to summary.json). Raises Preempted after SIGTERM (rerun to resume)."""
   config_lib.validate(cfg)
   wall = time.perf_counter()
-  workdir = Path(workdir).absolute()
+  workdir = storage.as_path(workdir)
   workdir.mkdir(parents=True, exist_ok=True)
-  cache = cfg.compilation_cache
   runtime.configure(matmul_precision=cfg.matmul_precision,
-                    compilation_cache=str(workdir / "jax_cache") if cache == "workdir" else cache)
+                    compilation_cache=_cache_dir(cfg, workdir))
   task = make_task(cfg, workdir)
   videos = task.videos()
   if cfg.videos:
@@ -166,15 +203,58 @@ def run(cfg: ml_collections.ConfigDict, workdir: str | os.PathLike,
     videos = videos[:cfg.num_videos]
   model = load_model(cfg.checkpoint, cfg.arch)
   settings = config_lib.settings(cfg)
-  records: dict[str, dict[str, Any]] = {}
-  todo = []
-  for v in videos:
-    done = _done(task, v.name, settings)
-    if done is not None:
-      records[v.name] = done
-    else:
-      todo.append(v)
-  logging.info("%d videos: %d done, %d to segment", len(videos), len(records), len(todo))
+  process, shared = jax.process_index(), multihost.is_multihost()
+  watch = Watch(workdir, process, shared)
+  try:
+    records: dict[str, dict[str, Any]] = {}
+    if process == 0:
+      watch.clear()
+      for v in videos:
+        done = _done(task, v.name, settings)
+        if done is not None:
+          records[v.name] = done
+    # Process 0's view of what is done, on every process: one assignment everywhere.
+    done_flags = multihost.broadcast_flags([v.name in records for v in videos])
+    todo = [v for v, done in zip(videos, done_flags) if not done]
+    logging.info("%d videos: %d done, %d to segment", len(videos), len(videos) - len(todo),
+                 len(todo))
+    share = multihost.assign([len(v.frames) for v in todo], jax.process_count())[process]
+    mine = [todo[i] for i in share]
+    task.stop = watch.requested
+    mine_records, preempted, host_wall = _segment(cfg, task, model, settings, mine, watch)
+    records.update(mine_records)
+    host = _host_entry(process, mine_records, mine, host_wall)
+    if shared:
+      atomic.write_json(workdir / "hosts" / f"{process}.json", host)
+    if multihost.any_process(preempted):  # every process agrees (and has finished writing)
+      raise Preempted(f"{workdir}: stopped on SIGTERM; rerun the same command to resume")
+  finally:
+    watch.restore()
+  if process == 0:
+    for v in todo:  # videos the other processes ran: their records are in the workdir
+      if v.name not in records:
+        record = _done(task, v.name, settings)
+        if record is None:
+          raise RuntimeError(f"{_marker(workdir, v.name)}: no complete record after every "
+                             "process finished")
+        records[v.name] = record
+    ordered = [records[v.name] for v in videos]
+    summary = _summary(cfg, task, ordered, [v.name for v in todo], time.perf_counter() - wall)
+    summary.update(_hosts_summary(workdir, host) if shared else {"processes": 1,
+                                                                 "hosts": [host]})
+    summary.update(task.finalize(ordered))
+    atomic.write_json(workdir / "summary.json", summary)
+  multihost.barrier("rde_jax.evaluation: summary written")
+  if process != 0:
+    summary = json.loads((workdir / "summary.json").read_text())
+  return summary
+
+
+def _segment(cfg: ml_collections.ConfigDict, task: Task, model: api.VOSModel,
+             settings: dict[str, Any], videos: Sequence[VideoFiles],
+             watch: Watch) -> tuple[dict[str, dict[str, Any]], bool, float]:
+  """Runs `videos`, one per local device. Returns (records, preempted, wall seconds)."""
+  t0 = time.perf_counter()
   devices = select_devices(int(cfg.num_devices))
   free: queue.Queue = queue.Queue()
   for d in devices:
@@ -183,30 +263,53 @@ def run(cfg: ml_collections.ConfigDict, workdir: str | os.PathLike,
   def work(video: VideoFiles) -> dict[str, Any]:
     device = free.get()
     try:
+      if watch.requested():
+        raise Preempted(f"stopped before {video.name}")
       engine = model.engine(top_k=cfg.top_k, dtype=cfg.dtype, memory_mode=cfg.memory_mode,
                             device=device)
       record = task.run_video(video, engine)
       record.update(settings=settings, device=str(device or jax.local_devices()[0]))
-      atomic.write_json(_marker(workdir, video.name), record)
+      if jax.process_count() > 1:
+        record["process"] = jax.process_index()
+      atomic.write_json(_marker(task.workdir, video.name), record)
       logging.info("%s: %d frames, %.1f FPS%s", video.name, record["frames"], record["fps"],
                    f", J&F {record['J&F']:.3f}" if record.get("J&F") is not None else "")
       return record
     finally:
       free.put(device)
 
+  records: dict[str, dict[str, Any]] = {}
   with concurrent.futures.ThreadPoolExecutor(len(devices)) as pool:
-    futures = {v.name: pool.submit(work, v) for v in todo}
+    futures = {v.name: pool.submit(work, v) for v in videos}
     try:
       for name, fut in futures.items():
         records[name] = fut.result()
+    except Preempted as e:
+      logging.warning("%s", e)
+      pool.shutdown(wait=True, cancel_futures=True)
+      return records, True, time.perf_counter() - t0
     except BaseException:
       pool.shutdown(wait=True, cancel_futures=True)
       raise
-  ordered = [records[v.name] for v in videos]
-  summary = _summary(cfg, task, ordered, [v.name for v in todo], time.perf_counter() - wall)
-  summary.update(task.finalize(ordered))
-  atomic.write_json(workdir / "summary.json", summary)
-  return summary
+  return records, False, time.perf_counter() - t0
+
+
+def _host_entry(process: int, records: dict[str, dict[str, Any]], videos: Sequence[VideoFiles],
+                wall: float) -> dict[str, Any]:
+  """What this process ran this time: videos, frames, devices, seconds."""
+  return {"process": process, "host": platform.node(),
+          "devices": [str(d) for d in jax.local_devices()],
+          "videos": [v.name for v in videos],
+          "frames": sum(r["frames"] for r in records.values()),
+          "model_seconds": sum(r["model_seconds"] for r in records.values()),
+          "wall_seconds": wall}
+
+
+def _hosts_summary(workdir: epath.Path, own: dict[str, Any]) -> dict[str, Any]:
+  hosts = [own] + [json.loads((workdir / "hosts" / f"{i}.json").read_text())
+                   for i in range(1, jax.process_count())]
+  return {"processes": jax.process_count(), "global_devices": jax.device_count(),
+          "hosts": hosts}
 
 
 def _summary(cfg: ml_collections.ConfigDict, task: Task, records: Sequence[dict[str, Any]],

@@ -2,6 +2,7 @@
 killed at any instant) sees the old file or the new one, never half of one.
 
 Files get the permissions of an ordinary `open()` (0666 less the umask), not mkstemp's 0600.
+Remote paths (`gs://...`) have no rename: they are written in one upload (`fileio.storage`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import tempfile
 from typing import Any
 
 import numpy as np
+
+from rde_jax.fileio import storage
 
 
 PathLike = str | os.PathLike
@@ -35,6 +38,9 @@ def file_mode() -> int:
 
 def write_bytes(path: PathLike, data: bytes) -> None:
   """Writes bytes to a temporary file beside `path`, then renames it into place."""
+  if storage.is_remote(path):
+    storage.write_remote(path, data)
+    return
   path = pathlib.Path(path)
   path.parent.mkdir(parents=True, exist_ok=True)
   fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from rde_jax.data.imageio import DataError, PathLike, read_bytes
-from rde_jax.fileio import atomic
+from rde_jax.fileio import atomic, storage
 
 
 def _bit_palette() -> np.ndarray:
@@ -124,6 +124,9 @@ def compact_ids(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def zip_folder(folder: PathLike, zip_path: PathLike, *, arc_prefix: str = "",
                names: Iterable[str] | None = None) -> None:
   """Atomically writes a zip of every file under `folder` (stored as `arc_prefix/<relative>`)."""
+  if storage.is_remote(folder) or storage.is_remote(zip_path):
+    _zip_remote(folder, zip_path, arc_prefix=arc_prefix, names=names)
+    return
   folder, zip_path = pathlib.Path(folder), pathlib.Path(zip_path)
   zip_path.parent.mkdir(parents=True, exist_ok=True)
   fd, tmp = tempfile.mkstemp(dir=zip_path.parent, prefix=f".{zip_path.name}.", suffix=".tmp")
@@ -141,3 +144,16 @@ def zip_folder(folder: PathLike, zip_path: PathLike, *, arc_prefix: str = "",
     if os.path.exists(tmp):
       os.unlink(tmp)
     raise
+
+
+def _zip_remote(folder: PathLike, zip_path: PathLike, *, arc_prefix: str,
+                names: Iterable[str] | None) -> None:
+  """`zip_folder` for object stores: built in a local temporary file, uploaded once."""
+  root = storage.as_path(folder)
+  with storage.local_copy_for(zip_path) as local:
+    with zipfile.ZipFile(local, "w", zipfile.ZIP_DEFLATED) as z:
+      for p in storage.files_under(root):
+        rel = p.relative_to(root).as_posix()
+        if p.name.startswith(".") or (names is not None and rel.split("/")[0] not in names):
+          continue
+        z.writestr(f"{arc_prefix}/{rel}" if arc_prefix else rel, p.read_bytes())

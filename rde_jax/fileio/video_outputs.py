@@ -6,18 +6,22 @@
     out.overlay_path, out.written
 
 PNGs are written atomically one by one (a killed run leaves whole files only); the overlay is
-written beside and renamed into place on success, deleted on error.
+written beside and renamed into place on success, deleted on error. On remote storage
+(`gs://...`, see `fileio.storage`) each PNG is one upload and the overlay is encoded in a local
+temporary folder and uploaded on success.
 """
 
 from __future__ import annotations
 
 import os
 import pathlib
+import shutil
+import tempfile
 from typing import Any
 
 import numpy as np
 
-from rde_jax.fileio import label_png, overlay
+from rde_jax.fileio import label_png, overlay, storage
 
 
 class VideoOutputs:
@@ -27,8 +31,13 @@ class VideoOutputs:
   def __init__(self, folder: str | os.PathLike, *, binary: bool = False,
                overlay_stem: str | os.PathLike | None = None, fps: float = 24.0,
                max_side: int | None = None, overlay_format: str | None = None):
-    self.folder = pathlib.Path(folder)
+    self.folder = storage.native(folder)
     self._write_png = label_png.write_binary_png if binary else label_png.write_label_png
+    self._remote_stem, self._stage = None, None
+    if overlay_stem is not None and storage.is_remote(overlay_stem):
+      self._remote_stem = storage.as_path(overlay_stem)
+      self._stage = tempfile.mkdtemp(prefix="rde_jax_overlay_")
+      overlay_stem = os.path.join(self._stage, self._remote_stem.name)
     self._overlay = (overlay.OverlayWriter(overlay_stem, fps=fps, max_side=max_side,
                                            fmt=overlay_format)
                      if overlay_stem is not None else None)
@@ -53,11 +62,22 @@ class VideoOutputs:
     """Finishes the overlay (if any); returns its path."""
     if self._overlay is not None and self._overlay.frames:
       self.overlay_path = self._overlay.close()
+      if self._remote_stem is not None:
+        target = self._remote_stem.with_name(self.overlay_path.name)
+        storage.upload(self.overlay_path, target)
+        self.overlay_path = target
+    self._unstage()
     return self.overlay_path
 
   def abort(self) -> None:
     if self._overlay is not None:
       self._overlay.abort()
+    self._unstage()
+
+  def _unstage(self) -> None:
+    if self._stage is not None:
+      shutil.rmtree(self._stage, ignore_errors=True)
+      self._stage = None
 
   def __enter__(self) -> "VideoOutputs":
     return self

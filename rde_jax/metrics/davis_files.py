@@ -9,6 +9,7 @@ Layout (official toolkit, 480p only):
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 from typing import Sequence
@@ -17,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from rde_jax.errors import UserError
+from rde_jax.fileio import storage
 
 
 RESOLUTION = "480p"
@@ -33,7 +35,8 @@ def read_label_png(path: str | os.PathLike) -> np.ndarray:
   Palette colours are ignored: the pixel values are the object ids.
   """
   try:
-    with Image.open(path) as image:
+    source = io.BytesIO(storage.read_bytes(path)) if storage.is_remote(path) else path
+    with Image.open(source) as image:
       mode = image.mode
       labels = np.array(image) if mode in _LABEL_MODES else None
   except FileNotFoundError as e:
@@ -87,7 +90,7 @@ def read_results_sequence(results_path: str | os.PathLike, sequence: str, gt_pat
   Only frames 1..T-2 are read (the evaluated ones); the first and last slots are zeros.
   """
   shape = tuple(shape)
-  result_paths = [Path(results_path) / sequence / f"{p.stem}.png" for p in gt_paths]
+  result_paths = [storage.native(results_path) / sequence / f"{p.stem}.png" for p in gt_paths]
   pred = np.zeros((len(gt_paths),) + shape, np.uint8)
   for t in range(1, len(gt_paths) - 1):
     path = result_paths[t]

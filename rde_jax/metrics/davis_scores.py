@@ -24,7 +24,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from rde_jax.fileio import atomic
+from rde_jax.fileio import atomic, storage
 from rde_jax.metrics import region_boundary
 from rde_jax.metrics.davis_files import (DavisEvalError, read_gt_sequence, read_results_sequence,
                                          sequence_names)
@@ -193,8 +193,8 @@ def write_csvs(results_path: str | os.PathLike, split: str, scores: dict[str, fl
                rows: Sequence[tuple[str, float, float]]) -> tuple[Path, Path]:
   """Writes the two official CSVs into ``results_path``; returns their paths."""
   global_csv, per_sequence_csv = csv_texts(scores, rows)
-  global_path = Path(results_path) / f"global_results-{split}.csv"
-  per_sequence_path = Path(results_path) / f"per-sequence_results-{split}.csv"
+  global_path = storage.native(results_path) / f"global_results-{split}.csv"
+  per_sequence_path = storage.native(results_path) / f"per-sequence_results-{split}.csv"
   atomic.write_bytes(global_path, global_csv.encode("utf-8"))
   atomic.write_bytes(per_sequence_path, per_sequence_csv.encode("utf-8"))
   return global_path, per_sequence_path

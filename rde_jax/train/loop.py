@@ -1,17 +1,17 @@
 """The training loop: config -> mesh -> data -> model init -> jitted update -> periodic actions.
 
 Checkpoints (orbax CheckpointManager, async, keep N) hold {step, params, opt_state, loss_scale};
-the data position is the step itself (batch `step` is a pure function of the seed), so a restarted run
-continues bit-identically. SIGTERM (preemption) saves a checkpoint and exits cleanly; a
+the data position is the step itself (batch `step` is a pure function of the seed), so a
+restarted run continues bit-identically. SIGTERM (preemption) saves a checkpoint and exits
+cleanly (with several processes all of them at the same step: `train/preemption.py`); a
 non-finite loss or gradient stops the run with the last good checkpoint intact (in float16 an
 overflowing step is skipped instead, rde_jax/train/loss_scale.py). The latest model
 is also exported to WORKDIR/model (what eval.py, rde_jax.segment and rde_jax.load read).
+WORKDIR may be local or on cloud storage (gs://..., through etils.epath).
 """
 
 from __future__ import annotations
 
-import pathlib
-import signal
 import time
 from typing import Any
 
@@ -21,11 +21,12 @@ from absl import logging
 
 from rde_jax import checkpoint, runtime
 from rde_jax.data.pipeline import make_iterator
-from rde_jax.fileio import atomic
+from rde_jax.fileio import atomic, storage
 from rde_jax.train import inputs
 from rde_jax.train.initial_weights import initial_variables
 from rde_jax.train.metric_writer import MetricWriter
 from rde_jax.train.periodic_eval import evaluate_videos
+from rde_jax.train.preemption import StopCheck
 from rde_jax.train.trainer import Trainer, TrainState, variables_of
 
 
@@ -33,22 +34,7 @@ class NonFiniteError(RuntimeError):
   """Loss or gradient became NaN/Inf."""
 
 
-class _Preemption:
-  """Turns SIGTERM into a flag the loop checks after every step."""
-
-  def __init__(self) -> None:
-    self.requested = False
-    self._previous = signal.signal(signal.SIGTERM, self._handle)
-
-  def _handle(self, signum: int, frame: Any) -> None:
-    logging.warning("SIGTERM received: checkpointing and stopping")
-    self.requested = True
-
-  def restore(self) -> None:
-    signal.signal(signal.SIGTERM, self._previous)
-
-
-def _manager(workdir: pathlib.Path, cfg: ml_collections.ConfigDict):
+def _manager(workdir: Any, cfg: ml_collections.ConfigDict):
   import orbax.checkpoint as ocp
   options = ocp.CheckpointManagerOptions(max_to_keep=cfg.keep_checkpoints,
                                          enable_async_checkpointing=True)
@@ -70,7 +56,7 @@ def _restore(mgr: Any, state: TrainState) -> TrainState:
 def train_and_evaluate(cfg: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   """Trains (or resumes) to cfg.num_steps, then evaluates. Returns the final summary."""
   runtime.configure(compilation_cache=cfg.compilation_cache)
-  workdir_p = pathlib.Path(workdir).absolute()
+  workdir_p = storage.as_path(workdir)
   workdir_p.mkdir(parents=True, exist_ok=True)
   is_main = jax.process_index() == 0
   writer = MetricWriter(workdir_p if is_main else None)
@@ -86,7 +72,7 @@ def train_and_evaluate(cfg: ml_collections.ConfigDict, workdir: str) -> dict[str
   ds = inputs.train_pipeline(cfg)
   batches = make_iterator(ds, start_step=start, num_threads=cfg.data.num_threads)
   eval_set = inputs.eval_videos(cfg)
-  preempt = _Preemption()
+  preempt = StopCheck()
   t0, last_step, last_time = time.time(), start, time.time()
   try:
     for step in range(start, cfg.num_steps):
@@ -106,13 +92,14 @@ def train_and_evaluate(cfg: ml_collections.ConfigDict, workdir: str) -> dict[str
         scalars.update(steps_per_sec=rate, eta_min=(cfg.num_steps - done) / max(rate, 1e-9) / 60)
         writer.write_scalars(done, scalars)
         last_step, last_time = done, now
-      if done % cfg.checkpoint_every == 0 or preempt.requested:
+      stop = preempt.check(done)
+      if done % cfg.checkpoint_every == 0 or stop:
         _save(mgr, state, done)
         if is_main:
           mgr.wait_until_finished()
           checkpoint.save_model(workdir_p / "model", variables_of(state, batch_stats),
                                 trainer.arch, step=done, config=cfg.to_dict())
-      if preempt.requested:
+      if stop:
         mgr.wait_until_finished()
         return {"status": "preempted", "step": done}
       if cfg.eval_every and done % cfg.eval_every == 0 and done < cfg.num_steps and eval_set:
@@ -131,11 +118,12 @@ def train_and_evaluate(cfg: ml_collections.ConfigDict, workdir: str) -> dict[str
                           config=cfg.to_dict())
   summary: dict[str, Any] = {"status": "done", "step": final_step,
                              "train_seconds": time.time() - t0}
-  if eval_set and is_main:
+  if eval_set:  # every process segments its share of the videos (periodic_eval)
     out_dir = workdir_p / "eval" if cfg.eval.write_outputs else None
     res = evaluate_videos(variables, trainer.arch, eval_set, cfg, out_dir=out_dir)
     writer.write_scalars(final_step, {f"eval/{k}": v for k, v in res["scores"].items()})
     summary["eval"] = res
-    atomic.write_json(workdir_p / "summary.json", summary)
+    if is_main:
+      atomic.write_json(workdir_p / "summary.json", summary)
   writer.close()
   return summary

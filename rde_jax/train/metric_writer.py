@@ -7,21 +7,23 @@ extra), and without them the JSON-lines file is the record (a warning says so on
 from __future__ import annotations
 
 import json
-import pathlib
+import os
 from typing import Any
 
 from absl import logging
+
+from rde_jax.fileio import storage
 
 
 class MetricWriter:
   """write_scalars(step, {name: value}) to the console, metrics.jsonl and TensorBoard if any."""
 
-  def __init__(self, workdir: pathlib.Path | None):
+  def __init__(self, workdir: os.PathLike | None):
     self._file = None
     self._tb = None
     if workdir is None:
       return
-    self._file = open(workdir / "metrics.jsonl", "a", buffering=1)
+    self._file = storage.AppendLog(workdir / "metrics.jsonl")
     try:
       import tensorflow  # noqa: F401  (clu's summary writer needs it)
       from clu import metric_writers

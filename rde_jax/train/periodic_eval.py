@@ -1,46 +1,60 @@
-"""J&F of the current model on validation videos during and after training."""
+"""J&F of the current model on validation videos during and after training.
+
+With several processes the videos are shared out (`multihost.assign`: longest first, balanced
+by frames), each process segments and scores its own, and the per-video results are gathered
+on every process (`multihost.allgather_json`, bit-exact), so the scores equal one process's.
+"""
 
 from __future__ import annotations
 
 import io
-import pathlib
 import time
 from typing import Any
 
+import jax
 import ml_collections
 import numpy as np
 
-from rde_jax import inference
+from rde_jax import inference, multihost
 from rde_jax.metrics import davis_scores
 from rde_jax.model.architectures import Arch
 
 
 def evaluate_videos(variables: Any, arch: Arch, videos: list[dict],
                     cfg: ml_collections.ConfigDict,
-                    out_dir: pathlib.Path | None = None) -> dict[str, Any]:
+                    out_dir: Any = None) -> dict[str, Any]:
   """Segments each video from its first-frame labels; DAVIS-2017 J&F over all objects.
 
   With `out_dir`, writes palette PNG masks and an overlay GIF per video there (needs rde_jax.masks_io / overlay).
   """
   engine = inference.Engine(variables, arch, top_k=cfg.eval.top_k)
-  results, frames_done, seconds = [], 0, 0.0
-  for video in videos:
+  share = multihost.assign([len(v["frames"]) for v in videos], jax.process_count())
+  results, frames_done, seconds = {}, 0, 0.0
+  for i in share[jax.process_index()]:
+    video = videos[i]
     frames, gt = np.asarray(video["frames"]), np.asarray(video["labels"])
     t0 = time.time()
     pred = np.stack([p.argmax(0).astype(np.uint8) for _, p in
                      inference.propagate(engine, frames, gt[0], mem_every=cfg.eval.mem_every)])
     seconds += time.time() - t0
     frames_done += len(frames)
-    results.append(davis_scores.evaluate_sequence(gt, pred, name=str(video["name"])))
+    results[i] = davis_scores.evaluate_sequence(gt, pred, name=str(video["name"]))
     if out_dir is not None:
       write_outputs(out_dir / str(video["name"]), frames, pred)
+  if multihost.is_multihost():
+    gathered = multihost.allgather_json({"results": {str(i): r for i, r in results.items()},
+                                         "frames": frames_done, "seconds": seconds})
+    results = {int(i): r for g in gathered for i, r in g["results"].items()}
+    frames_done = sum(g["frames"] for g in gathered)
+    seconds = max(g["seconds"] for g in gathered)
+  results = [results[i] for i in range(len(videos))]
   scores = davis_scores.global_scores(results)
   per_video = {r["name"]: float((np.mean(r["J"]["mean"]) + np.mean(r["F"]["mean"])) / 2)
                for r in results}
   return {"scores": scores, "per_video": per_video, "fps": frames_done / max(seconds, 1e-9)}
 
 
-def write_outputs(folder: pathlib.Path, frames: np.ndarray, labels: np.ndarray) -> None:
+def write_outputs(folder: Any, frames: np.ndarray, labels: np.ndarray) -> None:
   """Palette PNGs (DAVIS palette) per frame, an overlay GIF of the masks on the frames, and the
   input frames as `input.gif` (to try `python -m rde_jax.segment` on right after the demo)."""
   from PIL import Image
