@@ -12,13 +12,22 @@ def base_config() -> ml_collections.ConfigDict:
   c.arch = "official"  # rde_jax.model.architectures name
   c.arch_overrides = ml_collections.ConfigDict()  # e.g. {"value_dim": 128} on top of `arch`
   c.seed = 14159265
-  c.dtype = "float32"  # compute dtype ("bfloat16": parameters stay float32)
+  c.dtype = "float32"  # compute dtype: float32, bfloat16 or float16 (parameters stay float32)
+  c.loss_scale_init = 2.0 ** 16  # float16 only: dynamic loss scale, as torch's GradScaler
+  c.loss_scale_growth_interval = 2000  # doubles after this many good steps; halves on overflow
   c.compilation_cache = "~/.cache/rde_jax/jax_compilation_cache"  # '' = off
 
   c.data = ml_collections.ConfigDict()
-  c.data.sources = "davis+youtube"  # '+'-joined: synthetic, davis, youtube (stage 0: static)
+  c.data.sources = "davis+youtube"  # '+'-joined: synthetic, bl30k, davis, youtube (stage 0: static)
   c.data.tfds_dir = ""  # TFDS data_dir holding the built davis_vos / youtube_vos_2019 /
-  #                       static_masks datasets (see rde_jax/data/builders.py)
+  #                       bl30k_vos / static_masks datasets (see rde_jax/data/builders.py)
+  # Official folders read directly (no build step; rde_jax/data/training_sources.py); a source
+  # whose root is empty comes from tfds_dir.
+  c.data.static_root = ""  # stage 0: static/ (fss/, DUTS-TR/, DUTS-TE/, ecssd/, BIG_small/, HRSOD_small/)
+  c.data.bl30k_root = ""  # BL30K/ (JPEGImages/, Annotations/)
+  c.data.davis_root = ""  # DAVIS/2017/trainval (JPEGImages/480p/, Annotations/480p/)
+  c.data.youtube_root = ""  # the folder holding train_480p/
+  c.data.official_subsets = True  # the official DAVIS / YouTube-VOS training lists
   c.data.davis_repeat = 5
   c.data.crop_size = 384
   c.data.num_frames = 5  # 3 for stage 0
@@ -62,6 +71,31 @@ def base_config() -> ml_collections.ConfigDict:
   return c
 
 
+def shrink_to_runlocal(c: ml_collections.ConfigDict, num_steps: int = 2) -> ml_collections.ConfigDict:
+  """The `runlocal` variant of a stage config: the same code path, seconds on a CPU.
+
+  Tiny architecture, batch 2, a handful of steps on 32x32 crops, checkpoints at the end, logs every
+  step, no evaluation; one learning rate (1e-4) and, for the video stages, the paper's loss
+  weights, so stages 1-3 compile one identical step. The data still comes from the stage's own
+  sources (the tests point the roots at tiny generated folders); only the sizes shrink.
+  """
+  c.arch = "tiny"
+  c.batch_size = 2
+  c.num_steps = num_steps
+  c.lr = 1e-4
+  c.lr_steps = (num_steps - 1,)
+  if c.stage != 0:
+    c.lambda_mc = c.lambda_f2 = c.lambda_f4 = 10.0
+  c.data.crop_size = 32
+  c.data.num_threads = 1
+  c.start_warm, c.end_warm = 1, num_steps
+  c.log_every = 1
+  c.checkpoint_every = num_steps
+  c.eval_every = 0
+  c.eval.source = "none"
+  return c
+
+
 def validate(c: ml_collections.ConfigDict) -> None:
   """Raises UserError naming the first bad field (before anything is created or computed)."""
   from rde_jax import validate as v
@@ -71,12 +105,14 @@ def validate(c: ml_collections.ConfigDict) -> None:
   v.dtype_name("config.dtype", c.dtype, v.TRAIN_DTYPES)
   d = c.data
   sources = str(d.sources).split("+")
-  for s in sources:
-    v.choice("config.data.sources", s, ("synthetic", "davis", "youtube"))
+  for s in sources if c.stage != 0 else ():  # stage 0 reads the static image sets
+    v.choice("config.data.sources", s, ("synthetic", "bl30k", "davis", "youtube"))
   v.choice("config.eval.source", c.eval.source, ("synthetic", "davis", "none"))
-  needs_tfds = c.stage == 0 or set(sources) - {"synthetic"} or c.eval.source == "davis"
-  if d.tfds_dir and needs_tfds:
+  if d.tfds_dir:
     v.existing("config.data.tfds_dir", d.tfds_dir, kind="dir")
+  for root in [k for k in d.keys() if k.endswith("_root")]:
+    if d[root]:
+      v.existing(f"config.data.{root}", d[root], kind="dir")
   for field, low in (("davis_repeat", 1), ("num_threads", 1), ("synthetic_videos", 1),
                      ("synthetic_size", 16), ("num_frames", 3)):
     v.integer(f"config.data.{field}", d[field], minimum=low)

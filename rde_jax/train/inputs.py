@@ -9,15 +9,12 @@ import grain
 import jax
 import ml_collections
 
+from rde_jax.data import training_sources
 from rde_jax.data.clips import StaticClipConfig, VideoClipConfig
 from rde_jax.data.pipeline import SourceSpec, static_pipeline, video_pipeline
 from rde_jax.data.sampling import max_skip_at
 from rde_jax.data.synthetic import SyntheticConfig, SyntheticVideos
 from rde_jax.errors import UserError
-
-
-STATIC_SETS = ("fss", "duts_tr", "duts_te", "ecssd", "big_small", "hrsod_small")
-STATIC_REPEATS = {"big_small": 5, "hrsod_small": 5}  # official `dataset/static_dataset.py`: small sets repeated 5x
 
 
 def synthetic_videos(cfg: ml_collections.ConfigDict, split: str) -> SyntheticVideos:
@@ -30,36 +27,16 @@ def synthetic_videos(cfg: ml_collections.ConfigDict, split: str) -> SyntheticVid
   return SyntheticVideos(cfg.eval.num_videos, gen, seed=cfg.seed + 7919)
 
 
-def require_built(name: str, data_dir: str, field: str) -> None:
-  """UserError unless TFDS dataset `name` is built (tfds.data_source would start building it)."""
-  import tensorflow_datasets as tfds
-  from rde_jax.data import builders  # noqa: F401  (registers the builders)
-  builder = tfds.builder(name, data_dir=data_dir or None)
-  if not builder.is_prepared():
-    raise UserError(f"{field}: the TFDS dataset {name} is not built in {builder.data_dir}",
-                    hint="build it first (rde_jax/data/builders.py says how), or set "
-                         "config.data.tfds_dir to where it was built")
-
-
-def _video_specs(cfg: ml_collections.ConfigDict) -> list[SourceSpec]:
-  from rde_jax.data import builders  # imports TFDS; only for real datasets
-  d = cfg.data
+def _video_specs(cfg: ml_collections.ConfigDict, clip_cfg: VideoClipConfig) -> list[SourceSpec]:
   specs = []
-  for name in d.sources.split("+"):
-    if name in ("davis", "youtube"):
-      require_built("davis_vos/2017" if name == "davis" else "youtube_vos_2019", d.tfds_dir,
-                    "config.data.sources")
+  for name in cfg.data.sources.split("+"):
     if name == "synthetic":
       specs.append(SourceSpec(synthetic_videos(cfg, "train")))
-    elif name == "davis":
-      specs.append(SourceSpec(builders.load_videos("davis_vos/2017", split="train",
-                                                   data_dir=d.tfds_dir), repeat=d.davis_repeat))
-    elif name == "youtube":
-      specs.append(SourceSpec(builders.load_videos("youtube_vos_2019", split="train",
-                                                   data_dir=d.tfds_dir), skip_divisor=5))
+    elif name in training_sources.SOURCES:  # folders or built TFDS datasets
+      specs += training_sources.video_specs(name, cfg.data, clip_cfg)
     else:
       raise UserError(f"config.data.sources: unknown source {name!r} "
-                       "(expected synthetic, davis, youtube joined by '+')")
+                       "(expected synthetic, bl30k, davis, youtube joined by '+')")
   return specs
 
 
@@ -77,12 +54,7 @@ def train_pipeline(cfg: ml_collections.ConfigDict, process_index: int | None = N
                      f"{jax.device_count()} devices")
   d = cfg.data
   if cfg.stage == 0:
-    from rde_jax.data import builders
-    for n in STATIC_SETS:
-      require_built(f"static_masks/{n}", d.tfds_dir, "config.stage=0")
-    specs = [SourceSpec(builders.load_static(f"static_masks/{n}", data_dir=d.tfds_dir),
-                        repeat=STATIC_REPEATS.get(n, 1)) for n in STATIC_SETS]
-    return static_pipeline(specs, batch_size=per_process, seed=cfg.seed,
+    return static_pipeline(training_sources.static_specs(d), batch_size=per_process, seed=cfg.seed,
                            config=StaticClipConfig(crop_size=d.crop_size, num_frames=3),
                            process_index=process_index, process_count=process_count)
   if d.max_skip > 0:
@@ -91,8 +63,8 @@ def train_pipeline(cfg: ml_collections.ConfigDict, process_index: int | None = N
     skip = lambda step: max_skip_at(step, cfg.num_steps, cfg.stage)
   clip_cfg = VideoClipConfig(crop_size=d.crop_size, num_frames=d.num_frames,
                              crop_scale=tuple(d.crop_scale))
-  return video_pipeline(_video_specs(cfg), batch_size=per_process, seed=cfg.seed, max_skip=skip,
-                        config=clip_cfg, process_index=process_index,
+  return video_pipeline(_video_specs(cfg, clip_cfg), batch_size=per_process, seed=cfg.seed,
+                        max_skip=skip, config=clip_cfg, process_index=process_index,
                         process_count=process_count)
 
 
@@ -104,8 +76,6 @@ def eval_videos(cfg: ml_collections.ConfigDict) -> list[dict]:
     src = synthetic_videos(cfg, "val")
     return [src[i] for i in range(len(src))]
   if cfg.eval.source == "davis":
-    from rde_jax.data import builders
-    require_built("davis_vos/2017", cfg.data.tfds_dir, "config.eval.source")
-    src = builders.load_videos("davis_vos/2017", split="val", data_dir=cfg.data.tfds_dir)
+    src = training_sources.davis_val_source(cfg.data)
     return [src[i] for i in range(min(len(src), cfg.eval.num_videos))]
   raise UserError(f"config.eval.source: unknown {cfg.eval.source!r} (synthetic, davis, none)")

@@ -1,10 +1,11 @@
 """The training loop: config -> mesh -> data -> model init -> jitted update -> periodic actions.
 
-Checkpoints (orbax CheckpointManager, async, keep N) hold {step, params, opt_state}; the data
-position is the step itself (batch `step` is a pure function of the seed), so a restarted run
-continues bit-identically. SIGTERM (preemption) saves a checkpoint and exits cleanly (with
-several processes all of them at the same step: `train/preemption.py`); a
-non-finite loss or gradient stops the run with the last good checkpoint intact. The latest model
+Checkpoints (orbax CheckpointManager, async, keep N) hold {step, params, opt_state, loss_scale};
+the data position is the step itself (batch `step` is a pure function of the seed), so a
+restarted run continues bit-identically. SIGTERM (preemption) saves a checkpoint and exits
+cleanly (with several processes all of them at the same step: `train/preemption.py`); a
+non-finite loss or gradient stops the run with the last good checkpoint intact (in float16 an
+overflowing step is skipped instead, rde_jax/train/loss_scale.py). The latest model
 is also exported to WORKDIR/model (what eval.py, rde_jax.segment and rde_jax.load read).
 WORKDIR may be local or on cloud storage (gs://..., through etils.epath). Replaced as a whole when local (`checkpoint.save_model`), so a kill
 during the export keeps the previous model. The config is validated before the workdir is
@@ -84,7 +85,7 @@ def train_and_evaluate(cfg: ml_collections.ConfigDict, workdir: str) -> dict[str
   try:
     for step in range(start, cfg.num_steps):
       state, metrics = trainer.step(state, batch_stats, next(batches), step)
-      if not bool(metrics["finite"]):
+      if not bool(metrics["finite"]) and not bool(metrics["skipped"]):
         raise NonFiniteError(
             f"step {step}: non-finite loss ({float(metrics['total_loss'])}) or gradient norm "
             f"({float(metrics['grad_norm'])}); the update was not applied and the last good "
