@@ -368,7 +368,7 @@ CASES = [
          r"config\.data\.crop_size"),
     Case("train.py davis not built", "train.py",
          tr("--config.data.sources=davis", "--config.data.tfds_dir={w}/tfds"),
-         r"config\.data\.sources.*davis_vos/2017 is not built", a_folder("tfds")),
+         r"config\.data.*davis_vos/2017 is not built", a_folder("tfds")),
     Case("train.py config file missing", "train.py", tr(config="configs/nope.py"),
          r"--config: configs/nope\.py: no such file"),
     Case("train.py config variant bogus", "train.py", tr(config="configs/synthetic.py:bogus"),

@@ -87,3 +87,20 @@ def test_debug_shows_the_traceback(env, tmp_path):
   with pytest.raises(Exception, match="--top_k must be an integer >= 1"):
     cli.call(segment.main, segment.define_flags,
              ["segment", *R.seg("--top_k=0", "--debug")(env, tmp_path)])
+
+
+@pytest.mark.parametrize("name", ["stage0", "stage1", "stage2", "stage3", "synthetic"])
+@pytest.mark.parametrize("variant", ["", "runlocal"])
+def test_every_shipped_training_config_passes_validation(name, variant):
+  from rde_jax.train import config as train_config
+  spec = importlib.util.spec_from_file_location(name, REPO / "configs" / f"{name}.py")
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  train_config.validate(module.get_config(variant))
+
+
+def test_validation_constants_match_the_library():
+  from rde_jax import inference, validate
+  from rde_jax.model import architectures
+  assert set(validate.DTYPES) == set(inference.DTYPES)
+  assert set(validate.ARCHES) == set(architectures._TABLE)
