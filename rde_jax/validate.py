@@ -17,7 +17,7 @@ from typing import Any, Iterable, Sequence
 from rde_jax.errors import UserError
 
 DTYPES = ("float32", "bfloat16", "float16")  # = rde_jax.inference.DTYPES (tested), no JAX import
-TRAIN_DTYPES = ("float32", "bfloat16")  # rde_jax/train/trainer.py
+TRAIN_DTYPES = DTYPES  # rde_jax/train/trainer.py (float16 with loss scaling)
 ARCHES = ("official", "tiny")  # rde_jax.model.architectures.get names (tested)
 PRECISIONS = ("default", "high", "highest", "bfloat16", "tensorfloat32", "float32")
 

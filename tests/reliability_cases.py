@@ -356,7 +356,7 @@ CASES = [
          a_file("f")),
     Case("train.py eval source bogus", "train.py", tr("--config.eval.source=bogus"),
          r"config\.eval\.source"),
-    Case("train.py dtype float16", "train.py", tr("--config.dtype=float16"), r"config\.dtype"),
+    Case("train.py dtype float64", "train.py", tr("--config.dtype=float64"), r"config\.dtype"),
     Case("train.py log_every 0", "train.py", tr("--config.log_every=0"),
          r"config\.log_every.*>= 1"),
     Case("train.py checkpoint_every 0", "train.py", tr("--config.checkpoint_every=0"),
