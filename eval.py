@@ -8,52 +8,55 @@ rde_jax/evaluation/runner.py for the workdir layout. Rerunning with the same wor
 (also after SIGTERM, which stops the run cleanly with exit status 143). The workdir and the
 checkpoint may be on cloud storage (gs://...). On a TPU pod slice or a GPU cluster run the same
 command on every host with --multihost (videos are shared out; docs/pod.md).
+Every config field is checked before the workdir is created; errors are one line
+(`error: ...`), --debug shows the traceback, --verbosity=0 shows the libraries' INFO logs.
 """
 
 import sys
 
-from absl import app, flags, logging
+from absl import flags
 from ml_collections import config_flags
 
-
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Evaluation config (configs/*.py).",
-                                          lock_config=True)
-_WORKDIR = flags.DEFINE_string("workdir", None, "Output folder (resumable; local or gs://).")
-_MULTIHOST = flags.DEFINE_bool("multihost", False, "Call jax.distributed.initialize() first and "
-                               "share the videos among the processes (same workdir everywhere).")
-_COORDINATOR = flags.DEFINE_string("coordinator_address", None, "With --multihost: host:port of "
-                                   "process 0 (default: auto-detected or JAX_COORDINATOR_ADDRESS).")
-_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "With --multihost (default: auto).")
-_PROCESS_ID = flags.DEFINE_integer("process_id", None, "With --multihost (default: auto).")
-flags.mark_flags_as_required(["config", "workdir"])
+from rde_jax import cli
 
 
-def main(argv: list[str]) -> int:
+def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
+  config_flags.DEFINE_config_file("config", None, "Evaluation config (configs/*.py).",
+                                  lock_config=True, flag_values=fv)
+  flags.DEFINE_string("workdir", None, "Output folder (resumable; local or gs://).",
+                      flag_values=fv)
+  flags.DEFINE_bool("multihost", False, "Call jax.distributed.initialize() first and share the "
+                    "videos among the processes (same workdir everywhere).", flag_values=fv)
+  flags.DEFINE_string("coordinator_address", None, "With --multihost: host:port of process 0 "
+                      "(default: auto-detected or JAX_COORDINATOR_ADDRESS).", flag_values=fv)
+  flags.DEFINE_integer("num_processes", None, "With --multihost (default: auto).",
+                       flag_values=fv)
+  flags.DEFINE_integer("process_id", None, "With --multihost (default: auto).", flag_values=fv)
+  flags.mark_flags_as_required(["config", "workdir"], flag_values=fv)
+
+
+def main(argv: list[str], fv: flags.FlagValues = flags.FLAGS) -> int:
+  from absl import app
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   from rde_jax import cpu_settings
   cpu_settings.apply()  # XLA:CPU flags for this CPU, before JAX starts (RDE_JAX_CPU_FLAGS overrides)
-  if _MULTIHOST.value:
+  if fv.multihost:
     from rde_jax import multihost
-    multihost.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
+    multihost.initialize(fv.coordinator_address, fv.num_processes, fv.process_id)
   from rde_jax import evaluation
-  from rde_jax.errors import UserError
   from rde_jax.evaluation.preemption import Preempted
   try:
-    summary = evaluation.run(_CONFIG.value, _WORKDIR.value)
-  except (UserError, FileNotFoundError) as e:
-    logging.error("%s", e)
-    print(f"error: {e}", file=sys.stderr)
-    return 1
+    summary = evaluation.run(fv.config, fv.workdir)
   except Preempted as e:
     print(f"preempted: {e}", file=sys.stderr)
     return 143
   scores = summary.get("scores")
   score = f", J&F {scores['J&F-Mean']:.4f}" if scores else ""
   print(f"{summary['benchmark']}: {summary['num_videos']} videos, {summary['frames']} frames, "
-        f"{summary['fps'] or float('nan'):.1f} FPS{score} -> {_WORKDIR.value}")
+        f"{summary['fps'] or float('nan'):.1f} FPS{score} -> {fv.workdir}")
   return 0
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main, define_flags)

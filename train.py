@@ -4,38 +4,50 @@ Override any field from the command line (`--config.batch_size=16`). A second in
 the same workdir resumes. For multi-host TPU pods add `--multihost` (calls
 jax.distributed.initialize(); every host runs the same command; docs/pod.md). The workdir may be
 on cloud storage (gs://...). SIGTERM checkpoints (every process at the same step) and stops.
+Every config field is checked before the workdir is created; errors are one line
+(`error: ...`), --debug shows the traceback, --verbosity=0 shows the libraries' INFO logs.
 """
 
-from absl import app, flags, logging
+from absl import flags, logging
 from ml_collections import config_flags
 
-
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Training config file.",
-                                          lock_config=True)
-_WORKDIR = flags.DEFINE_string("workdir", None, "Checkpoints, logs and outputs go here.")
-_MULTIHOST = flags.DEFINE_bool("multihost", False, "Call jax.distributed.initialize() first.")
-_COORDINATOR = flags.DEFINE_string("coordinator_address", None, "With --multihost: host:port of "
-                                   "process 0 (default: auto-detected or JAX_COORDINATOR_ADDRESS).")
-_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "With --multihost (default: auto).")
-_PROCESS_ID = flags.DEFINE_integer("process_id", None, "With --multihost (default: auto).")
-flags.mark_flags_as_required(["config", "workdir"])
+from rde_jax import cli
 
 
-def main(argv: list[str]) -> None:
+def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
+  config_flags.DEFINE_config_file("config", None, "Training config file.", lock_config=True,
+                                  flag_values=fv)
+  flags.DEFINE_string("workdir", None, "Checkpoints, logs and outputs go here.", flag_values=fv)
+  flags.DEFINE_bool("multihost", False, "Call jax.distributed.initialize() first.",
+                    flag_values=fv)
+  flags.DEFINE_string("coordinator_address", None, "With --multihost: host:port of process 0 "
+                      "(default: auto-detected or JAX_COORDINATOR_ADDRESS).", flag_values=fv)
+  flags.DEFINE_integer("num_processes", None, "With --multihost (default: auto).",
+                       flag_values=fv)
+  flags.DEFINE_integer("process_id", None, "With --multihost (default: auto).", flag_values=fv)
+  flags.mark_flags_as_required(["config", "workdir"], flag_values=fv)
+
+
+def main(argv: list[str], fv: flags.FlagValues = flags.FLAGS) -> int:
   del argv
+  from rde_jax import validate
+  from rde_jax.train import config as train_config
+  train_config.validate(fv.config)  # before JAX starts or anything is written
+  validate.workdir("--workdir", fv.workdir)
   import jax
-  if _MULTIHOST.value:
+  if fv.multihost:
     from rde_jax import multihost
-    multihost.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
+    multihost.initialize(fv.coordinator_address, fv.num_processes, fv.process_id)
   from rde_jax.train import loop
   logging.info("devices: %s", jax.devices())
-  summary = loop.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+  summary = loop.train_and_evaluate(fv.config, fv.workdir)
   if "eval" in summary:
     scores = summary["eval"]["scores"]
     print(f"J&F {scores['J&F-Mean']:.3f} (J {scores['J-Mean']:.3f}, F {scores['F-Mean']:.3f}) "
           f"on {len(summary['eval']['per_video'])} held-out videos; outputs in "
-          f"{_WORKDIR.value}/eval")
+          f"{fv.workdir}/eval")
+  return 0
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main, define_flags)

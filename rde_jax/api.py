@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rde_jax import checkpoint, inference
+from rde_jax import checkpoint, inference, validate
 from rde_jax.data.imageio import DataError
 from rde_jax.fileio import label_png
 from rde_jax.inference import resize
@@ -32,6 +32,7 @@ def resolve_arch(arch: str | Arch | None) -> Arch | None:
   """'official' / 'tiny' / an Arch / None (accept any) -> Arch or None."""
   if arch is None or isinstance(arch, Arch):
     return arch
+  validate.choice("arch", arch, ("",) + validate.ARCHES)
   return Arch.from_config(architectures.get(arch)) if arch else None
 
 
@@ -93,7 +94,21 @@ class VOSModel:
                    memory_mode: str = "two-frames-compress", include_last: bool = False,
                    max_side: int | None = None, resize_mask: bool = False, chunk: int = 8,
                    stats: inference.RunStats | None = None) -> Iterator[tuple[int, np.ndarray]]:
-    """Streams (t, (H,W) uint8 ids) for every frame; frame 0 is the annotated one."""
+    """Streams (t, (H,W) uint8 ids) for every frame; frame 0 is the annotated one.
+
+    The settings are checked at the call (UserError naming the argument), not at the first frame.
+    """
+    dtype = validate.segment_options("", mem_every=mem_every, top_k=top_k, chunk=chunk,
+                                     max_side=max_side, start_frame=0, dtype=dtype)
+    validate.choice("memory_mode", memory_mode, inference.MODES)
+    return self._stream(frames, first_mask, mem_every=mem_every, top_k=top_k, dtype=dtype,
+                        memory_mode=memory_mode, include_last=bool(include_last),
+                        max_side=max_side, resize_mask=resize_mask, chunk=chunk, stats=stats)
+
+  def _stream(self, frames: Iterable[np.ndarray], first_mask: Any, *, mem_every: int,
+              top_k: int, dtype: str, memory_mode: str, include_last: bool,
+              max_side: int | None, resize_mask: bool, chunk: int,
+              stats: inference.RunStats | None) -> Iterator[tuple[int, np.ndarray]]:
     it = iter(frames)
     first = next(it, None)
     if first is None:

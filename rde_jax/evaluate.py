@@ -4,7 +4,8 @@ r"""DAVIS semi-supervised J&F evaluation of a results folder of label PNGs.
 
 Writes ``global_results-<set>.csv`` and ``per-sequence_results-<set>.csv``
 (the official toolkit's format) into --results_path and prints both tables.
-Unlike the official CLI it always recomputes (existing CSVs are replaced).
+Unlike the official CLI it always recomputes (existing CSVs are replaced, each atomically).
+Errors are one line (`error: ...`); --debug shows the traceback.
 """
 
 from __future__ import annotations
@@ -15,37 +16,39 @@ import time
 
 from absl import app, flags
 
+from rde_jax import cli, validate
 from rde_jax.metrics import davis_scores
-from rde_jax.metrics.davis_files import DavisEvalError
 
 
-def define_flags() -> None:
+def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
   """The command-line flags (defined only when the command runs)."""
-  flags.DEFINE_string("davis_path", None, "DAVIS root (ImageSets/, JPEGImages/, Annotations/).")
+  flags.DEFINE_string("davis_path", None, "DAVIS root (ImageSets/, JPEGImages/, Annotations/).",
+                      flag_values=fv)
   flags.DEFINE_string("results_path", None,
-                      "Folder of <seq>/<frame>.png results; CSVs go here.")
-  flags.DEFINE_string("set", "val", "Subset: ImageSets/<year>/<set>.txt.")
+                      "Folder of <seq>/<frame>.png results; CSVs go here.", flag_values=fv)
+  flags.DEFINE_string("set", "val", "Subset: ImageSets/<year>/<set>.txt.", flag_values=fv)
   flags.DEFINE_enum("year", "2017", ["2016", "2017"],
-                    "2017: per object; 2016: all non-zero = one object (0/255 PNGs too).")
-  flags.DEFINE_integer("num_workers", os.cpu_count() or 1, "Processes evaluating sequences.")
-  flags.mark_flags_as_required(["davis_path", "results_path"])
+                    "2017: per object; 2016: all non-zero = one object (0/255 PNGs too).",
+                    flag_values=fv)
+  flags.DEFINE_integer("num_workers", os.cpu_count() or 1,
+                       "Processes evaluating sequences (0: one per CPU).", flag_values=fv)
+  flags.mark_flags_as_required(["davis_path", "results_path"], flag_values=fv)
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], fv: flags.FlagValues = flags.FLAGS) -> int:
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  year = int(flags.FLAGS.year)
+  validate.existing("--davis_path", fv.davis_path, kind="dir")
+  validate.existing("--results_path", fv.results_path, kind="dir")
+  validate.integer("--num_workers", fv.num_workers, minimum=0, note="0: one per CPU")
+  year = int(fv.year)
   start = time.perf_counter()
-  try:
-    results = davis_scores.evaluate_dataset(flags.FLAGS.davis_path, flags.FLAGS.results_path, split=flags.FLAGS.set,
-                                          year=year, num_workers=flags.FLAGS.num_workers)
-  except DavisEvalError as e:
-    print(f"error: {e}", file=sys.stderr)
-    return 1
+  results = davis_scores.evaluate_dataset(fv.davis_path, fv.results_path, split=fv.set,
+                                          year=year, num_workers=fv.num_workers)
   scores = davis_scores.global_scores(results, year)
   rows = davis_scores.per_object_rows(results)
-  davis_scores.write_csvs(flags.FLAGS.results_path, flags.FLAGS.set, scores, rows)
-  print(davis_scores.format_tables(flags.FLAGS.set, scores, rows))
+  davis_scores.write_csvs(fv.results_path, fv.set, scores, rows)
+  print(davis_scores.format_tables(fv.set, scores, rows))
   print(f"\nEvaluated {len(results)} sequences, {len(rows)} objects in "
         f"{time.perf_counter() - start:.2f} s.", file=sys.stderr)
   return 0
@@ -53,8 +56,7 @@ def main(argv: list[str]) -> int:
 
 def run() -> None:
   """`python -m rde_jax.evaluate` and the `rde-evaluate` console script."""
-  define_flags()
-  app.run(main)
+  cli.run(main, define_flags)
 
 
 if __name__ == "__main__":

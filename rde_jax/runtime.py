@@ -13,10 +13,9 @@ from typing import Any
 
 import jax
 
-from rde_jax import cpu_settings
+from rde_jax import cpu_settings, validate
 
 DEFAULT_CACHE = os.path.join("~", ".cache", "rde_jax", "jax_compilation_cache")
-_PRECISIONS = ("default", "high", "highest", "bfloat16", "tensorfloat32", "float32")
 
 
 def configure(*, matmul_precision: str | None = None, compilation_cache: str | None = None) -> str:
@@ -26,8 +25,7 @@ def configure(*, matmul_precision: str | None = None, compilation_cache: str | N
   it first compiles, so call this before any jitted work. Returns the cache folder used ('' off).
   """
   if matmul_precision:
-    if matmul_precision not in _PRECISIONS:
-      raise ValueError(f"matmul_precision must be one of {_PRECISIONS}, got {matmul_precision!r}")
+    validate.choice("matmul_precision", matmul_precision, validate.PRECISIONS)
     jax.config.update("jax_default_matmul_precision", matmul_precision)
   if not compilation_cache:
     return ""

@@ -8,22 +8,24 @@ INPUT (--video): a folder of JPEG/PNG frames (natural name order), a GIF, or a v
 --mask: label image of the annotated frame: indexed (palette) or grayscale PNG, 0 = background,
 1..K objects (a grey 0/255 mask is one object); 16-bit PNGs are accepted when ids <= 255.
 
-Writes into --out:
+Writes --out as a whole (a new or empty folder, or an earlier output with --overwrite):
   masks/<frame>.png   one indexed PNG per frame (DAVIS palette; the frame file's stem for
                       folders, else 00000, 00001, ...), at the original frame size
   overlay.mp4         masks over the frames (overlay.gif when imageio-ffmpeg is not installed)
   summary.json        frames, objects, FPS, settings, device and versions
 --start_frame S: the mask belongs to frame S; propagation runs forward from S and frames before
 S are written as background (all zeros). --max_side resizes frames for speed (masks come back at
-the original size). Inputs are validated before anything is written, and outputs are staged in
-a hidden folder and moved into place at the end: a failed run leaves no partial files.
+the original size). Every value and input is checked before anything is written; outputs are
+staged in a hidden folder beside --out and swapped in at the end (rde_jax/fileio/atomic_dir.py): a
+failed or killed run leaves the earlier --out as it was and no partial files. Errors are one
+line (`error: ...`); --debug shows the traceback.
 """
 
 from __future__ import annotations
 
 import collections
+import functools
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -32,11 +34,11 @@ from typing import Any, Iterator
 
 import numpy as np
 import tqdm
-from absl import app, flags, logging
+from absl import app, flags
 
-from rde_jax import api, checkpoint, cpu_settings, inference, runtime
+from rde_jax import api, cli, cpu_settings, inference, runtime, validate
 from rde_jax.data.imageio import DataError
-from rde_jax.fileio import atomic, label_png, storage, video_reader
+from rde_jax.fileio import atomic, atomic_dir, label_png, storage, video_reader
 from rde_jax.fileio.video_outputs import VideoOutputs
 
 
@@ -66,14 +68,25 @@ def segment_to_folder(model: api.VOSModel, video: str | os.PathLike, mask: str |
                       include_last: bool = False, max_side: int | None = None,
                       start_frame: int = 0,
                       resize_mask: bool = False, chunk: int = 8, write_overlay: bool = True,
-                      show_progress: bool = False) -> dict[str, Any]:
-  """Validates the inputs, segments the video and writes masks/, the overlay and summary.json."""
+                      show_progress: bool = False, overwrite: bool = False,
+                      flag_prefix: str = "") -> dict[str, Any]:
+  """Validates the inputs, segments the video and writes masks/, the overlay and summary.json.
+
+  `out` is written as a whole: everything goes to a staging folder beside it, which replaces
+  `out` at the end (`atomic_dir`), so a failed or killed run leaves the earlier `out` (or none).
+  An `out` holding earlier results is replaced only with `overwrite`.
+  """
+  dtype = validate.segment_options(flag_prefix, mem_every=mem_every, top_k=top_k, chunk=chunk,
+                                   max_side=max_side, start_frame=start_frame, dtype=dtype)
+  validate.choice(f"{flag_prefix}memory_mode", memory_mode, inference.MODES)
+  out = validate.output_dir(f"{flag_prefix}out", out, overwrite=overwrite, marker="summary.json",
+                            what="segment results")
   source = video_reader.open_video(video)
   labels = label_png.read_label_image(mask, binary_255_is_one=True)
   compact, lut = api.prepare_mask(labels, source.size, resize_mask=resize_mask,
                                   name=os.fspath(mask))
-  if start_frame < 0 or (source.num_frames and isinstance(source, video_reader.FrameFiles)
-                         and start_frame >= source.num_frames):
+  if source.num_frames and isinstance(source, video_reader.FrameFiles) and \
+      start_frame >= source.num_frames:
     raise DataError(f"--start_frame {start_frame} is outside the video "
                     f"({source.num_frames} frames)")
   if storage.is_remote(out):  # an object store: segment into a local folder, then upload it
@@ -87,25 +100,15 @@ def segment_to_folder(model: api.VOSModel, video: str | os.PathLike, mask: str |
       atomic.write_json(Path(local) / "summary.json", summary)
       storage.upload_folder(local, out, last="summary.json", replace=("masks",))
     return summary
-  out = Path(out)
-  created = not out.exists()
-  out.mkdir(parents=True, exist_ok=True)
-  stage = Path(tempfile.mkdtemp(dir=out, prefix=".partial-"))
-  try:
+  with atomic_dir.replacing(out) as stage:
     summary = _run(model, source, compact, lut, stage, mem_every=mem_every, top_k=top_k,
                    dtype=dtype, memory_mode=memory_mode, include_last=include_last,
-                   max_side=max_side, start=start_frame, chunk=chunk,
+                   max_side=max_side or None, start=start_frame, chunk=chunk,
                    write_overlay=write_overlay, show_progress=show_progress)
     summary.update(video=os.fspath(video), mask=os.fspath(mask), checkpoint=model.source,
                    out=os.fspath(out))
-    _publish(stage, out)
-    atomic.write_json(out / "summary.json", summary)
-    return summary
-  except BaseException:
-    shutil.rmtree(stage, ignore_errors=True)
-    if created and not any(out.iterdir()):
-      out.rmdir()
-    raise
+    atomic.write_json(stage / "summary.json", summary)
+  return summary
 
 
 def _run(model: api.VOSModel, source: video_reader.FrameSource, compact: np.ndarray,
@@ -146,66 +149,58 @@ def _run(model: api.VOSModel, source: video_reader.FrameSource, compact: np.ndar
   }
 
 
-def _publish(stage: Path, out: Path) -> None:
-  """Moves the staged outputs into `out` (replacing an earlier run's masks/ and overlay)."""
-  old = out / "masks"
-  if old.exists():
-    os.replace(old, stage / ".old_masks")
-  os.replace(stage / "masks", old)
-  for f in stage.glob("overlay.*"):
-    for stale in out.glob("overlay.*"):
-      stale.unlink()
-    os.replace(f, out / f.name)
-  shutil.rmtree(stage)
-
-
-def define_flags() -> None:
+def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
   """The command-line flags (defined only when the command runs, never at import)."""
-  flags.DEFINE_string("checkpoint", None, "Model dir (python -m rde_jax.convert).")
-  flags.DEFINE_string("video", None, "Frame folder, GIF or video file.")
-  flags.DEFINE_string("mask", None, "Label PNG of the annotated frame.")
-  flags.DEFINE_string("out", None, "Output folder.")
-  flags.DEFINE_string("arch", "", "Expected architecture ('official', 'tiny'); '' = any.")
-  flags.DEFINE_integer("mem_every", 3, "A memory frame every N frames.")
-  flags.DEFINE_bool("include_last", False, "Every frame but the last is a memory frame.")
-  flags.DEFINE_enum("memory_mode", "two-frames-compress", list(inference.MODES),
-                    "Official memory mode (docs/evaluation.md).")
-  flags.DEFINE_integer("top_k", 40, "Top-k memory read-out.")
-  flags.DEFINE_enum("dtype", "float32", list(inference.DTYPES), "Compute dtype.")
-  flags.DEFINE_string("matmul_precision", "default", "jax_default_matmul_precision.")
-  flags.DEFINE_integer("max_side", 0, "Run at long side <= this (0: native size).")
-  flags.DEFINE_integer("start_frame", 0, "Index of the annotated frame.")
-  flags.DEFINE_bool("resize_mask", False, "Resize a mask of another size (nearest).")
-  flags.DEFINE_integer("chunk", 8, "Frames per device call.")
-  flags.DEFINE_bool("overlay", True, "Write the overlay video.")
-  flags.DEFINE_bool("progress", True, "Progress bar on stderr.")
+  f = functools.partial
+  s, i, b, e = (f(flags.DEFINE_string, flag_values=fv), f(flags.DEFINE_integer, flag_values=fv),
+                f(flags.DEFINE_bool, flag_values=fv), f(flags.DEFINE_enum, flag_values=fv))
+  s("checkpoint", None, "Model dir (python -m rde_jax.convert).")
+  s("video", None, "Frame folder, GIF or video file.")
+  s("mask", None, "Label PNG of the annotated frame.")
+  s("out", None, "Output folder (new, empty, or an earlier output with --overwrite).")
+  b("overwrite", False, "Replace the results of an earlier run in --out.")
+  s("arch", "", "Expected architecture ('official', 'tiny'); '' = any.")
+  i("mem_every", 3, "A memory frame every N frames (>= 1).")
+  b("include_last", False, "Every frame but the last is a memory frame.")
+  e("memory_mode", "two-frames-compress", list(inference.MODES),
+    "Official memory mode (docs/evaluation.md).")
+  i("top_k", 40, "Top-k memory read-out (>= 1).")
+  e("dtype", "float32", list(inference.DTYPES), "Compute dtype.")
+  s("matmul_precision", "default", "jax_default_matmul_precision.")
+  i("max_side", 0, "Run at long side <= this (0: native size; else >= 16).")
+  i("start_frame", 0, "Index of the annotated frame.")
+  b("resize_mask", False, "Resize a mask of another size (nearest).")
+  i("chunk", 8, "Frames per device call (>= 1).")
+  b("overlay", True, "Write the overlay video.")
+  b("progress", True, "Progress bar on stderr.")
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], fv: flags.FlagValues = flags.FLAGS) -> int:
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  f = flags.FLAGS
-  missing = [f"--{n}" for n in ("checkpoint", "video", "mask", "out") if not f[n].value]
+  missing = [f"--{n}" for n in ("checkpoint", "video", "mask", "out") if not fv[n].value]
   if missing:
     raise app.UsageError(f"missing {', '.join(missing)}")
   cpu_settings.apply()  # XLA:CPU flags for this CPU, before JAX starts (RDE_JAX_CPU_FLAGS overrides)
-  if not f["verbosity"].present:
-    logging.set_verbosity(logging.WARNING)  # quiet orbax/JAX INFO lines; the bar reports progress
-  try:
-    runtime.configure(matmul_precision=f.matmul_precision, compilation_cache=runtime.DEFAULT_CACHE)
-    # Cheap input checks first, so a bad mask or video fails before the model is read.
-    source = video_reader.open_video(f.video)
-    labels = label_png.read_label_image(f.mask, binary_255_is_one=True)
-    api.prepare_mask(labels, source.size, resize_mask=f.resize_mask, name=f.mask)
-    model = api.load(f.checkpoint, arch=f.arch or None)
-    summary = segment_to_folder(
-        model, f.video, f.mask, f.out, mem_every=f.mem_every, top_k=f.top_k, dtype=f.dtype,
-        memory_mode=f.memory_mode, include_last=f.include_last, max_side=f.max_side or None,
-        start_frame=f.start_frame, resize_mask=f.resize_mask, chunk=f.chunk,
-        write_overlay=f.overlay, show_progress=f.progress)
-  except (DataError, checkpoint.CheckpointMismatchError, FileNotFoundError) as e:
-    print(f"error: {e}", file=sys.stderr)
-    return 1
+  # Every value first, then the cheap input checks, so nothing is read or written in vain.
+  validate.segment_options("--", mem_every=fv.mem_every, top_k=fv.top_k, chunk=fv.chunk,
+                           max_side=fv.max_side, start_frame=fv.start_frame, dtype=fv.dtype)
+  validate.choice("--arch", fv.arch, ("",) + validate.ARCHES)
+  validate.choice("--matmul_precision", fv.matmul_precision, validate.PRECISIONS)
+  validate.output_dir("--out", fv.out, overwrite=fv.overwrite, marker="summary.json",
+                      what="segment results")
+  validate.model_dir("--checkpoint", fv.checkpoint)
+  source = video_reader.open_video(fv.video)
+  labels = label_png.read_label_image(fv.mask, binary_255_is_one=True)
+  api.prepare_mask(labels, source.size, resize_mask=fv.resize_mask, name=fv.mask)
+  runtime.configure(matmul_precision=fv.matmul_precision, compilation_cache=runtime.DEFAULT_CACHE)
+  model = api.load(fv.checkpoint, arch=fv.arch or None)
+  summary = segment_to_folder(
+      model, fv.video, fv.mask, fv.out, mem_every=fv.mem_every, top_k=fv.top_k, dtype=fv.dtype,
+      memory_mode=fv.memory_mode, include_last=fv.include_last, max_side=fv.max_side or None,
+      start_frame=fv.start_frame, resize_mask=fv.resize_mask, chunk=fv.chunk,
+      write_overlay=fv.overlay, show_progress=fv.progress, overwrite=fv.overwrite,
+      flag_prefix="--")
   print(f"{summary['frames']} frames, objects {summary['objects']}, {summary['fps']:.1f} FPS "
         f"(model time; compile {summary['compile_seconds']:.1f} s) -> {summary['out']}",
         file=sys.stderr)
@@ -214,8 +209,7 @@ def main(argv: list[str]) -> int:
 
 def run() -> None:
   """`python -m rde_jax.segment` and the `rde-segment` console script."""
-  define_flags()
-  app.run(main)
+  cli.run(main, define_flags)
 
 
 if __name__ == "__main__":

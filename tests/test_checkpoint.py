@@ -63,6 +63,9 @@ def test_convert_cli_refuses_a_truncated_pth(tmp_path, tiny):
   torch_zip_writer.save(convert.to_torch_state_dict(variables), pth)
   data = pth.read_bytes()
   pth.write_bytes(data[: len(data) // 2])
+  from rde_jax.convert import pth_reader
+  with pytest.raises(pth_reader.CheckpointError, match="model.pth"):
+    convert.convert_file(str(pth), str(tmp_path / "out"))
   proc = _convert_cli(pth, tmp_path / "out")
   assert proc.returncode == 1
   assert proc.stderr.strip().startswith("error: ") and "model.pth" in proc.stderr

@@ -72,13 +72,25 @@ def test_kill_and_resume_is_bit_identical(tmp_path, monkeypatch):
   monkeypatch.delenv("RDE_TEST_PREEMPTED", raising=False)
   first = loop.train_and_evaluate(cfg, str(tmp_path / "resumed"))
   assert first == {"status": "preempted", "step": 2}
+  with open(tmp_path / "resumed" / "metrics.jsonl", "a") as f:  # as if SIGKILLed after step 3
+    f.write('{"step": 3, "total_loss": 1.0}\n{"step": 4, "tot')
   second = loop.train_and_evaluate(cfg, str(tmp_path / "resumed"))
   assert second["status"] == "done" and second["step"] == cfg.num_steps
   for a, b in zip(_final_params(tmp_path / "straight"), _final_params(tmp_path / "resumed")):
     np.testing.assert_array_equal(a, b)
   logged = [json.loads(line)["step"] for line in
             (tmp_path / "resumed" / "metrics.jsonl").read_text().splitlines()]
-  assert logged == [1, 2, 3, 4]  # resumed at step 3, nothing repeated
+  assert logged == [1, 2, 3, 4]  # resumed at step 3, nothing repeated, the torn line dropped
+
+
+def test_metric_writer_keeps_lines_up_to_the_resume_step(tmp_path):
+  lines = [json.dumps({"step": s, "x": s}) for s in (1, 2, 3, 4)]
+  (tmp_path / "metrics.jsonl").write_text("\n".join(lines) + '\n{"step": 5, "x')
+  w = metric_writer.MetricWriter(tmp_path, resume_step=2)
+  w.write_scalars(3, {"x": 30})
+  w.close()
+  got = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+  assert [(r["step"], r["x"]) for r in got] == [(1, 1), (2, 2), (3, 30)]
 
 
 def test_non_finite_loss_stops_with_the_last_checkpoint_intact(tmp_path, monkeypatch):
@@ -162,3 +174,16 @@ def test_bfloat16_compute_keeps_float32_parameters():
     assert all(x.dtype == jnp.float32 for x in jax.tree_util.tree_leaves(state.params))
     losses.append(float(m["total_loss"]))
   assert losses[1] == pytest.approx(losses[0], rel=5e-2)
+
+
+def test_a_killed_runs_partial_checkpoint_is_removed_on_restart(tmp_path):
+  partial = tmp_path / "checkpoints" / "3.orbax-checkpoint-tmp-1733050000"
+  partial.mkdir(parents=True)
+  (partial / "half").write_text("")
+  import orbax.checkpoint as ocp
+  mgr = loop._manager(tmp_path, small_config())
+  assert mgr.latest_step() is None
+  mgr.save(1, args=ocp.args.StandardSave({"x": np.zeros(2, np.float32)}))  # awaits the cleanup
+  mgr.wait_until_finished()
+  assert not partial.exists() and mgr.latest_step() == 1
+  mgr.close()

@@ -5,12 +5,16 @@ numeric key parts join the previous part ('res2.0.conv1' -> 'res2_0/conv1'); con
 (O,I,kh,kw[,...]) -> kernels (kh,kw,[...],I,O); Linear (O,I) -> (I,O); BatchNorm weight/bias ->
 params scale/bias, running_mean/var -> batch_stats mean/var; `num_batches_tracked` is dropped.
 
-    python -m rde_jax.convert --input model_s012_final.pth --output /ckpt/s012
+    python -m rde_jax.convert --input model_s012_final.pth --output /ckpt/s012 [--overwrite]
+
+The output directory is written beside and swapped in at the end (a kill leaves the old or the
+new complete model); an existing model directory is replaced only with --overwrite.
 """
 
 from __future__ import annotations
 
 import re
+import zipfile
 from typing import Any, Mapping
 
 import flax
@@ -124,10 +128,11 @@ def from_torch_state_dict(state_dict: Mapping[str, Any], arch: Arch | None = Non
   without mem_compress). Raises ConversionError listing missing, unexpected and mis-shaped keys.
   """
   sd = {k: np.asarray(v) for k, v in state_dict.items() if not k.endswith("num_batches_tracked")}
+  arch_given = arch
   arch = arch or arch_from_state_dict(sd)
   want = expected_shapes(arch)
   out: dict[str, dict] = {col: {} for col in want}
-  unexpected, misshaped = [], []
+  unexpected, misshaped, misshaped_paths = [], [], set()
   for key, value in sd.items():
     col, path = flax_path(key)
     leaf, arr = to_flax_leaf(path[-1], value) if col == "params" else (path[-1], value)
@@ -137,11 +142,14 @@ def from_torch_state_dict(state_dict: Mapping[str, Any], arch: Arch | None = Non
     elif tuple(arr.shape) != want[col][path]:
       misshaped.append(f"{key}: got {tuple(value.shape)}, expected "
                        f"{_torch_shape(leaf, want[col][path])}")
+      misshaped_paths.add((col, path))
     else:
       out[col][path] = np.ascontiguousarray(arr, dtype=np.float32)
-  missing = [_torch_key(col, p) for col in want for p in want[col] if p not in out[col]]
+  missing = [_torch_key(col, p) for col in want for p in want[col]
+             if p not in out[col] and (col, p) not in misshaped_paths]
   if missing or unexpected or misshaped:
-    lines = [f"state dict does not match the architecture {arch}:"]
+    lines = ["state dict does not match the RDE-VOS architecture read off its own shapes:"
+             if arch_given is None else "state dict does not match the requested architecture:"]
     for title, keys in (("missing", missing), ("unexpected", unexpected),
                         ("wrong shape", misshaped)):
       if keys:
@@ -179,3 +187,35 @@ def to_torch_state_dict(variables: Mapping[str, Any]) -> dict[str, np.ndarray]:
     if path[-1] == "mean":
       sd[key.replace("running_mean", "num_batches_tracked")] = np.array(0, np.int64)
   return sd
+
+
+def _read_input(path: str, use_torch: bool) -> dict[str, np.ndarray]:
+  """A `.pth` (read without executing pickled code) or `.npz` state dict; errors name the file."""
+  from rde_jax.convert import pth_reader
+  if not path.endswith(".npz"):
+    return pth_reader.load_state_dict(path, use_torch=use_torch)
+  try:
+    with np.load(path, allow_pickle=False) as z:
+      return {k: z[k] for k in z.files}
+  except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+    raise ConversionError(f"{path}: not a readable .npz state dict ({type(e).__name__}: {e})") from e
+
+
+def convert_file(input_path: str, output: str, *, overwrite: bool = False,
+                 use_torch: bool = False) -> tuple[Arch, int]:
+  """Official state dict file -> model directory, replaced as a whole (`fileio.atomic_dir`).
+
+  Returns (architecture, parameter count). Raises UserError naming the file on bad input, and
+  refuses an existing model directory unless `overwrite`.
+  """
+  from rde_jax import checkpoint, validate
+  validate.existing("--input", input_path, kind="file")
+  validate.output_dir("--output", output, overwrite=overwrite, marker="model.json", what="a model")
+  sd = _read_input(input_path, use_torch)
+  try:
+    variables = from_torch_state_dict(sd)
+    arch = arch_from_state_dict(sd)
+  except ConversionError as e:
+    raise ConversionError(f"{input_path}: {e}") from e
+  checkpoint.save_model(output, variables, arch, source=str(input_path))
+  return arch, sum(int(np.size(x)) for x in jax.tree_util.tree_leaves(variables["params"]))

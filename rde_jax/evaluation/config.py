@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ml_collections
 
+from rde_jax import validate as checks
 from rde_jax.errors import UserError
 from rde_jax.fileio import storage
 from rde_jax.inference.engine import DTYPES
@@ -70,7 +71,8 @@ def runlocal(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
 
 
 def validate(c: ml_collections.ConfigDict) -> None:
-  """Raises ValueError naming the first bad field."""
+  """Raises ConfigError / UserError naming the first bad field (before any file is written)."""
+  checks.unknown_fields("config", c, base_config())
   if not c.checkpoint:
     raise ConfigError("config.checkpoint is empty: pass --config.checkpoint=MODEL_DIR")
   if not c.dataset.root:
@@ -92,6 +94,12 @@ def validate(c: ml_collections.ConfigDict) -> None:
       raise ConfigError(f"config.shape_buckets: {b} is not an (H, W) pair of multiples of 16")
   if int(c.num_devices) < 0 or int(c.num_videos) < 0:
     raise ConfigError("config.num_devices and config.num_videos must be >= 0")
+  checks.choice("config.arch", c.arch, ("",) + checks.ARCHES)
+  checks.choice("config.matmul_precision", c.matmul_precision, checks.PRECISIONS)
+  checks.side("config.dataset.short_side", c.dataset.short_side)
+  checks.integer("config.vis_max_side", c.vis_max_side, minimum=16)
+  checks.existing("config.dataset.root", c.dataset.root, kind="dir")
+  checks.model_dir("config.checkpoint", c.checkpoint)
 
 
 def settings(c: ml_collections.ConfigDict) -> dict:

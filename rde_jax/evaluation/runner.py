@@ -28,6 +28,7 @@ import json
 import os
 import platform
 import queue
+import shutil
 import threading
 import time
 from typing import Any, Callable, Iterable, Iterator, Sequence
@@ -38,7 +39,7 @@ import numpy as np
 from absl import logging
 from etils import epath
 
-from rde_jax import api, inference, multihost, runtime
+from rde_jax import api, inference, multihost, runtime, validate
 from rde_jax.data.folders import VideoFiles
 from rde_jax.evaluation import config as config_lib
 from rde_jax.evaluation.preemption import Preempted, Watch
@@ -181,13 +182,10 @@ def _cache_dir(cfg: ml_collections.ConfigDict, workdir: epath.Path) -> str:
   return os.fspath(workdir / "jax_cache")
 
 
-def run(cfg: ml_collections.ConfigDict, workdir: str | os.PathLike,
-        make_task: Callable[[ml_collections.ConfigDict, epath.Path], Task]) -> dict[str, Any]:
-  """Evaluates the benchmark `make_task(cfg, workdir)` into `workdir`; returns the summary
-  (also written to summary.json). Raises Preempted after SIGTERM (rerun to resume)."""
-  config_lib.validate(cfg)
-  wall = time.perf_counter()
-  workdir = storage.as_path(workdir)
+def _setup(cfg: ml_collections.ConfigDict, workdir: epath.Path,
+           make_task: Callable[[ml_collections.ConfigDict, epath.Path], Task]
+           ) -> tuple[Task, list[VideoFiles], api.VOSModel]:
+  """Creates the workdir, sets up JAX, lists the videos, loads the model, checks the devices."""
   workdir.mkdir(parents=True, exist_ok=True)
   runtime.configure(matmul_precision=cfg.matmul_precision,
                     compilation_cache=_cache_dir(cfg, workdir))
@@ -202,6 +200,24 @@ def run(cfg: ml_collections.ConfigDict, workdir: str | os.PathLike,
   if cfg.num_videos:
     videos = videos[:cfg.num_videos]
   model = load_model(cfg.checkpoint, cfg.arch)
+  select_devices(int(cfg.num_devices))  # a bad count fails here, before any video
+  return task, videos, model
+
+
+def run(cfg: ml_collections.ConfigDict, workdir: str | os.PathLike,
+        make_task: Callable[[ml_collections.ConfigDict, epath.Path], Task]) -> dict[str, Any]:
+  """Evaluates the benchmark `make_task(cfg, workdir)` into `workdir`; returns the summary
+  (also written to summary.json). Raises Preempted after SIGTERM (rerun to resume)."""
+  config_lib.validate(cfg)
+  wall = time.perf_counter()
+  workdir = storage.as_path(validate.workdir("--workdir", workdir))
+  created = not storage.is_remote(workdir) and not workdir.exists()
+  try:
+    task, videos, model = _setup(cfg, workdir, make_task)
+  except BaseException:
+    if created:  # a run that fails before its first video leaves no empty workdir behind
+      shutil.rmtree(workdir, ignore_errors=True)
+    raise
   settings = config_lib.settings(cfg)
   process, shared = jax.process_index(), multihost.is_multihost()
   watch = Watch(workdir, process, shared)

@@ -9,14 +9,12 @@ import grain
 import jax
 import ml_collections
 
+from rde_jax.data import training_sources
 from rde_jax.data.clips import StaticClipConfig, VideoClipConfig
 from rde_jax.data.pipeline import SourceSpec, static_pipeline, video_pipeline
 from rde_jax.data.sampling import max_skip_at
 from rde_jax.data.synthetic import SyntheticConfig, SyntheticVideos
-
-
-STATIC_SETS = ("fss", "duts_tr", "duts_te", "ecssd", "big_small", "hrsod_small")
-STATIC_REPEATS = {"big_small": 5, "hrsod_small": 5}  # official `dataset/static_dataset.py`: small sets repeated 5x
+from rde_jax.errors import UserError
 
 
 def synthetic_videos(cfg: ml_collections.ConfigDict, split: str) -> SyntheticVideos:
@@ -29,22 +27,16 @@ def synthetic_videos(cfg: ml_collections.ConfigDict, split: str) -> SyntheticVid
   return SyntheticVideos(cfg.eval.num_videos, gen, seed=cfg.seed + 7919)
 
 
-def _video_specs(cfg: ml_collections.ConfigDict) -> list[SourceSpec]:
-  from rde_jax.data import builders  # imports TFDS; only for real datasets
-  d = cfg.data
+def _video_specs(cfg: ml_collections.ConfigDict, clip_cfg: VideoClipConfig) -> list[SourceSpec]:
   specs = []
-  for name in d.sources.split("+"):
+  for name in cfg.data.sources.split("+"):
     if name == "synthetic":
       specs.append(SourceSpec(synthetic_videos(cfg, "train")))
-    elif name == "davis":
-      specs.append(SourceSpec(builders.load_videos("davis_vos/2017", split="train",
-                                                   data_dir=d.tfds_dir), repeat=d.davis_repeat))
-    elif name == "youtube":
-      specs.append(SourceSpec(builders.load_videos("youtube_vos_2019", split="train",
-                                                   data_dir=d.tfds_dir), skip_divisor=5))
+    elif name in training_sources.SOURCES:  # folders or built TFDS datasets
+      specs += training_sources.video_specs(name, cfg.data, clip_cfg)
     else:
-      raise ValueError(f"config.data.sources: unknown source {name!r} "
-                       "(expected synthetic, davis, youtube joined by '+')")
+      raise UserError(f"config.data.sources: unknown source {name!r} "
+                       "(expected synthetic, bl30k, davis, youtube joined by '+')")
   return specs
 
 
@@ -55,17 +47,14 @@ def train_pipeline(cfg: ml_collections.ConfigDict, process_index: int | None = N
     process_index, process_count = jax.process_index(), jax.process_count()
   per_process, rem = divmod(cfg.batch_size, process_count)
   if rem or per_process == 0:
-    raise ValueError(f"config.batch_size={cfg.batch_size} is not a positive multiple of the "
+    raise UserError(f"config.batch_size={cfg.batch_size} is not a positive multiple of the "
                      f"{process_count} processes")
   if cfg.batch_size % jax.device_count():
-    raise ValueError(f"config.batch_size={cfg.batch_size} is not divisible by the "
+    raise UserError(f"config.batch_size={cfg.batch_size} is not divisible by the "
                      f"{jax.device_count()} devices")
   d = cfg.data
   if cfg.stage == 0:
-    from rde_jax.data import builders
-    specs = [SourceSpec(builders.load_static(f"static_masks/{n}", data_dir=d.tfds_dir),
-                        repeat=STATIC_REPEATS.get(n, 1)) for n in STATIC_SETS]
-    return static_pipeline(specs, batch_size=per_process, seed=cfg.seed,
+    return static_pipeline(training_sources.static_specs(d), batch_size=per_process, seed=cfg.seed,
                            config=StaticClipConfig(crop_size=d.crop_size, num_frames=3),
                            process_index=process_index, process_count=process_count)
   if d.max_skip > 0:
@@ -74,8 +63,8 @@ def train_pipeline(cfg: ml_collections.ConfigDict, process_index: int | None = N
     skip = lambda step: max_skip_at(step, cfg.num_steps, cfg.stage)
   clip_cfg = VideoClipConfig(crop_size=d.crop_size, num_frames=d.num_frames,
                              crop_scale=tuple(d.crop_scale))
-  return video_pipeline(_video_specs(cfg), batch_size=per_process, seed=cfg.seed, max_skip=skip,
-                        config=clip_cfg, process_index=process_index,
+  return video_pipeline(_video_specs(cfg, clip_cfg), batch_size=per_process, seed=cfg.seed,
+                        max_skip=skip, config=clip_cfg, process_index=process_index,
                         process_count=process_count)
 
 
@@ -87,7 +76,6 @@ def eval_videos(cfg: ml_collections.ConfigDict) -> list[dict]:
     src = synthetic_videos(cfg, "val")
     return [src[i] for i in range(len(src))]
   if cfg.eval.source == "davis":
-    from rde_jax.data import builders
-    src = builders.load_videos("davis_vos/2017", split="val", data_dir=cfg.data.tfds_dir)
+    src = training_sources.davis_val_source(cfg.data)
     return [src[i] for i in range(min(len(src), cfg.eval.num_videos))]
-  raise ValueError(f"config.eval.source: unknown {cfg.eval.source!r} (synthetic, davis, none)")
+  raise UserError(f"config.eval.source: unknown {cfg.eval.source!r} (synthetic, davis, none)")

@@ -1,12 +1,15 @@
 """The training loop: config -> mesh -> data -> model init -> jitted update -> periodic actions.
 
-Checkpoints (orbax CheckpointManager, async, keep N) hold {step, params, opt_state}; the data
-position is the step itself (batch `step` is a pure function of the seed), so a restarted run
-continues bit-identically. SIGTERM (preemption) saves a checkpoint and exits cleanly (with
-several processes all of them at the same step: `train/preemption.py`); a
-non-finite loss or gradient stops the run with the last good checkpoint intact. The latest model
+Checkpoints (orbax CheckpointManager, async, keep N) hold {step, params, opt_state, loss_scale};
+the data position is the step itself (batch `step` is a pure function of the seed), so a
+restarted run continues bit-identically. SIGTERM (preemption) saves a checkpoint and exits
+cleanly (with several processes all of them at the same step: `train/preemption.py`); a
+non-finite loss or gradient stops the run with the last good checkpoint intact (in float16 an
+overflowing step is skipped instead, rde_jax/train/loss_scale.py). The latest model
 is also exported to WORKDIR/model (what eval.py, rde_jax.segment and rde_jax.load read).
-WORKDIR may be local or on cloud storage (gs://..., through etils.epath).
+WORKDIR may be local or on cloud storage (gs://..., through etils.epath). Replaced as a whole when local (`checkpoint.save_model`), so a kill
+during the export keeps the previous model. The config is validated before the workdir is
+created (`train_config.validate`).
 """
 
 from __future__ import annotations
@@ -18,9 +21,10 @@ import jax
 import ml_collections
 from absl import logging
 
-from rde_jax import checkpoint, runtime
+from rde_jax import checkpoint, runtime, validate
 from rde_jax.data.pipeline import make_iterator
 from rde_jax.fileio import atomic, storage
+from rde_jax.train import config as train_config
 from rde_jax.train import inputs
 from rde_jax.train.initial_weights import initial_variables
 from rde_jax.train.metric_writer import MetricWriter
@@ -35,8 +39,11 @@ class NonFiniteError(RuntimeError):
 
 def _manager(workdir: Any, cfg: ml_collections.ConfigDict):
   import orbax.checkpoint as ocp
+  # Each step is written to a temporary folder and renamed when complete; the temporary
+  # folders of a killed run are deleted when the next run opens the manager.
   options = ocp.CheckpointManagerOptions(max_to_keep=cfg.keep_checkpoints,
-                                         enable_async_checkpointing=True)
+                                         enable_async_checkpointing=True,
+                                         cleanup_tmp_directories=True)
   return ocp.CheckpointManager(workdir / "checkpoints", options=options)
 
 
@@ -54,13 +61,15 @@ def _restore(mgr: Any, state: TrainState) -> TrainState:
 
 def train_and_evaluate(cfg: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   """Trains (or resumes) to cfg.num_steps, then evaluates. Returns the final summary."""
+  train_config.validate(cfg)
+  workdir_p = storage.as_path(validate.workdir("--workdir", workdir))
   runtime.configure(compilation_cache=cfg.compilation_cache)
-  workdir_p = storage.as_path(workdir)
-  workdir_p.mkdir(parents=True, exist_ok=True)
   is_main = jax.process_index() == 0
-  writer = MetricWriter(workdir_p if is_main else None)
   trainer = Trainer(cfg)
   variables = initial_variables(cfg, trainer.arch)
+  ds = inputs.train_pipeline(cfg)
+  eval_set = inputs.eval_videos(cfg)
+  workdir_p.mkdir(parents=True, exist_ok=True)  # after every check that reads user input
   batch_stats = jax.device_put(variables["batch_stats"], trainer.replicated)
   state = trainer.init_state(variables["params"])
   mgr = _manager(workdir_p, cfg)
@@ -68,15 +77,15 @@ def train_and_evaluate(cfg: ml_collections.ConfigDict, workdir: str) -> dict[str
     state = _restore(mgr, state)
     logging.info("resumed from step %d", int(state.step))
   start = int(state.step)
-  ds = inputs.train_pipeline(cfg)
+  # Lines after the restored step are from a killed run: dropped, so no step is logged twice.
+  writer = MetricWriter(workdir_p if is_main else None, resume_step=start)
   batches = make_iterator(ds, start_step=start, num_threads=cfg.data.num_threads)
-  eval_set = inputs.eval_videos(cfg)
   preempt = StopCheck()
   t0, last_step, last_time = time.time(), start, time.time()
   try:
     for step in range(start, cfg.num_steps):
       state, metrics = trainer.step(state, batch_stats, next(batches), step)
-      if not bool(metrics["finite"]):
+      if not bool(metrics["finite"]) and not bool(metrics["skipped"]):
         raise NonFiniteError(
             f"step {step}: non-finite loss ({float(metrics['total_loss'])}) or gradient norm "
             f"({float(metrics['grad_norm'])}); the update was not applied and the last good "

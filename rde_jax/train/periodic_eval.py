@@ -7,6 +7,7 @@ on every process (`multihost.allgather_json`, bit-exact), so the scores equal on
 
 from __future__ import annotations
 
+import contextlib
 import io
 import time
 from typing import Any
@@ -16,6 +17,7 @@ import ml_collections
 import numpy as np
 
 from rde_jax import inference, multihost
+from rde_jax.fileio import atomic_dir, storage
 from rde_jax.metrics import davis_scores
 from rde_jax.model.architectures import Arch
 
@@ -25,22 +27,26 @@ def evaluate_videos(variables: Any, arch: Arch, videos: list[dict],
                     out_dir: Any = None) -> dict[str, Any]:
   """Segments each video from its first-frame labels; DAVIS-2017 J&F over all objects.
 
-  With `out_dir`, writes palette PNG masks and an overlay GIF per video there (needs rde_jax.masks_io / overlay).
+  With `out_dir`, writes palette PNG masks and an overlay GIF per video there. A local `out_dir`
+  of a one-process run is replaced as a whole (`atomic_dir`: a killed run leaves the previous
+  one); processes of a multi-host run each write their share into it directly.
   """
   engine = inference.Engine(variables, arch, top_k=cfg.eval.top_k)
   share = multihost.assign([len(v["frames"]) for v in videos], jax.process_count())
   results, frames_done, seconds = {}, 0, 0.0
-  for i in share[jax.process_index()]:
-    video = videos[i]
-    frames, gt = np.asarray(video["frames"]), np.asarray(video["labels"])
-    t0 = time.time()
-    pred = np.stack([p.argmax(0).astype(np.uint8) for _, p in
-                     inference.propagate(engine, frames, gt[0], mem_every=cfg.eval.mem_every)])
-    seconds += time.time() - t0
-    frames_done += len(frames)
-    results[i] = davis_scores.evaluate_sequence(gt, pred, name=str(video["name"]))
-    if out_dir is not None:
-      write_outputs(out_dir / str(video["name"]), frames, pred)
+  whole = out_dir is not None and not multihost.is_multihost() and not storage.is_remote(out_dir)
+  with atomic_dir.replacing(out_dir) if whole else contextlib.nullcontext(out_dir) as target:
+    for i in share[jax.process_index()]:
+      video = videos[i]
+      frames, gt = np.asarray(video["frames"]), np.asarray(video["labels"])
+      t0 = time.time()
+      pred = np.stack([p.argmax(0).astype(np.uint8) for _, p in
+                       inference.propagate(engine, frames, gt[0], mem_every=cfg.eval.mem_every)])
+      seconds += time.time() - t0
+      frames_done += len(frames)
+      results[i] = davis_scores.evaluate_sequence(gt, pred, name=str(video["name"]))
+      if target is not None:
+        write_outputs(target / str(video["name"]), frames, pred)
   if multihost.is_multihost():
     gathered = multihost.allgather_json({"results": {str(i): r for i, r in results.items()},
                                          "frames": frames_done, "seconds": seconds})

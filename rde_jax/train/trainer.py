@@ -3,7 +3,9 @@
 Parameters (BatchNorm scale/bias included) are trained; BatchNorm running statistics stay frozen
 (`batch_stats` is a constant input). The batch is sharded over the 'data' axis of a mesh of every
 device of every host; parameters and optimizer state are replicated. A non-finite loss or
-gradient leaves the state untouched and is reported through `metrics['finite']`.
+gradient leaves the state untouched and is reported through `metrics['finite']`; in float16
+(dynamic loss scaling, rde_jax/train/loss_scale.py) such a step is an overflow: `metrics['skipped']`,
+the scale halves and training goes on.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from rde_jax.model.network import RDEVOS
 from rde_jax.train import losses
 from rde_jax.train.clip_forward import ClipForward
 from rde_jax.train.clip_loss import clip_loss, LossConfig
+from rde_jax.train.loss_scale import LossScale
 
 
 @flax.struct.dataclass
@@ -32,6 +35,7 @@ class TrainState:
   step: jnp.ndarray
   params: Any
   opt_state: Any
+  loss_scale: LossScale
 
 
 def build_arch(cfg: ml_collections.ConfigDict) -> Arch:
@@ -82,7 +86,7 @@ class Trainer:
   def __init__(self, cfg: ml_collections.ConfigDict, mesh: Mesh | None = None):
     self.cfg = cfg
     self.arch = build_arch(cfg)
-    dtype = jnp.bfloat16 if cfg.dtype == "bfloat16" else jnp.float32
+    dtype = {"bfloat16": jnp.bfloat16, "float16": jnp.float16}.get(cfg.dtype, jnp.float32)
     self.forward = ClipForward(RDEVOS(self.arch, dtype=dtype),
                                num_objects=1 if cfg.stage == 0 else 2,
                                sam_frames=() if cfg.stage == 0 else (2, 4))
@@ -96,7 +100,10 @@ class Trainer:
                          out_shardings=(self.replicated, self.replicated))
 
   def init_state(self, params: Any) -> TrainState:
-    state = TrainState(jnp.zeros((), jnp.int32), params, self.tx.init(params))
+    scale = LossScale.create(dynamic=self.cfg.dtype == "float16",
+                             init_scale=self.cfg.loss_scale_init,
+                             growth_interval=self.cfg.loss_scale_growth_interval)
+    state = TrainState(jnp.zeros((), jnp.int32), params, self.tx.init(params), scale)
     return jax.device_put(state, self.replicated)
 
   def _update(self, state: TrainState, batch_stats: Any, batch: dict,
@@ -105,15 +112,18 @@ class Trainer:
       return clip_loss(self.forward, self.loss_cfg,
                        {"params": params, "batch_stats": batch_stats}, batch, k_keep)
 
-    (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    loss, metrics, grads = state.loss_scale.value_and_grad(loss_fn)(state.params)
     gnorm = optax.global_norm(grads)
     finite = jnp.isfinite(loss) & jnp.isfinite(gnorm)
+    skipped = ~finite & state.loss_scale.can_skip()  # a float16 overflow, not a failure
     updates, opt_state = self.tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     keep = lambda new, old: jax.tree_util.tree_map(lambda n, o: jnp.where(finite, n, o), new, old)
-    new_state = TrainState(state.step + finite.astype(jnp.int32), keep(params, state.params),
-                           keep(opt_state, state.opt_state))
-    metrics = dict(metrics, grad_norm=gnorm, finite=finite, lr=self.schedule(state.step))
+    new_state = TrainState(state.step + (finite | skipped).astype(jnp.int32),
+                           keep(params, state.params), keep(opt_state, state.opt_state),
+                           state.loss_scale.update(finite))
+    metrics = dict(metrics, grad_norm=gnorm, finite=finite, skipped=skipped,
+                   loss_scale=state.loss_scale.scale, lr=self.schedule(state.step))
     return new_state, metrics
 
   def shard_batch(self, local_batch: dict[str, np.ndarray]) -> dict[str, jax.Array]:
