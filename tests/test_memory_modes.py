@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import eval_fakes as F
-from rde_jax import inference
+from rde_jax import api, inference
 from rde_jax.model import architectures, memory_read
 from rde_jax.model.network import init_variables
 
@@ -89,7 +89,8 @@ def test_mode_matches_the_official_listing(video, mode, include_last):
 
 def test_modes_differ_and_constant_modes_keep_one_state_shape(video):
   frames, labels, _, _ = video
-  model = F.tiny_model()
+  shared = F.tiny_model()
+  model = api.VOSModel(shared.arch, shared.variables)  # its own engines: compiles counted here
   outs = {}
   for mode in ("two-frames-compress", "gt", "stm"):
     engine = model.engine(top_k=TOP_K, memory_mode=mode)
