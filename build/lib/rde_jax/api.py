@@ -1,0 +1,137 @@
+"""Python API: load a model directory and segment videos (streaming, constant memory).
+
+    model = rde_jax.load("models/rde_s012")                   # python -m rde_jax.convert output
+    masks = model.segment(frames, first_mask)                  # (T,H,W) uint8 ids
+    for t, labels in model.segment_iter(frame_iterator, first_mask, max_side=480): ...
+
+`frames`: uint8 RGB (T,H,W,3) array, list or any iterator of (H,W,3) frames; `first_mask`: (H,W)
+ids of the first frame (0 = background, 1..255 objects, need not be contiguous). Outputs use the
+same ids.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+from typing import Any, Iterable, Iterator
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from rde_jax import checkpoint, inference, validate
+from rde_jax.data.imageio import DataError
+from rde_jax.fileio import label_png
+from rde_jax.inference import resize
+from rde_jax.model import architectures
+from rde_jax.model.architectures import Arch
+
+
+def resolve_arch(arch: str | Arch | None) -> Arch | None:
+  """'official' / 'tiny' / an Arch / None (accept any) -> Arch or None."""
+  if arch is None or isinstance(arch, Arch):
+    return arch
+  validate.choice("arch", arch, ("",) + validate.ARCHES)
+  return Arch.from_config(architectures.get(arch)) if arch else None
+
+
+def work_size(size: tuple[int, int], max_side: int | None) -> tuple[int, int] | None:
+  """Size to run the network at so that max(H,W) <= max_side (None: native size)."""
+  h, w = size
+  if not max_side or max(h, w) <= max_side:
+    return None
+  s = max_side / max(h, w)
+  return max(1, round(h * s)), max(1, round(w * s))
+
+
+def prepare_mask(mask: Any, size: tuple[int, int], *, resize_mask: bool = False,
+                 name: str = "first mask") -> tuple[np.ndarray, np.ndarray]:
+  """Validates a first-frame label map against the frame size -> (compact ids (H,W), lut).
+
+  Raises DataError for: not 2-D integer ids, ids above 255, no object, a size different from the
+  frames (unless `resize_mask`, which resizes with nearest neighbour).
+  """
+  mask = np.asarray(mask)
+  if mask.ndim != 2 or not (np.issubdtype(mask.dtype, np.integer) or mask.dtype == bool):
+    raise DataError(f"{name}: expected an (H,W) integer label map, got {mask.dtype} {mask.shape}")
+  if mask.size and (int(mask.max()) > 255 or int(mask.min()) < 0):
+    raise DataError(f"{name}: object id {int(mask.max())} above 255; ids must be 1..255")
+  mask = mask.astype(np.uint8)
+  if mask.shape != tuple(size):
+    if not resize_mask:
+      raise DataError(f"{name}: mask size {mask.shape[1]}x{mask.shape[0]} differs from the frames "
+                      f"({size[1]}x{size[0]}, W x H); pass --resize_mask (resize_mask=True) to "
+                      "resize it with nearest neighbour")
+    mask = resize.nearest_labels(mask, size)
+  if not mask.any():
+    raise DataError(f"{name}: the mask holds no object (all background); label objects 1..K")
+  return label_png.compact_ids(mask)
+
+
+class VOSModel:
+  """A loaded RDE-VOS model; compiled engines are cached per (top_k, dtype, mode, device)."""
+
+  def __init__(self, arch: Arch, variables: Any, *, source: str | None = None):
+    self.arch, self.variables, self.source = arch, variables, source
+    self._engines: dict[Any, inference.Engine] = {}
+    self._lock = threading.Lock()
+
+  def engine(self, *, top_k: int = 40, dtype: str = "float32",
+             memory_mode: str = "two-frames-compress",
+             device: jax.Device | None = None) -> inference.Engine:
+    """The cached `inference.Engine` for these settings (compiled code is reused)."""
+    key = (int(top_k), jnp.dtype(dtype).name, memory_mode, device)
+    with self._lock:
+      if key not in self._engines:
+        self._engines[key] = inference.Engine(self.variables, self.arch, top_k=int(top_k),
+                                              dtype=jnp.dtype(dtype), device=device,
+                                              memory_mode=memory_mode)
+      return self._engines[key]
+
+  def segment_iter(self, frames: Iterable[np.ndarray], first_mask: Any, *, mem_every: int = 3,
+                   top_k: int = 40, dtype: str = "float32",
+                   memory_mode: str = "two-frames-compress", include_last: bool = False,
+                   max_side: int | None = None, resize_mask: bool = False, chunk: int = 8,
+                   stats: inference.RunStats | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    """Streams (t, (H,W) uint8 ids) for every frame; frame 0 is the annotated one.
+
+    The settings are checked at the call (UserError naming the argument), not at the first frame.
+    """
+    dtype = validate.segment_options("", mem_every=mem_every, top_k=top_k, chunk=chunk,
+                                     max_side=max_side, start_frame=0, dtype=dtype)
+    validate.choice("memory_mode", memory_mode, inference.MODES)
+    return self._stream(frames, first_mask, mem_every=mem_every, top_k=top_k, dtype=dtype,
+                        memory_mode=memory_mode, include_last=bool(include_last),
+                        max_side=max_side, resize_mask=resize_mask, chunk=chunk, stats=stats)
+
+  def _stream(self, frames: Iterable[np.ndarray], first_mask: Any, *, mem_every: int,
+              top_k: int, dtype: str, memory_mode: str, include_last: bool,
+              max_side: int | None, resize_mask: bool, chunk: int,
+              stats: inference.RunStats | None) -> Iterator[tuple[int, np.ndarray]]:
+    it = iter(frames)
+    first = next(it, None)
+    if first is None:
+      raise DataError("the video has no frames")
+    first = np.asarray(first)
+    if first.ndim != 3 or first.shape[2] != 3 or first.dtype != np.uint8:
+      raise DataError(f"frames must be uint8 (H,W,3) RGB, got {first.dtype} {first.shape}")
+    compact, lut = prepare_mask(first_mask, first.shape[:2], resize_mask=resize_mask)
+    engine = self.engine(top_k=top_k, dtype=dtype, memory_mode=memory_mode)
+    for t, labels in inference.propagate(
+        engine, itertools.chain([first], it), compact, mem_every=mem_every,
+        include_last=include_last, chunk=chunk, work_size=work_size(first.shape[:2], max_side),
+        output="labels", stats=stats):
+      yield t, lut[labels]
+
+  def segment(self, frames: Iterable[np.ndarray], first_mask: Any, **kwargs: Any) -> np.ndarray:
+    """All frames at once: (T,H,W) uint8 ids (see `segment_iter` for the options)."""
+    out = [labels for _, labels in self.segment_iter(frames, first_mask, **kwargs)]
+    return np.stack(out)
+
+
+def load(checkpoint_dir: str | os.PathLike, *, arch: str | Arch | None = None) -> VOSModel:
+  """Reads a model directory (or a training workdir with model/). `arch` ('official', 'tiny' or
+  an Arch) is checked against the checkpoint (CheckpointMismatchError)."""
+  saved, variables = checkpoint.load_model(checkpoint_dir, resolve_arch(arch))
+  return VOSModel(saved, variables, source=os.fspath(checkpoint_dir))

@@ -1,0 +1,2 @@
+"""The inference speed benchmark: `python -m rde_jax.benchmark` (`run.run(cfg)` in Python;
+`tables` renders the report)."""

@@ -1,0 +1,200 @@
+"""The per-frame VOS step, written once: every propagation path (DAVIS, YouTube-VOS banks, the
+STM baseline, segment, the benchmark's stage timings) runs these functions.
+
+  step(frame):   encode key -> read memory -> decode -> soft aggregation
+                 -> (memory frame) encode value -> store (SAM update / append)
+  interact(frame, annotation): the annotated frame overrides the probabilities of its objects,
+                 new objects open their bank, the others store the frame.
+
+Frames are ImageNet-normalised and padded to multiples of 16: (Hp,Wp,3). Every jitted function
+is compiled ahead of time once per argument shape (`Engine.call`; counted in `compiles`, timed
+in `compile_seconds`). Memory variants (`modes.MemoryMode`) differ only in `memory.read` and
+`memory.store`.
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import threading
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from rde_jax.inference import geometry, memory
+from rde_jax.inference.modes import MemoryMode, RDE_SLOTS
+from rde_jax.inference.state import empty_state, MemoryState
+from rde_jax.model import memory_read
+from rde_jax.model import architectures
+from rde_jax.model.architectures import Arch
+from rde_jax.model.network import RDEVOS
+
+
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+class Engine:
+  """Jitted building blocks for one model, memory mode, top-k, compute dtype and device.
+
+  `dtype` is the compute dtype of convolutions and matmuls (parameters stay float32; affinity
+  scores, top-k weights, sigmoid and soft aggregation are float32, as under PyTorch autocast).
+  `device` pins the variables and every call to one device (one Engine per device runs videos
+  in parallel).
+  """
+
+  def __init__(self, variables: Any, arch: Arch | None = None, *, top_k: int = 40,
+               dtype: Any = jnp.float32, device: jax.Device | None = None,
+               memory_mode: str | MemoryMode = "two-frames-compress"):
+    self.arch = arch or architectures.from_variables(variables)
+    self.mode = memory_mode if isinstance(memory_mode, MemoryMode) else MemoryMode(memory_mode)
+    if self.mode.compresses and not self.arch.with_mem_compress:
+      raise ValueError(f"memory mode {self.mode.name!r} needs the SAM (mem_compress) weights; "
+                       "this network has none (a stage-0 model): use 'two-frames', 'gt', "
+                       "'last' or 'stm'")
+    if int(top_k) < 1:
+      raise ValueError(f"top_k must be >= 1, got {top_k}")
+    self.dtype = jnp.dtype(dtype)
+    if self.dtype.name not in DTYPES:
+      raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype.name!r}")
+    self.model = RDEVOS(self.arch, dtype=self.dtype)
+    self.device = device
+    self.variables = jax.device_put(variables, device) if device is not None else variables
+    self.top_k = int(top_k)
+    self.interact = jax.jit(self._interact, donate_argnums=(1,))
+    self.run_chunk = jax.jit(self._run_chunk, donate_argnums=(1,))
+    self.prepare = jax.jit(geometry.prepare_frames, static_argnames=("pads",))
+    self.finish = jax.jit(geometry.finish_probs, static_argnames=("crop", "labels"))
+    self.compiles: collections.Counter[str] = collections.Counter()
+    self.compile_seconds = 0.0
+    self._executables: dict[Any, Any] = {}
+    self._lock = threading.Lock()
+
+  # -- host side ---------------------------------------------------------------------------
+  def put(self, x: Any) -> Any:
+    """Host array or pytree (or None) -> on this Engine's device (default device if None)."""
+    return None if x is None else jax.device_put(x, self.device)
+
+  def call(self, name: str, *args: Any, **static: Any) -> Any:
+    """Calls the jitted method `name` through an executable compiled once per argument shape."""
+    leaves, treedef = jax.tree_util.tree_flatten(args)
+    key = (name, treedef, tuple(sorted(static.items())), jax.config.jax_default_matmul_precision,
+           tuple((np.shape(x), np.result_type(x)) for x in leaves))
+    exe = self._executables.get(key)
+    if exe is None:
+      with self._lock:
+        exe = self._executables.get(key)
+        if exe is None:
+          start = time.perf_counter()
+          exe = getattr(self, name).lower(*args, **static).compile()
+          self.compile_seconds += time.perf_counter() - start
+          self.compiles[name] += 1
+          self._executables[key] = exe
+    return exe(*args)
+
+  def empty_state(self, num_objects: int, padded: tuple[int, int], *,
+                  per_object: bool = False, slots: int | None = None) -> MemoryState:
+    """Nothing stored yet: one shared bank, or one bank per object (`per_object`).
+    stm starts with `slots` (default 8) and grows; the RDE modes have 3 slots."""
+    if slots is None:
+      slots = 8 if self.mode.grows else RDE_SLOTS
+    state = empty_state(num_objects if per_object else 1, num_objects,
+                        (padded[0] // 16, padded[1] // 16), self.arch.key_dim,
+                        self.arch.value_dim, slots, self.dtype)
+    return self.put(state)
+
+  def init(self, variables: Any, frame: jnp.ndarray,
+           onehot: jnp.ndarray) -> tuple[MemoryState, jnp.ndarray]:
+    """The annotated first frame (Hp,Wp,3) with its one-hot (K,Hp,Wp): state (one shared bank)
+    and probabilities (K+1,Hp,Wp)."""
+    k = onehot.shape[0]
+    state = self.empty_state(k, frame.shape[:2])
+    return self.call("interact", variables, state, frame, jnp.zeros_like(onehot), onehot,
+                     jnp.ones((k,), bool))
+
+  # -- the network, one stage each (the benchmark times these) --------------------------------
+  def encode_key(self, variables: Any, frame: jnp.ndarray) -> dict[str, jnp.ndarray]:
+    """frame (Hp,Wp,3) -> k16 (1,h,w,Ck), qv16 (1,h,w,Cv), f16, f8, f4."""
+    return self.model.apply(variables, frame[None], method=RDEVOS.encode_key)
+
+  def read(self, state: MemoryState, k16: jnp.ndarray) -> jnp.ndarray:
+    """Memory read-out (K,h,w,Cv) for the query key (1,h,w,Ck)."""
+    return memory.read(state, self.mode, k16, self.top_k)
+
+  def decode(self, variables: Any, readout: jnp.ndarray,
+             feats: dict[str, jnp.ndarray]) -> jnp.ndarray:
+    """Object probabilities (K,Hp,Wp) float32 = sigmoid(decoder logits)."""
+    logits = self.model.apply(variables, readout, feats["qv16"], feats["f8"], feats["f4"],
+                              method=RDEVOS.decode)
+    return jax.nn.sigmoid(logits[..., 0].astype(jnp.float32))
+
+  def value(self, variables: Any, frame: jnp.ndarray, f16: jnp.ndarray,
+            obj_probs: jnp.ndarray) -> jnp.ndarray:
+    """Values (K,h,w,Cv) of a frame from soft object probabilities (K,Hp,Wp): object k sees
+    [RGB, p_k, sum of the others] (the official `encode_value`)."""
+    masks = obj_probs[..., None]
+    others = jnp.sum(masks, axis=0, keepdims=True) - masks
+    return self.model.apply(variables, frame[None], f16, masks, others,
+                            method=RDEVOS.encode_value)
+
+  def compress(self, variables: Any, key2: jnp.ndarray,
+               value2: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """SAM update: [RDE ; new] (B,2,h,w,Ck), (K,2,h,w,Cv) -> (B,1,...), (K,1,...)."""
+    return self.model.apply(variables, key2, value2, method=RDEVOS.compress)
+
+  def store(self, variables: Any, state: MemoryState, frame: jnp.ndarray,
+            feats: dict[str, jnp.ndarray], obj_probs: jnp.ndarray,
+            banks: jnp.ndarray) -> MemoryState:
+    """Stores `frame` as a memory frame of the banks (B,) bool."""
+    v = self.value(variables, frame, feats["f16"], obj_probs)
+    return memory.store(state, self.mode, feats["k16"], v,
+                        functools.partial(self.compress, variables), banks)
+
+  # -- jitted steps ------------------------------------------------------------------------
+  def _interact(self, variables: Any, state: MemoryState, frame: jnp.ndarray, probs: jnp.ndarray,
+                new_mask: jnp.ndarray, is_new: jnp.ndarray) -> tuple[MemoryState, jnp.ndarray]:
+    """Annotated frame: probs (K,Hp,Wp) propagated so far (zeros if none), new_mask (K,Hp,Wp)
+    one-hot of the objects annotated here (is_new (K,)) -> state, probs (K+1,Hp,Wp).
+
+    As the official `interact`: the annotated region is cleared, the annotated objects take
+    their mask, all K channels are re-aggregated; new objects open their bank with this frame,
+    the banks already running store it as a memory frame.
+    """
+    feats = self.encode_key(variables, frame)
+    region = jnp.sum(new_mask, axis=0) > 0.5
+    p = jnp.where(region[None], 0.0, probs)
+    p = jnp.where(is_new[:, None, None], new_mask, p)
+    _, prob = memory_read.soft_aggregate(p, axis=0)
+    b, k = state.num_banks, state.num_objects
+    opened = is_new.reshape(b, k // b).any(axis=1) & ~state.active
+    running = state.active
+    enabled = state.object_banks(running | opened)
+    obj = jnp.where(enabled[:, None, None], prob[1:], 0.0)
+    v = self.value(variables, frame, feats["f16"], obj)
+    compress = functools.partial(self.compress, variables)
+    state = jax.lax.cond(jnp.any(running),
+                         lambda s: memory.store(s, self.mode, feats["k16"], v, compress, running),
+                         lambda s: s, state)
+    state = memory.open_banks(state, self.mode, feats["k16"], v, opened)
+    return state, prob
+
+  def _step(self, variables: Any, state: MemoryState, frame: jnp.ndarray,
+            add: jnp.ndarray) -> tuple[MemoryState, jnp.ndarray]:
+    """One frame (Hp,Wp,3) -> state, probs (K+1,Hp,Wp); `add` () bool: a memory frame."""
+    feats = self.encode_key(variables, frame)
+    p = self.decode(variables, self.read(state, feats["k16"]), feats)
+    active = state.object_banks(state.active)
+    _, prob = memory_read.soft_aggregate(p, axis=0, active=active)
+    if self.mode.stores_frames:
+      state = jax.lax.cond(
+          add, lambda s: self.store(variables, s, frame, feats, prob[1:], s.active),
+          lambda s: s, state)
+    return state, prob
+
+  def _run_chunk(self, variables: Any, state: MemoryState, frames: jnp.ndarray,
+                 add: jnp.ndarray) -> tuple[MemoryState, jnp.ndarray]:
+    """frames (C,Hp,Wp,3), add (C,) bool -> state, probs (C,K+1,Hp,Wp): one lax.scan."""
+    body = functools.partial(self._step, variables)
+    return jax.lax.scan(lambda s, x: body(s, *x), state, (frames, add))

@@ -1,0 +1,143 @@
+"""Generic STCN blocks: pre-activation ResBlock, CBAM, feature fusion, upsampling and the decoder.
+
+All NHWC. Names follow the official keys (`block1`, `attention/ChannelGate/mlp_1`, `up_16_8`, ...).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from rde_jax.model.layers import conv2d, Conv2DParts, upsample_bilinear
+
+
+Dtype = Any
+
+
+class ResBlock(nn.Module):
+  """out = skip(x) + conv2(relu(conv1(relu(x)))); skip is a 3x3 conv when widths differ.
+
+  x may be a tuple of parts standing for their channel concatenation; a part with batch 1 is
+  shared by all N items of the batch (computed once, see `Conv2DParts`).
+  """
+  features: int
+  dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: jnp.ndarray | tuple[jnp.ndarray, ...]) -> jnp.ndarray:
+    d = self.dtype
+    if isinstance(x, tuple):
+      conv = lambda name: Conv2DParts(self.features, 3, dtype=d, name=name)
+      r = conv("conv1")(tuple(nn.relu(p) for p in x))
+      width = sum(p.shape[-1] for p in x)
+      skip = (conv("downsample")(x) if width != self.features
+              else jnp.concatenate([_batch_to(p, max(q.shape[0] for q in x)) for p in x], -1))
+    else:
+      r = conv2d(self.features, 3, dtype=d, name="conv1")(nn.relu(x))
+      skip = (conv2d(self.features, 3, dtype=d, name="downsample")(x)
+              if x.shape[-1] != self.features else x)
+    r = conv2d(self.features, 3, dtype=d, name="conv2")(nn.relu(r))
+    return skip + r
+
+
+def _batch_to(x: jnp.ndarray, n: int) -> jnp.ndarray:
+  return jnp.broadcast_to(x, (n,) + x.shape[1:])
+
+
+class ChannelGate(nn.Module):
+  """sigmoid(MLP(avg pool) + MLP(max pool)) scaling of channels (state_dict `mlp.1`, `mlp.3`)."""
+  reduction: int = 16
+  dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
+    c = x.shape[-1]
+    fc1 = nn.Dense(c // self.reduction, dtype=self.dtype, param_dtype=jnp.float32, name="mlp_1")
+    fc2 = nn.Dense(c, dtype=self.dtype, param_dtype=jnp.float32, name="mlp_3")
+    mlp = lambda v: fc2(nn.relu(fc1(v)))
+    att = mlp(jnp.mean(x, axis=(1, 2))) + mlp(jnp.max(x, axis=(1, 2)))
+    return x * nn.sigmoid(att)[:, None, None, :]
+
+
+class _SpatialConv(nn.Module):
+  """Holds the 7x7 conv under the official name `spatial.conv`."""
+  dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
+    return conv2d(1, 7, dtype=self.dtype, name="conv")(x)
+
+
+class SpatialGate(nn.Module):
+  """sigmoid(conv7x7([max_c, mean_c])) scaling of positions (`spatial.conv`, no BN)."""
+  dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
+    pooled = jnp.concatenate([jnp.max(x, -1, keepdims=True), jnp.mean(x, -1, keepdims=True)], -1)
+    return x * nn.sigmoid(_SpatialConv(self.dtype, name="spatial")(pooled))
+
+
+class CBAM(nn.Module):
+  """Channel gate then spatial gate."""
+  reduction: int = 16
+  dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
+    x = ChannelGate(self.reduction, self.dtype, name="ChannelGate")(x)
+    return SpatialGate(self.dtype, name="SpatialGate")(x)
+
+
+class FeatureFusionBlock(nn.Module):
+  """cat[value feats, key f16] -> ResBlock -> x + CBAM(x) -> ResBlock: (N,h,w,Cv)."""
+  features: int = 512
+  reduction: int = 16
+  dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: jnp.ndarray, key_f16: jnp.ndarray) -> jnp.ndarray:
+    """x (N,h,w,C), key_f16 (1|N,h,w,Cf) -> (N,h,w,features); a batch-1 f16 is convolved once."""
+    x = ResBlock(self.features, self.dtype, name="block1")((x, key_f16.astype(x.dtype)))
+    r = CBAM(self.reduction, self.dtype, name="attention")(x)
+    return ResBlock(self.features, self.dtype, name="block2")(x + r)
+
+
+class UpsampleBlock(nn.Module):
+  """out = ResBlock(skip_conv(skip) + up2(up)); `skip` may have batch 1 (broadcast over objects)."""
+  up_features: int
+  out_features: int
+  dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, skip: jnp.ndarray, up: jnp.ndarray) -> jnp.ndarray:
+    s = conv2d(self.up_features, 3, dtype=self.dtype, name="skip_conv")(skip.astype(self.dtype))
+    x = s + upsample_bilinear(up, 2)
+    return ResBlock(self.out_features, self.dtype, name="out_conv")(x)
+
+
+class Decoder(nn.Module):
+  """cat[readout, qv16] (K,h,w,2Cv) + skips f8, f4 (1 or K batch) -> logits (K,4h*4,4w*4,1).
+
+  x may also be the pair (readout (K,h,w,Cv), qv16 (1|K,h,w,Cv)) for their concatenation; a
+  batch-1 qv16 is then convolved once for all objects.
+  """
+  value_dim: int = 512
+  dims: Sequence[int] = (256, 256)
+  dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: jnp.ndarray | tuple[jnp.ndarray, jnp.ndarray], f8: jnp.ndarray,
+               f4: jnp.ndarray) -> jnp.ndarray:
+    d = self.dtype
+    x = tuple(p.astype(d) for p in x) if isinstance(x, tuple) else x.astype(d)
+    x = ResBlock(self.value_dim, d, name="compress")(x)
+    self.sow("intermediates", "compress_out", x)
+    x = UpsampleBlock(self.value_dim, self.dims[0], d, name="up_16_8")(f8, x)
+    self.sow("intermediates", "up_16_8_out", x)
+    x = UpsampleBlock(self.dims[0], self.dims[1], d, name="up_8_4")(f4, x)
+    self.sow("intermediates", "up_8_4_out", x)
+    x = conv2d(1, 3, dtype=d, name="pred")(nn.relu(x))
+    return upsample_bilinear(x, 4).astype(jnp.float32)

@@ -1,0 +1,162 @@
+"""The official training forward on a clip: STM branch and SAM (RDE) branch side by side.
+
+For frames t = 1 .. T-1 (one `lax.scan` step each, constant-size carry):
+  * STM branch: read the growing bank {k_0..k_{t-1}} (preallocated, masked) -> mask m_t, readout;
+    the next value v_t = Enc_v(F_t, m_t) comes from this branch (soft, not detached).
+  * RDE recurrence: rde_1 = (k_0, v_ref); rde_t = SAM-compress([rde_{t-1}; (k_{t-1}, v_{t-1})]).
+  * SAM branch, on `sam_frames` only (official: 2 and 4): read rde_t alone (T=1); its logits
+    replace the STM logits for the CE and its readout is distilled towards the STM readout.
+This reproduces the official stage 1-3 training step (`model/model.py`, the network of
+`model/network.py RDE_VOS`); with `sam_frames=()` and one object it is
+the stage-0 step. Layout: batch dicts of NHWC arrays as made by `rde_jax.data.pipeline`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from rde_jax.model import memory_read
+from rde_jax.model.network import RDEVOS
+
+
+class ClipForward:
+  """Callable (variables, batch) -> outputs dict; static settings fixed at construction."""
+
+  def __init__(self, model: RDEVOS, *, num_objects: int, sam_frames: Sequence[int] = (2, 4),
+               unroll: bool = True):
+    """`unroll` lets XLA see the whole (short) clip: on CPU its backward ran ~3x faster than a
+    rolled loop (conds on static frame indices fold away). The carry is constant-size either way."""
+    self.unroll = unroll
+    self.model = model
+    self.num_objects = num_objects
+    self.sam_frames = tuple(sam_frames)
+
+  def _apply(self, variables: Any, *args: Any, method: Any) -> Any:
+    return self.model.apply(variables, *args, method=method)
+
+  def _value(self, variables: Any, image: jnp.ndarray, f16: jnp.ndarray,
+             masks: jnp.ndarray) -> jnp.ndarray:
+    """image (B,H,W,3), f16 (B,h,w,Cf), masks (B,O,H,W) -> values (B,O,h,w,Cv).
+
+    Object o sees [RGB, mask_o, sum of the other masks] (stage 0: [RGB, mask])."""
+    b, o = masks.shape[:2]
+    own = masks.reshape(b * o, *masks.shape[2:], 1)
+    others = (jnp.sum(masks, axis=1, keepdims=True) - masks).reshape(own.shape)
+    if self.model.arch.value_in_channels == 4:
+      others = None
+    v = self._apply(variables, jnp.repeat(image, o, 0), jnp.repeat(f16, o, 0), own, others,
+                    method=RDEVOS.encode_value)
+    return v.reshape(b, o, *v.shape[1:])
+
+  def _segment(self, variables: Any, feats: dict, mk: jnp.ndarray, mv: jnp.ndarray,
+               valid: jnp.ndarray | None, selector: jnp.ndarray):
+    """Read + decode + aggregate. Returns log-odds (B,O+1,H,W), masks (B,O,H,W), readouts
+    (B,O,h,w,2Cv) = cat[memory readout, qv16] (the decoder input)."""
+    b, h, w, ck = feats["k16"].shape
+    o = mv.shape[1]
+    ro = memory_read.softmax_readout(mk, mv, feats["k16"].reshape(b, h * w, ck), valid)
+    ro = ro.reshape(b, o, h, w, -1)
+    qv = jnp.broadcast_to(feats["qv16"][:, None], ro.shape[:4] + feats["qv16"].shape[-1:])
+    dec_in = jnp.concatenate([ro, qv.astype(ro.dtype)], axis=-1)
+    rep = lambda x: jnp.repeat(x, o, 0)
+    logits = self.model.apply(variables, dec_in.reshape(b * o, h, w, -1),
+                              rep(feats["f8"]), rep(feats["f4"]),
+                              method=lambda m, x, f8, f4: m.decoder(x, f8, f4))
+    probs = jax.nn.sigmoid(logits[..., 0]).reshape(b, o, *logits.shape[1:3])
+    probs = probs * selector[:, :, None, None]
+    log_odds, prob = memory_read.soft_aggregate(probs, axis=1)
+    return log_odds, prob[:, 1:], dec_in
+
+  def __call__(self, variables: Any, batch: dict[str, jnp.ndarray]) -> dict[str, jnp.ndarray]:
+    rgb = batch["rgb"]
+    b, t_len = rgb.shape[:2]
+    o = self.num_objects
+    feats = self._apply(variables, rgb.reshape(b * t_len, *rgb.shape[2:]),
+                        method=RDEVOS.encode_key)
+    feats = {k: v.reshape(b, t_len, *v.shape[1:]) for k, v in feats.items()}
+    if o == 2:
+      gt0 = jnp.stack([batch["gt"][:, 0], batch["sec_gt"][:, 0]], 1)
+      pgt = jnp.stack([batch["pgt"], batch["sec_pgt"]], 1)
+      selector = batch["selector"]
+    else:
+      gt0, pgt = batch["gt"][:, :1], batch["pgt"][:, None]
+      selector = jnp.ones((b, 1), jnp.float32)
+    v_ref = self._value(variables, rgb[:, 0], feats["f16"][:, 0], pgt)
+    v_gt = self._value(variables, rgb[:, 0], feats["f16"][:, 0], gt0)
+
+    hw = feats["k16"].shape[2:4]
+    keys = feats["k16"].reshape(b, t_len, -1, feats["k16"].shape[-1])  # (B,T,hw,Ck)
+    bank_v = jnp.zeros((b, o, t_len) + v_ref.shape[2:], v_ref.dtype).at[:, :, 0].set(v_ref)
+    carry = {"bank_v": bank_v, "rde_k": feats["k16"][:, 0], "rde_v": v_ref,
+             "prev_v": v_ref}
+    sam_flags = jnp.asarray([t in self.sam_frames for t in range(1, t_len)])
+    use_sam = bool(self.sam_frames)
+
+    def step(c: dict, xs: tuple) -> tuple[dict, dict]:
+      t, is_sam = xs  # Python ints when unrolled (static control flow), tracers under scan
+      f = {k: jax.lax.dynamic_index_in_dim(v, t, 1, keepdims=False) for k, v in feats.items()}
+      valid = jnp.repeat(jnp.arange(t_len) < t, hw[0] * hw[1])
+      mk = keys.reshape(b, -1, keys.shape[-1])
+      mv = c["bank_v"].reshape(b, o, t_len * hw[0] * hw[1], -1)
+      logits, masks, r_stm = self._segment(variables, f, mk, mv, valid, selector)
+      out = {"logits_stm": logits, "readout_stm": r_stm}
+      if use_sam:
+        def compress(cc):
+          k_prev = jax.lax.dynamic_index_in_dim(feats["k16"], t - 1, 1, keepdims=False)
+          key2 = jnp.stack([cc["rde_k"], k_prev], 1)
+          val2 = jnp.stack([cc["rde_v"], cc["prev_v"]], 2).reshape(b * o, 2, *hw, -1)
+          nk, nv = self._apply(variables, key2, val2, method=RDEVOS.compress)
+          return nk[:, 0], nv[:, 0].reshape(b, o, *hw, -1)
+        rde_k, rde_v = _cond(t >= 2, compress, lambda cc: (cc["rde_k"], cc["rde_v"]), c)
+
+        def sam_read(_):
+          mk1 = rde_k.reshape(b, -1, rde_k.shape[-1])
+          mv1 = rde_v.reshape(b, o, -1, rde_v.shape[-1])
+          lg, _, r = self._segment(variables, f, mk1, mv1, None, selector)
+          return lg, r
+        zeros = lambda _: (jnp.zeros_like(logits), jnp.zeros_like(r_stm))
+        logits_sam, r_sam = _cond(is_sam, sam_read, zeros, None)
+        out.update(logits_sam=logits_sam, readout_sam=r_sam)
+      else:
+        rde_k, rde_v = c["rde_k"], c["rde_v"]
+      encode = lambda m: self._value(variables, rgb_at(rgb, t), f["f16"], m)
+      v_t = _cond(t < t_len - 1, encode,  # the last frame's value is never used
+                         lambda m: jnp.zeros_like(c["prev_v"]), masks)
+      out["masks"] = masks
+      new_bank = jax.lax.dynamic_update_index_in_dim(c["bank_v"], v_t, t, 2)
+      return {"bank_v": new_bank, "rde_k": rde_k, "rde_v": rde_v, "prev_v": v_t}, out
+
+    if self.unroll:
+      per_frame = []
+      for t in range(1, t_len):
+        carry, out = step(carry, (t, t in self.sam_frames))
+        per_frame.append(out)
+      outs = {k: jnp.stack([o[k] for o in per_frame], 1) for k in per_frame[0]}
+    else:
+      ts = jnp.arange(1, t_len)
+      _, outs = jax.lax.scan(step, carry, (ts, sam_flags))
+      outs = {k: jnp.moveaxis(v, 0, 1) for k, v in outs.items()}  # (B, T-1, ...)
+    logits = outs["logits_stm"]
+    if use_sam:
+      logits = jnp.where(sam_flags[None, :, None, None, None], outs["logits_sam"], logits)
+    result = {"logits": logits, "masks": outs["masks"], "value_ref": v_ref, "value_gt": v_gt,
+              "readout_stm": outs["readout_stm"]}
+    if use_sam:
+      result["readout_sam"] = outs["readout_sam"]
+    return result
+
+
+def _cond(pred: Any, true_fn: Any, false_fn: Any, operand: Any) -> Any:
+  """lax.cond, or a plain Python branch when the predicate is static."""
+  if isinstance(pred, (bool, np.bool_)):
+    return true_fn(operand) if pred else false_fn(operand)
+  return jax.lax.cond(pred, true_fn, false_fn, operand)
+
+
+def rgb_at(rgb: jnp.ndarray, t: jnp.ndarray) -> jnp.ndarray:
+  """rgb (B,T,H,W,3) at a traced frame index -> (B,H,W,3)."""
+  return jax.lax.dynamic_index_in_dim(rgb, t, 1, keepdims=False)

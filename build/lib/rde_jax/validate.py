@@ -1,0 +1,174 @@
+"""Checks of user-facing values, shared by every entry point and the Python API.
+
+Each check raises `UserError` naming the field (as the user wrote it: `--top_k`, `top_k`,
+`config.top_k`) and what is allowed, before any work or any write:
+
+    validate.integer("--top_k", 0, minimum=1)   # UserError: --top_k must be an integer >= 1, got 0
+    validate.output_dir("--out", out, overwrite=False, marker="summary.json", what="results")
+"""
+
+from __future__ import annotations
+
+import numbers
+import os
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from rde_jax.errors import UserError
+
+DTYPES = ("float32", "bfloat16", "float16")  # = rde_jax.inference.DTYPES (tested), no JAX import
+TRAIN_DTYPES = DTYPES  # rde_jax/train/trainer.py (float16 with loss scaling)
+ARCHES = ("official", "tiny")  # rde_jax.model.architectures.get names (tested)
+PRECISIONS = ("default", "high", "highest", "bfloat16", "tensorfloat32", "float32")
+
+
+def integer(name: str, value: Any, *, minimum: int | None = None, note: str = "") -> int:
+  """An int (not a bool) >= `minimum`; `note` explains a special value, e.g. '0: native size'."""
+  if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+    raise UserError(f"{name} must be an integer, got {value!r}")
+  if minimum is not None and value < minimum:
+    extra = f" ({note})" if note else ""
+    raise UserError(f"{name} must be an integer >= {minimum}{extra}, got {value}")
+  return int(value)
+
+
+def number(name: str, value: Any, *, above: float | None = None,
+           minimum: float | None = None, maximum: float | None = None) -> float:
+  """A real number with `value > above`, `value >= minimum`, `value <= maximum` as given."""
+  if isinstance(value, bool) or not isinstance(value, numbers.Real) or value != value:
+    raise UserError(f"{name} must be a number, got {value!r}")
+  if above is not None and not value > above:
+    raise UserError(f"{name} must be > {above:g}, got {value:g}")
+  if minimum is not None and value < minimum:
+    raise UserError(f"{name} must be >= {minimum:g}, got {value:g}")
+  if maximum is not None and value > maximum:
+    raise UserError(f"{name} must be <= {maximum:g}, got {value:g}")
+  return float(value)
+
+
+def side(name: str, value: Any) -> int:
+  """An image side to resize to: 0 (native size) or >= 16 (the network's stride)."""
+  value = integer(name, value, minimum=0, note="0: native size")
+  if 0 < value < 16:
+    raise UserError(f"{name} must be 0 (native size) or >= 16 (the network's stride), "
+                    f"got {value}")
+  return value
+
+
+def choice(name: str, value: Any, choices: Sequence[Any]) -> Any:
+  if value not in choices:
+    allowed = ", ".join(repr(c) for c in choices)
+    raise UserError(f"{name} must be one of {allowed}, got {value!r}")
+  return value
+
+
+def dtype_name(name: str, dtype: Any, choices: Sequence[str] = DTYPES) -> str:
+  """'float32' / 'bfloat16' / 'float16' from a string, a numpy/JAX dtype or scalar type."""
+  text = dtype if isinstance(dtype, str) else (getattr(dtype, "name", None)
+                                              or getattr(dtype, "__name__", None) or str(dtype))
+  return choice(name, text, choices)
+
+
+def existing(name: str, path: Any, *, kind: str = "any") -> Path:
+  """An existing file ('file'), folder ('dir') or either ('any'). URIs (gs://) pass unchanged."""
+  if "://" in os.fspath(path):
+    return path
+  p = Path(os.path.expanduser(os.fspath(path)))
+  if not p.exists():
+    raise UserError(f"{name}: {p}: no such file or folder")
+  if kind == "file" and not p.is_file():
+    raise UserError(f"{name}: {p} is a folder, expected a file")
+  if kind == "dir" and not p.is_dir():
+    raise UserError(f"{name}: {p} is a file, expected a folder")
+  return p
+
+
+def model_dir(name: str, path: Any) -> Path:
+  """A model directory (model.json) or a training workdir holding model/model.json. URIs
+  (gs://) pass unchanged (checked when read)."""
+  from rde_jax.fileio import atomic_dir
+  if "://" in os.fspath(path):
+    return path
+  p = Path(os.path.expanduser(os.fspath(path)))
+  for d in (p, p / "model"):
+    atomic_dir.recover(d)
+  if not ((p / "model.json").is_file() or (p / "model" / "model.json").is_file()):
+    raise UserError(f"{name}: {p}: no model.json here or in model/",
+                    hint="convert official weights with `python -m rde_jax.convert --input "
+                         "X.pth --output DIR`, or train with train.py")
+  return p
+
+
+def _writable_parent(name: str, p: Path) -> None:
+  """The nearest existing ancestor of `p` must be a folder (mkdir -p would fail otherwise)."""
+  parent = p.parent
+  while not parent.exists():
+    parent = parent.parent
+  if not parent.is_dir():
+    raise UserError(f"{name} {p}: {parent} is a file, so the folder cannot be created")
+
+
+def workdir(name: str, path: Any) -> Any:
+  """A folder to create or reuse (resume): must not be a file. URIs (gs://) pass unchanged."""
+  if "://" in os.fspath(path):
+    return path
+  p = Path(os.path.expanduser(os.fspath(path))).absolute()
+  if p.exists() and not p.is_dir():
+    raise UserError(f"{name} {p} is a file; pass a new folder or an earlier run's folder")
+  _writable_parent(name, p)
+  return p
+
+
+def output_dir(name: str, path: Any, *, overwrite: bool, marker: str, what: str) -> Path:
+  """A folder the command writes as a whole: new, empty, or (with `overwrite`) an earlier output
+  (one holding `marker`). Anything else is refused, so no unrelated file is ever replaced.
+  URIs (gs://) pass unchanged (object stores are written by upload, not swapped)."""
+  from rde_jax.fileio import atomic_dir
+  if "://" in os.fspath(path):
+    return path
+  p = Path(os.path.expanduser(os.fspath(path))).absolute()
+  atomic_dir.recover(p)
+  if p.exists() and not p.is_dir():
+    raise UserError(f"{name} {p} is a file; pass a folder to write into")
+  _writable_parent(name, p)
+  if not p.is_dir():
+    return p
+  entries = sorted(e.name for e in p.iterdir())
+  if not entries:
+    return p
+  if (p / marker).exists():
+    if not overwrite:
+      raise UserError(f"{name} {p} already holds {what} ({marker})",
+                      hint="pass --overwrite (overwrite=True) to replace them, or choose "
+                           "another folder")
+    return p
+  shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
+  raise UserError(f"{name} {p} exists and is not an earlier output of this command (it holds "
+                  f"{shown}, no {marker}); choose a new or empty folder")
+
+
+def segment_options(prefix: str, *, mem_every: Any, top_k: Any, chunk: Any, max_side: Any,
+                    start_frame: Any, dtype: Any) -> str:
+  """The propagation settings of segment / the API (`prefix` '--' for flags). Returns the dtype
+  name."""
+  integer(f"{prefix}mem_every", mem_every, minimum=1)
+  integer(f"{prefix}top_k", top_k, minimum=1)
+  integer(f"{prefix}chunk", chunk, minimum=1)
+  side(f"{prefix}max_side", 0 if max_side is None else max_side)
+  integer(f"{prefix}start_frame", start_frame, minimum=0)
+  return dtype_name(f"{prefix}dtype", dtype)
+
+
+def unknown_fields(name: str, cfg: Any, reference: Any, skip: Iterable[str] = ()) -> None:
+  """Fields of ConfigDict `cfg` that `reference` (the defaults) does not have."""
+  skip = set(skip)
+  for key in cfg.keys():
+    field = f"{name}.{key}"
+    if key in skip:
+      continue
+    if key not in reference:
+      close = [k for k in reference.keys() if k.startswith(key[:3])]
+      raise UserError(f"{field}: no such config field"
+                      + (f" (did you mean {', '.join(close)}?)" if close else ""))
+    if hasattr(cfg[key], "keys") and hasattr(reference[key], "keys"):
+      unknown_fields(field, cfg[key], reference[key], skip)
