@@ -25,13 +25,8 @@ def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
                                   lock_config=True, flag_values=fv)
   flags.DEFINE_string("workdir", None, "Output folder (resumable; local or gs://).",
                       flag_values=fv)
-  flags.DEFINE_bool("multihost", False, "Call jax.distributed.initialize() first and share the "
-                    "videos among the processes (same workdir everywhere).", flag_values=fv)
-  flags.DEFINE_string("coordinator_address", None, "With --multihost: host:port of process 0 "
-                      "(default: auto-detected or JAX_COORDINATOR_ADDRESS).", flag_values=fv)
-  flags.DEFINE_integer("num_processes", None, "With --multihost (default: auto).",
-                       flag_values=fv)
-  flags.DEFINE_integer("process_id", None, "With --multihost (default: auto).", flag_values=fv)
+  cli.define_multihost_flags(fv, "Call jax.distributed.initialize() first and share the videos "
+                             "among the processes (same workdir everywhere).")
   flags.mark_flags_as_required(["config", "workdir"], flag_values=fv)
 
 

@@ -18,13 +18,7 @@ def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
   config_flags.DEFINE_config_file("config", None, "Training config file.", lock_config=True,
                                   flag_values=fv)
   flags.DEFINE_string("workdir", None, "Checkpoints, logs and outputs go here.", flag_values=fv)
-  flags.DEFINE_bool("multihost", False, "Call jax.distributed.initialize() first.",
-                    flag_values=fv)
-  flags.DEFINE_string("coordinator_address", None, "With --multihost: host:port of process 0 "
-                      "(default: auto-detected or JAX_COORDINATOR_ADDRESS).", flag_values=fv)
-  flags.DEFINE_integer("num_processes", None, "With --multihost (default: auto).",
-                       flag_values=fv)
-  flags.DEFINE_integer("process_id", None, "With --multihost (default: auto).", flag_values=fv)
+  cli.define_multihost_flags(fv, "Call jax.distributed.initialize() first.")
   flags.mark_flags_as_required(["config", "workdir"], flag_values=fv)
 
 

@@ -170,3 +170,13 @@ def run(main: Main, define_flags: Callable[[flags.FlagValues], None]) -> None:
     return guarded(functools.partial(main, argv, flags.FLAGS), debug=flags.FLAGS.debug)
 
   app.run(entry, flags_parser=parse_flags)
+
+
+def define_multihost_flags(fv: flags.FlagValues, help_multihost: str) -> None:
+  """--multihost and the jax.distributed.initialize() settings (train.py and eval.py)."""
+  flags.DEFINE_bool("multihost", False, help_multihost, flag_values=fv)
+  flags.DEFINE_string("coordinator_address", None, "With --multihost: host:port of process 0 "
+                      "(default: auto-detected or JAX_COORDINATOR_ADDRESS).", flag_values=fv)
+  flags.DEFINE_integer("num_processes", None, "With --multihost (default: auto).",
+                       flag_values=fv)
+  flags.DEFINE_integer("process_id", None, "With --multihost (default: auto).", flag_values=fv)
