@@ -182,6 +182,16 @@ def test_eval_dataset_and_workdir_in_a_bucket_match_local(bucket, tmp_path):
   assert _tree(tmp_path / "g_local" / "results") == _tree(tmp_path / "g_remote" / "results")
 
 
+def test_youtube_dataset_in_a_bucket_matches_local(bucket, tmp_path):
+  """meta.json, valid_all_frames and objects appearing later, read from the bucket."""
+  yt = tmp_path / "yt"
+  F.write_youtube(yt)
+  for r, w in ((str(yt), "y_local"), (_to_bucket(yt, "gs://data/yt"), "y_remote")):
+    evaluation.run(load_config("youtube2019_valid", dataset__root=r), tmp_path / w)
+  assert _tree(tmp_path / "y_local" / "results") == _tree(tmp_path / "y_remote" / "results")
+  assert len(_tree(tmp_path / "y_local" / "results")) == 16
+
+
 def test_missing_dataset_root_in_a_bucket_is_named(bucket):
   from rde_jax.errors import UserError
   from rde_jax.evaluation import config as eval_config
