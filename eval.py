@@ -38,7 +38,7 @@ def main(argv: list[str], fv: flags.FlagValues = flags.FLAGS) -> int:
   cpu_settings.apply()  # XLA:CPU flags for this CPU, before JAX starts (RDE_JAX_CPU_FLAGS overrides)
   if fv.multihost:
     from rde_jax import multihost
-    multihost.initialize(fv.coordinator_address, fv.num_processes, fv.process_id)
+    multihost.initialize_from_flags(fv)
   from rde_jax import evaluation
   from rde_jax.evaluation.preemption import Preempted
   try:

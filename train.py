@@ -31,7 +31,7 @@ def main(argv: list[str], fv: flags.FlagValues = flags.FLAGS) -> int:
   import jax
   if fv.multihost:
     from rde_jax import multihost
-    multihost.initialize(fv.coordinator_address, fv.num_processes, fv.process_id)
+    multihost.initialize_from_flags(fv)
   from rde_jax.train import loop
   logging.info("devices: %s", jax.devices())
   summary = loop.train_and_evaluate(fv.config, fv.workdir)

@@ -172,6 +172,9 @@ def run(main: Main, define_flags: Callable[[flags.FlagValues], None]) -> None:
   app.run(entry, flags_parser=parse_flags)
 
 
+HEARTBEAT_SECONDS = 30  # --multihost_heartbeat_s: a killed process ends the job within ~30 s
+
+
 def define_multihost_flags(fv: flags.FlagValues, help_multihost: str) -> None:
   """--multihost and the jax.distributed.initialize() settings (train.py and eval.py)."""
   flags.DEFINE_bool("multihost", False, help_multihost, flag_values=fv)
@@ -180,3 +183,7 @@ def define_multihost_flags(fv: flags.FlagValues, help_multihost: str) -> None:
   flags.DEFINE_integer("num_processes", None, "With --multihost (default: auto).",
                        flag_values=fv)
   flags.DEFINE_integer("process_id", None, "With --multihost (default: auto).", flag_values=fv)
+  flags.DEFINE_integer("multihost_heartbeat_s", HEARTBEAT_SECONDS,
+                       "With --multihost: a process that sent no heartbeat for this long is "
+                       "taken as dead and the whole job ends (JAX's own default: 100; "
+                       "docs/pod.md).", lower_bound=1, flag_values=fv)

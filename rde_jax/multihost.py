@@ -2,6 +2,7 @@
 
     multihost.initialize()                        # jax.distributed.initialize (auto-detected
                                                   # on Cloud TPU, SLURM, Open MPI, ...)
+    multihost.initialize_from_flags(FLAGS)        # the same, from cli.define_multihost_flags
     shares = multihost.assign(sizes, jax.process_count())   # balanced, the same on every host
     multihost.barrier("eval-done")                # every process waits for all
     stop = multihost.any_process(local_flag)      # the same answer on every process
@@ -23,12 +24,23 @@ import numpy as np
 
 
 def initialize(coordinator_address: str | None = None, num_processes: int | None = None,
-               process_id: int | None = None) -> None:
-  """`jax.distributed.initialize` (None: auto-detected, or JAX_COORDINATOR_ADDRESS)."""
+               process_id: int | None = None, heartbeat_seconds: int | None = None) -> None:
+  """`jax.distributed.initialize` (None: auto-detected, or JAX_COORDINATOR_ADDRESS).
+
+  `heartbeat_seconds`: a process silent that long (killed, its host gone) is declared dead by
+  JAX's coordination service, which then ends every process of the job (None: JAX's 100 s).
+  """
   if jax.config.jax_cpu_collectives_implementation is None:
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
+  timeouts = {} if heartbeat_seconds is None else {"heartbeat_timeout_seconds": heartbeat_seconds}
   jax.distributed.initialize(coordinator_address=coordinator_address,
-                             num_processes=num_processes, process_id=process_id)
+                             num_processes=num_processes, process_id=process_id, **timeouts)
+
+
+def initialize_from_flags(fv: Any) -> None:
+  """`initialize` with the flags of `rde_jax.cli.define_multihost_flags` (train.py, eval.py)."""
+  initialize(fv.coordinator_address, fv.num_processes, fv.process_id,
+             heartbeat_seconds=fv.multihost_heartbeat_s)
 
 
 def is_multihost() -> bool:

@@ -70,8 +70,10 @@ def dtype_name(name: str, dtype: Any, choices: Sequence[str] = DTYPES) -> str:
 
 
 def existing(name: str, path: Any, *, kind: str = "any") -> Path:
-  """An existing file ('file'), folder ('dir') or either ('any'). URIs (gs://) pass unchanged."""
+  """An existing file ('file'), folder ('dir') or either ('any'). URIs (gs://) are looked up
+  through etils.epath and returned unchanged."""
   if "://" in os.fspath(path):
+    _existing_uri(name, os.fspath(path))
     return path
   p = Path(os.path.expanduser(os.fspath(path)))
   if not p.exists():
@@ -81,6 +83,19 @@ def existing(name: str, path: Any, *, kind: str = "any") -> Path:
   if kind == "dir" and not p.is_dir():
     raise UserError(f"{name}: {p} is a file, expected a folder")
   return p
+
+
+def _existing_uri(name: str, uri: str) -> None:
+  """`uri` exists (an object, or a folder: a prefix some object starts with)."""
+  from rde_jax.fileio import storage
+  try:
+    found = storage.as_path(uri).exists()
+  except ImportError as e:  # epath: no backend for this scheme (gcsfs, s3fs, ...)
+    raise UserError(f"{name}: {uri}: cannot be read here ({e})",
+                    hint="install the storage backend on every host, e.g. pip install "
+                         "'rde-jax[gcs]' for gs://") from None
+  if not found:
+    raise UserError(f"{name}: {uri}: no such file or folder")
 
 
 def model_dir(name: str, path: Any) -> Path:

@@ -53,11 +53,11 @@ def test_assign_balances_longest_first_and_is_deterministic():
   assert max(totals) - min(totals) <= 1
 
 
-def _start(cfg_args, workdir, port):
+def _start(cfg_args, workdir, port, *extra):
   env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(REPO))
   env.pop("XLA_FLAGS", None)
   cmd = [sys.executable, str(REPO / "eval.py"), *cfg_args, "--workdir", str(workdir),
-         "--multihost", f"--coordinator_address=localhost:{port}", "--num_processes=2"]
+         "--multihost", f"--coordinator_address=localhost:{port}", "--num_processes=2", *extra]
   return [subprocess.Popen(cmd + [f"--process_id={i}"], env=env, cwd=REPO,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
           for i in (0, 1)]
@@ -102,6 +102,36 @@ def test_two_processes_preempted_then_resumed_match_one(tmp_path):
   assert _outputs(wd) == _outputs(tmp_path / "one")
   assert summary["scores"] == one["scores"]
   assert not (wd / "preempted").exists() or not any((wd / "preempted").iterdir())
+
+
+@pytest.mark.slow
+@pytest.mark.multiprocess
+def test_sigkill_of_one_process_ends_the_other_then_resume(tmp_path):
+  root = _davis(tmp_path / "davis")
+  args = ["--config", str(REPO / "configs" / "davis2017_val.py") + ":runlocal",
+          f"--config.checkpoint={F.tiny_checkpoint()}", f"--config.dataset.root={root}"]
+  wd = tmp_path / "wd"
+  # Process 1 is killed (no handler runs) while process 0 is on the long video. Process 0 must
+  # end by itself, once the 5 s heartbeat timeout declares process 1 dead (JAX's default is
+  # 100 s: the wait below would run out).
+  procs = _start(args, wd, free_port(), "--multihost_heartbeat_s=5")
+  deadline = time.time() + 240
+  while not (wd / "results" / "long" / "00005.png").exists():
+    assert time.time() < deadline and all(p.poll() is None for p in procs), \
+        [p.communicate()[1][-2000:] for p in procs]
+    time.sleep(0.01)
+  procs[1].kill()
+  _, err = procs[0].communicate(timeout=60)
+  assert procs[0].returncode != 0, err[-2000:]
+  finished = {p.stem for p in (wd / "videos").glob("*.json")}
+  assert finished < set(LENGTHS)
+  # Both restarted: only the videos without a record are computed.
+  procs = _start(args, wd, free_port())
+  outs = [p.communicate(timeout=240) for p in procs]
+  assert [p.returncode for p in procs] == [0, 0], [e[-2000:] for _, e in outs]
+  summary = json.loads((wd / "summary.json").read_text())
+  assert summary["computed_this_run"] == [n for n in LENGTHS if n not in finished]
+  assert {p.stem for p in (wd / "videos").glob("*.json")} == set(LENGTHS)
 
 
 def test_sigterm_stops_a_single_process_run_cleanly(tmp_path):

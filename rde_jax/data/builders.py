@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from pathlib import Path
 from typing import Iterator
 
 import numpy as np
@@ -46,6 +45,7 @@ from rde_jax.data import folder_source, folders
 from rde_jax.data.imageio import encode_png
 from rde_jax.data.records import StaticRecords, VideoRecords
 from rde_jax.data.synthetic import SyntheticConfig, SyntheticVideos
+from rde_jax.fileio import storage
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +189,7 @@ class DavisVos(_VideoBuilder):
   ]
 
   def _split_generators(self, dl_manager):
-    root, cfg = Path(dl_manager.manual_dir), self.builder_config
+    root, cfg = storage.native(dl_manager.manual_dir), self.builder_config
     splits = {"train": "train", "val": "val"}
     if cfg.year == "2017":
       if (root / "ImageSets" / "2017" / "test-dev.txt").is_file():
@@ -236,7 +236,7 @@ class YoutubeVos2019(_VideoBuilder):
   ]
 
   def _split_generators(self, dl_manager):
-    root, cfg = Path(dl_manager.manual_dir), self.builder_config
+    root, cfg = storage.native(dl_manager.manual_dir), self.builder_config
     if cfg.train_dir == "train" and not cfg.official_subset:
       train = folders.youtube_vos_videos(root, split="train")
     else:
@@ -265,7 +265,7 @@ class Bl30kVos(_VideoBuilder):
   )
 
   def _split_generators(self, dl_manager):
-    videos = folder_source.bl30k_videos(Path(dl_manager.manual_dir))
+    videos = folder_source.bl30k_videos(storage.native(dl_manager.manual_dir))
     return {"train": self._generate_examples(videos, training=True, require_palette=False)}
 
 
@@ -311,7 +311,7 @@ class StaticMasks(_Builder):
     }))
 
   def _split_generators(self, dl_manager):
-    root, cfg = Path(dl_manager.manual_dir), self.builder_config
+    root, cfg = storage.native(dl_manager.manual_dir), self.builder_config
     mask_dir = root / cfg.mask_dir if cfg.mask_dir else None
     return {"train": self._generate_examples(folders.static_pairs(root / cfg.image_dir, mask_dir,
                                                                   nested=cfg.nested))}

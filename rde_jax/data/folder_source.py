@@ -6,7 +6,8 @@
     source = FolderVideos(videos)                              # a pipeline video source
 
 As the official ``dataset/vos_dataset.py VOSDataset.__init__``: the videos are the sorted
-sub-folders of the image folder, restricted to the official list when ``subset`` is on (the
+sub-folders of the image folder (a local folder or a URI such as ``gs://bucket/BL30K``, read
+through ``etils.epath``), restricted to the official list when ``subset`` is on (the
 default for YouTube-VOS and DAVIS), and videos with fewer than 3 frames are dropped (with a
 log line). Listing reads folder names only; ``FolderVideos`` decodes the frames a clip samples
 when it samples them, so nothing is held in memory and nothing needs converting first (BL30K is
@@ -16,6 +17,7 @@ the official code requires one for every frame it samples).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 from typing import Any, Iterable
@@ -23,10 +25,11 @@ from typing import Any, Iterable
 import numpy as np
 from PIL import Image
 
-from rde_jax.data.folders import VideoFiles, read_static, video_files
+from rde_jax.data.folders import VideoFiles, is_folder, read_static, video_files
 from rde_jax.data.imageio import DataError, PathLike, decode_labels, decode_rgb, read_bytes
 from rde_jax.data.official_subsets import official_subset
 from rde_jax.data.records import LazyImages
+from rde_jax.fileio import storage
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +40,8 @@ def list_videos(image_root: PathLike, mask_root: PathLike, *, names: Iterable[st
                 min_frames: int = MIN_FRAMES) -> list[VideoFiles]:
   """Videos ``image_root/<name>/*.jpg`` + ``mask_root/<name>/*.png`` with >= ``min_frames``
   annotated frames; ``names`` (None = every sub-folder of ``image_root``) in sorted order."""
-  image_root, mask_root = Path(image_root), Path(mask_root)
-  if not image_root.is_dir():
+  image_root, mask_root = storage.native(image_root), storage.native(mask_root)
+  if not is_folder(image_root):
     raise DataError(f"{image_root}: image folder not found")
   present = sorted(p.name for p in image_root.iterdir() if p.is_dir())
   if names is not None:
@@ -62,7 +65,7 @@ def list_videos(image_root: PathLike, mask_root: PathLike, *, names: Iterable[st
 
 def bl30k_videos(root: PathLike) -> list[VideoFiles]:
   """BL30K: ``root/JPEGImages/<video>/*.jpg``, ``root/Annotations/<video>/*.png``, every frame annotated."""
-  root = Path(root)
+  root = storage.native(root)
   return list_videos(root / "JPEGImages", root / "Annotations")
 
 
@@ -72,7 +75,7 @@ def youtube_train_videos(root: PathLike, *, folder: str = "train_480p", subset: 
   ``train_480p`` is the 480p copy of ``train`` the official instructions download (every 5th
   frame, each annotated). ``subset``: only the 3,464 videos of the official list.
   """
-  base = Path(root) / folder
+  base = storage.native(root) / folder
   return list_videos(base / "JPEGImages", base / "Annotations",
                      names=official_subset("youtube") if subset else None)
 
@@ -82,14 +85,16 @@ def davis_train_videos(root: PathLike, *, resolution: str = "480p", subset: bool
 
   ``subset``: the official 60-sequence list; otherwise ``root/ImageSets/2017/train.txt``.
   """
-  root = Path(root)
+  root = storage.native(root)
   if subset:
     names: Iterable[str] = official_subset("davis")
   else:
     split = root / "ImageSets" / "2017" / "train.txt"
-    if not split.is_file():
-      raise DataError(f"{split}: split list not found (needed with the official subset off)")
-    names = [n.strip() for n in split.read_text().splitlines() if n.strip()]
+    try:
+      text = split.read_text()
+    except (OSError, ImportError):
+      raise DataError(f"{split}: split list not found (needed with the official subset off)") from None
+    names = [n.strip() for n in text.splitlines() if n.strip()]
   return list_videos(root / "JPEGImages" / resolution, root / "Annotations" / resolution, names=names)
 
 
@@ -104,11 +109,13 @@ def _decode_ids(path: Path, *, name: str) -> np.ndarray:
 
 
 def _image_size(path: Path) -> tuple[int, int]:
-  """(H, W) from the file header (no decode)."""
+  """(H, W) from the file header (no decode; a URI is opened through epath, read in part)."""
   try:
-    with Image.open(path) as img:
-      return img.height, img.width
-  except OSError as e:
+    with contextlib.ExitStack() as stack:
+      source = stack.enter_context(storage.as_path(path).open("rb")) if storage.is_remote(path) else path
+      with Image.open(source) as img:
+        return img.height, img.width
+  except (OSError, ImportError) as e:
     raise DataError(f"{path}: unreadable image ({e})") from e
 
 

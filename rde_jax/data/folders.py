@@ -11,6 +11,8 @@ Layouts (``root`` = the extracted official folder):
   ``name.png``, possibly the same folder); FSS-1000: ``root/<class>/<name>.jpg`` + ``<name>.png``.
 
 Listing only checks names; ``read_video`` / ``read_static`` decode and validate every file.
+``root`` may be a URI (``gs://bucket/DAVIS``): paths are then ``etils.epath`` paths
+(``rde_jax/fileio/storage.py``), local ones stay ``pathlib``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from rde_jax.data.imageio import DataError, PathLike, check_same_size, decode_grey, decode_labels, decode_rgb, read_bytes
+from rde_jax.fileio import storage
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +44,17 @@ class VideoFiles:
 
 
 def _sorted_files(folder: Path, exts: tuple[str, ...]) -> list[Path]:
-  if not folder.is_dir():
+  if not is_folder(folder):
     raise DataError(f"{folder}: folder not found")
   return sorted(p for p in folder.iterdir() if p.suffix.lower() in exts)
+
+
+def is_folder(folder: Path) -> bool:
+  """`folder.is_dir()`; a URI whose storage backend is not installed is a DataError."""
+  try:
+    return folder.is_dir()
+  except ImportError as e:
+    raise DataError(f"{folder}: cannot read ({e})") from e
 
 
 def frame_id(path: Path) -> int:
@@ -69,9 +80,11 @@ def video_files(name: str, frame_dir: Path, mask_dir: Path) -> VideoFiles:
 
 
 def _read_list(path: Path) -> list[str]:
-  if not path.is_file():
-    raise DataError(f"{path}: split list not found")
-  names = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+  try:
+    text = path.read_text()
+  except (OSError, ImportError):  # missing, a folder, or no backend for the URI
+    raise DataError(f"{path}: split list not found") from None
+  names = [line.strip() for line in text.splitlines() if line.strip()]
   if not names:
     raise DataError(f"{path}: split list is empty")
   return names
@@ -79,7 +92,7 @@ def _read_list(path: Path) -> list[str]:
 
 def davis_videos(root: PathLike, *, year: str = "2017", split: str = "train", resolution: str = "480p") -> list[VideoFiles]:
   """Lists the DAVIS videos of ``ImageSets/<year>/<split>.txt`` (split: train, val, test-dev)."""
-  root = Path(root)
+  root = storage.native(root)
   names = _read_list(root / "ImageSets" / str(year) / f"{split}.txt")
   return [
       video_files(n, root / "JPEGImages" / resolution / n, root / "Annotations" / resolution / n) for n in names
@@ -92,8 +105,8 @@ def youtube_vos_videos(root: PathLike, *, split: str = "train", frames_split: st
   ``frames_split`` takes the frames from ``root/<frames_split>/JPEGImages`` instead (e.g.
   ``valid_all_frames``, which holds every frame; ``valid`` holds every 5th).
   """
-  base = Path(root) / split
-  frames = Path(root) / (frames_split or split) / "JPEGImages"
+  base = storage.native(root) / split
+  frames = storage.native(root) / (frames_split or split) / "JPEGImages"
   meta_path = base / "meta.json"
   try:
     meta = json.loads(read_bytes(meta_path))
@@ -153,19 +166,29 @@ def static_pairs(image_dir: PathLike, mask_dir: PathLike | None = None, *, neste
   ``mask_dir`` defaults to the image's own folder. ``nested=True`` reads FSS-1000 style
   ``<image_dir>/<class>/<name>.jpg`` + ``.png`` (the name becomes ``<class>/<name>``).
   """
-  image_dir = Path(image_dir)
+  image_dir = storage.native(image_dir)
+  if not is_folder(image_dir):
+    raise DataError(f"{image_dir}: folder not found")
   folders = sorted(p for p in image_dir.iterdir() if p.is_dir()) if nested else [image_dir]
+  shared = None if mask_dir is None else _png_names(storage.native(mask_dir))
   pairs = []
   for folder in folders:
+    masks = shared if shared is not None else _png_names(folder)
     for img in _sorted_files(folder, _IMAGE_EXTS):
-      mask = (Path(mask_dir) if mask_dir is not None else folder) / f"{img.stem}.png"
-      if not mask.is_file():
+      mask = (storage.native(mask_dir) if mask_dir is not None else folder) / f"{img.stem}.png"
+      if mask.name not in masks:
         raise DataError(f"{mask}: mask for image {img} not found")
       name = f"{folder.name}/{img.stem}" if nested else img.stem
       pairs.append((name, img, mask))
   if not pairs:
     raise DataError(f"{image_dir}: no .jpg images found{' in class sub-folders' if nested else ''}")
   return pairs
+
+
+def _png_names(folder: Path) -> set[str]:
+  """Names of the .png files of `folder` (one listing, not one lookup per image: a bucket
+  answers each lookup over the network)."""
+  return {p.name for p in _sorted_files(folder, (".png",))}
 
 
 def read_static(image: Path, mask: Path) -> dict[str, object]:
@@ -190,9 +213,9 @@ def load_video(video: VideoFiles, **kwargs) -> dict[str, np.ndarray]:
 def sequence_folder_videos(root: PathLike) -> list[VideoFiles]:
   """Every sequence folder of ``root/JPEGImages/<seq>`` with ``root/Annotations/<seq>``
   (no ImageSets list; the layout of the official ``eval_generic.py``)."""
-  root = Path(root)
+  root = storage.native(root)
   jpeg = root / "JPEGImages"
-  if not jpeg.is_dir():
+  if not is_folder(jpeg):
     raise DataError(f"{jpeg}: folder not found (expected JPEGImages/<sequence>/ frames)")
   names = sorted(d.name for d in jpeg.iterdir() if d.is_dir())
   if not names:

@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image
 
 from rde_jax.errors import UserError
+from rde_jax.fileio import storage
 
 PathLike = Union[str, os.PathLike]
 
@@ -32,10 +33,13 @@ def _open(data: bytes, name: str) -> Image.Image:
 
 
 def read_bytes(path: PathLike) -> bytes:
+  """The bytes of a local file or of a URI (`gs://...`, through `etils.epath`)."""
   try:
+    if storage.is_remote(path):
+      return storage.read_bytes(path)
     with open(path, "rb") as f:
       return f.read()
-  except OSError as e:
+  except (OSError, ImportError) as e:  # ImportError: the URI's backend (gcsfs, ...) is missing
     raise DataError(f"{os.fspath(path)}: cannot read file ({e})") from e
 
 

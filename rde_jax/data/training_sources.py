@@ -24,11 +24,11 @@ uniformly and a DAVIS video 5 times as often.
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 from typing import Any
 
 from rde_jax.data.clips import VideoClipConfig
 from rde_jax.data.pipeline import SourceSpec
+from rde_jax.fileio import storage
 
 SOURCES = ("bl30k", "davis", "youtube")
 # Stage 0 (official train.py): FSS-1000, DUTS-TR, DUTS-TE, ECSSD, BIG x5, HRSOD x5, concatenated.
@@ -79,7 +79,7 @@ def static_specs(data: Any) -> list[SourceSpec]:
   for name in STATIC_SETS:
     if data.static_root:
       c = configs[name]
-      pairs = folders.static_pairs(Path(data.static_root) / c.image_dir, nested=c.nested)
+      pairs = folders.static_pairs(storage.native(data.static_root) / c.image_dir, nested=c.nested)
       source: Any = folder_source.StaticFolder(pairs)
     else:
       require_built(f"static_masks/{name}", data.tfds_dir)

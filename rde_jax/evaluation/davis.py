@@ -22,7 +22,7 @@ from rde_jax import inference
 from rde_jax.data import folders
 from rde_jax.data.imageio import check_same_size, DataError
 from rde_jax.evaluation import runner
-from rde_jax.fileio import label_png, video_reader
+from rde_jax.fileio import label_png, storage, video_reader
 from rde_jax.metrics import davis_scores
 
 
@@ -35,7 +35,8 @@ class DavisTask(runner.Task):
   def __init__(self, cfg: Any, workdir: Path):
     super().__init__(cfg, workdir)
     d = cfg.dataset
-    self.root, self.year, self.split = Path(d.root), int(d.year), d.split
+    self.root = storage.native(d.root)  # a local folder or a URI (gs://...) read through epath
+    self.year, self.split = int(d.year), d.split
     self.name = f"davis{self.year}-{self.split}"
 
   def videos(self) -> list[folders.VideoFiles]:

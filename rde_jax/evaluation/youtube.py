@@ -22,7 +22,7 @@ from rde_jax.data import folders
 from rde_jax.data.imageio import check_same_size, DataError, read_bytes
 from rde_jax import inference
 from rde_jax.evaluation import runner
-from rde_jax.fileio import label_png, video_reader
+from rde_jax.fileio import label_png, storage, video_reader
 from rde_jax.inference import resize
 
 
@@ -32,7 +32,7 @@ class YouTubeTask(runner.Task):
   def __init__(self, cfg: Any, workdir: Path):
     super().__init__(cfg, workdir)
     d = cfg.dataset
-    self.root, self.split = Path(d.root), d.split
+    self.root, self.split = storage.native(d.root), d.split  # local, or a URI read through epath
     self.frames_split = d.frames_split or None
     self.name = f"youtube2019-{self.split}"
     self.meta: dict[str, Any] = {}

@@ -1,6 +1,7 @@
 """Workdirs, model directories and results on local disks or on cloud storage (`gs://...`).
 
-Every path goes through `etils.epath`, which maps `gs://`, `s3://`, `az://` to fsspec (gcsfs,
+Every path goes through `etils.epath` (dataset roots too: frames, annotations and lists are
+read through it when the root is a URI), which maps `gs://`, `s3://`, `az://` to fsspec (gcsfs,
 s3fs, adlfs: install the one you need) or to `tf.io.gfile` when TensorFlow is installed. Local
 paths keep their fast paths: the atomic rename writers of `rde_jax.fileio.atomic`.
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pathlib
 import shutil
 import tempfile
 import time
@@ -45,7 +47,6 @@ def as_path(path: PathLike) -> epath.Path:
 
 def native(path: PathLike) -> Any:
   """`pathlib.Path` for a local path (the local fast paths), `epath.Path` for a URI."""
-  import pathlib
   return as_path(path) if is_remote(path) else pathlib.Path(path)
 
 
@@ -75,6 +76,12 @@ def write_remote(path: PathLike, data: bytes) -> None:
 def read_bytes(path: PathLike) -> bytes:
   with as_path(path).open("rb") as f:
     return f.read()
+
+
+def download(remote: PathLike, local: PathLike) -> None:
+  """Copies `remote` to the local file `local` (for readers that need a real file: ffmpeg)."""
+  with as_path(remote).open("rb") as src, open(local, "wb") as dst:
+    shutil.copyfileobj(src, dst, 1 << 20)
 
 
 def upload(local: PathLike, remote: PathLike) -> None:

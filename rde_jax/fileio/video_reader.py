@@ -5,20 +5,29 @@ first frame's size; errors (DataError) name the file. GIFs are read with Pillow;
 MKV/WEBM need the optional extra `imageio-ffmpeg` (or PyAV).
 
     src = open_video("clip.mp4"); print(src.size, src.num_frames); for frame in src: ...
+
+Inputs may be URIs (`gs://bucket/clip/`, read through `etils.epath`): frame files and GIFs are
+read into memory one at a time; a video file is first downloaded to a local temporary file
+(ffmpeg and PyAV need one), removed when the source is garbage collected or at exit.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import re
+import shutil
+import tempfile
 import warnings
+import weakref
 from pathlib import Path
 from typing import Iterator, Sequence
 
 import numpy as np
 from PIL import Image, ImageSequence
 
-from rde_jax.data.imageio import DataError, PathLike, read_rgb
+from rde_jax.data.imageio import DataError, PathLike, read_bytes, read_rgb
+from rde_jax.fileio import storage
 
 
 FRAME_EXTS = (".jpg", ".jpeg", ".png")
@@ -55,7 +64,7 @@ class FrameFiles(FrameSource):
   def __init__(self, paths: Sequence[PathLike], fps: float = 24.0):
     if not paths:
       raise DataError("no frames given")
-    self.paths = [Path(p) for p in paths]
+    self.paths = [storage.native(p) for p in paths]
     self.names = [p.stem for p in self.paths]
     self.num_frames = len(self.paths)
     self.fps = fps
@@ -78,7 +87,7 @@ def _natural_key(p: Path) -> tuple:
 
 def frame_folder(folder: PathLike, fps: float = 24.0) -> FrameFiles:
   """All .jpg/.jpeg/.png files of `folder`, in natural name order (frame2 before frame10)."""
-  folder = Path(folder)
+  folder = storage.native(folder)
   paths = sorted((p for p in folder.iterdir() if p.suffix.lower() in FRAME_EXTS
                   and not p.name.startswith(".")), key=_natural_key)
   if not paths:
@@ -90,7 +99,7 @@ class GifFrames(FrameSource):
   """Frames of an (animated) GIF via Pillow, composited to RGB."""
 
   def __init__(self, path: PathLike):
-    self.path = Path(path)
+    self.path = storage.native(path)
     self.names = None
     with self._open() as img:
       self.num_frames = getattr(img, "n_frames", 1)
@@ -100,7 +109,8 @@ class GifFrames(FrameSource):
 
   def _open(self) -> Image.Image:
     try:
-      return Image.open(self.path)
+      return Image.open(io.BytesIO(read_bytes(self.path)) if storage.is_remote(self.path)
+                        else self.path)
     except OSError as e:
       raise DataError(f"{self.path}: cannot read the GIF ({e})") from e
 
@@ -117,13 +127,14 @@ class FfmpegFrames(FrameSource):
   """Frames of a video file through imageio-ffmpeg (or PyAV when that is what is installed)."""
 
   def __init__(self, path: PathLike):
-    self.path = Path(path)
+    self.path = storage.native(path)
     self.names = None
     self.backend = _video_backend(self.path)
+    self.local = self.path if not storage.is_remote(self.path) else self._download()
     if self.backend == "imageio_ffmpeg":
       import imageio_ffmpeg
       try:
-        gen = imageio_ffmpeg.read_frames(str(self.path))
+        gen = imageio_ffmpeg.read_frames(str(self.local))
         with warnings.catch_warnings():  # fork+exec of ffmpeg is safe despite JAX's threads
           warnings.filterwarnings("ignore", "os.fork", RuntimeWarning)
           meta = next(gen)
@@ -137,7 +148,7 @@ class FfmpegFrames(FrameSource):
     else:
       import av
       try:
-        with av.open(str(self.path)) as c:
+        with av.open(str(self.local)) as c:
           s = c.streams.video[0]
           w, h = s.codec_context.width, s.codec_context.height
           self.fps = float(s.average_rate or 24.0)
@@ -146,11 +157,22 @@ class FfmpegFrames(FrameSource):
         raise DataError(f"{self.path}: cannot decode the video ({e})") from e
     self.size = (h, w)
 
+  def _download(self) -> Path:
+    """A local copy of the remote video file, deleted with this source (or at exit)."""
+    stage = tempfile.mkdtemp(prefix="rde_jax_video_")
+    weakref.finalize(self, shutil.rmtree, stage, True)
+    local = Path(stage) / self.path.name
+    try:
+      storage.download(self.path, local)
+    except (OSError, ImportError) as e:
+      raise DataError(f"{self.path}: cannot download the video ({e})") from e
+    return local
+
   def __iter__(self) -> Iterator[np.ndarray]:
     h, w = self.size
     if self.backend == "imageio_ffmpeg":
       import imageio_ffmpeg
-      gen = imageio_ffmpeg.read_frames(str(self.path), pix_fmt="rgb24")
+      gen = imageio_ffmpeg.read_frames(str(self.local), pix_fmt="rgb24")
       try:
         with warnings.catch_warnings():
           warnings.filterwarnings("ignore", "os.fork", RuntimeWarning)
@@ -166,7 +188,7 @@ class FfmpegFrames(FrameSource):
         gen.close()
     else:
       import av
-      with av.open(str(self.path)) as c:
+      with av.open(str(self.local)) as c:
         for t, f in enumerate(c.decode(video=0)):
           yield _check(f.to_ndarray(format="rgb24"), self.size, f"{self.path} frame {t}")
 
@@ -188,8 +210,12 @@ def _video_backend(path: Path) -> str:
 
 def open_video(path: PathLike) -> FrameSource:
   """A frame folder, a GIF or a video file -> FrameSource. First frame validated on open."""
-  path = Path(path)
-  if not os.path.exists(path):
+  path = storage.native(path)
+  try:
+    exists = path.exists()
+  except ImportError as e:  # a URI whose backend (gcsfs, ...) is not installed
+    raise DataError(f"{path}: cannot read ({e})") from e
+  if not exists:
     raise DataError(f"{path}: no such file or folder")
   if path.is_dir():
     return frame_folder(path)

@@ -5,6 +5,8 @@ Layout (official toolkit, 480p only):
   <davis>/JPEGImages/480p/<seq>/*.jpg           must exist (only globbed)
   <davis>/Annotations/480p/<seq>/*.png          label PNGs, frames = sorted glob
   <results>/<seq>/<stem>.png                    one per GT frame 1..T-2 (first/last optional)
+
+Both folders may be URIs (gs://...), read through etils.epath (rde_jax/fileio/storage.py).
 """
 
 from __future__ import annotations
@@ -53,10 +55,10 @@ def read_label_png(path: str | os.PathLike) -> np.ndarray:
 
 def sequence_names(davis_path: str | os.PathLike, split: str, year: int = 2017) -> list[str]:
   """Sequence names listed in ``ImageSets/<year>/<split>.txt`` (blank lines skipped)."""
-  path = Path(davis_path) / "ImageSets" / str(year) / f"{split}.txt"
+  path = storage.native(davis_path) / "ImageSets" / str(year) / f"{split}.txt"
   try:
     lines = path.read_text().splitlines()
-  except OSError as e:
+  except (OSError, ImportError) as e:  # ImportError: no backend for the URI (gcsfs, ...)
     raise DavisEvalError(f"{path}: cannot read the sequence list ({e})") from e
   return [line.strip() for line in lines if line.strip()]
 
@@ -67,7 +69,7 @@ def read_gt_sequence(davis_path: str | os.PathLike, sequence: str,
 
   ``resolution`` is the DAVIS sub-folder (480p); '' for a plain JPEGImages/<seq> layout.
   """
-  root = Path(davis_path)
+  root = storage.native(davis_path)
   jpeg_dir = root / "JPEGImages" / resolution / sequence
   if not any(jpeg_dir.glob("*.jpg")):
     raise DavisEvalError(f"sequence {sequence!r}: no JPEG images in {jpeg_dir}")
