@@ -179,8 +179,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
               "load_avg_start": [round(x, 2) for x in load_start],
               "load_avg_end": [round(x, 2) for x in os.getloadavg()],
               "jax": jax.__version__, "torch": torch.__version__,
-              "cpu_settings": cpu_settings.record(), "date": time.strftime("%Y-%m-%d %H:%M:%S")},
+              "cpu_settings": cpu_settings.record(),
+              "conv_algorithm": _conv_algorithm(), "date": time.strftime("%Y-%m-%d %H:%M:%S")},
           "config": vars(args)}
+
+
+def _conv_algorithm() -> str:
+  from rde_jax.model import conv_algorithm
+  return conv_algorithm.get_algorithm()
 
 
 def _stats(x: list[float]) -> dict[str, float]:
@@ -234,7 +240,7 @@ def table(report: dict[str, Any]) -> str:
         for d, p in peak.items()))
   env = report["environment"]
   lines.append(f"CPU: {env['lscpu_model_name']} ({env['cpu_settings'].get('family')}), "
-               f"{env['threads']} threads; load average {env['load_avg_start']} -> "
+               f"{env['threads']} threads, conv {env.get('conv_algorithm', 'direct')}; load average {env['load_avg_start']} -> "
                f"{env['load_avg_end']}; XLA_FLAGS '{env['cpu_settings']['xla_flags']}'")
   return "\n".join(lines)
 
@@ -261,6 +267,9 @@ def main() -> None:
   parser.add_argument("--dtype", default="float32", help="rde-jax compute dtype (twin: float32)")
   parser.add_argument("--cpu_flags", default=None,
                       help="auto | none | '--xla_...' (default: $RDE_JAX_CPU_FLAGS or auto)")
+  parser.add_argument("--conv_algorithm", default="",
+                      help="direct | winograd for rde-jax's 3x3 convs (default: $RDE_JAX_CONV or "
+                           "direct)")
   parser.add_argument("--no_peak", action="store_true", help="skip the matmul peak loops")
   parser.add_argument("--seed", type=int, default=0)
   parser.add_argument("--out", default="", help="JSON path")
@@ -270,6 +279,9 @@ def main() -> None:
   if args.threads:
     os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:args.threads])
   cpu_settings.apply(args.cpu_flags)  # before the JAX backend starts
+  if args.conv_algorithm:
+    from rde_jax.model import conv_algorithm
+    conv_algorithm.set_algorithm(args.conv_algorithm)
   report = run(args)
   emit(table(report), report, args.out)
 

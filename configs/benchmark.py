@@ -30,6 +30,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.modes = "rde"  # comma list of: rde (official two-frames-compress), stm (growing baseline)
   c.dtype = "float32"  # float32 | bfloat16 | float16 (compute dtype of the network)
   c.precision = "default"  # jax_default_matmul_precision: default | high | highest
+  c.conv_algorithm = "auto"  # 3x3 convs: auto (Winograd on the CPU) | direct | winograd
   c.mem_every = 3
   c.top_k = 40
   c.chunk = 1  # frames per jitted call (the RDE scan); latency = call time / chunk

@@ -167,6 +167,8 @@ def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
   i("top_k", 40, "Top-k memory read-out (>= 1).")
   e("dtype", "float32", list(inference.DTYPES), "Compute dtype.")
   s("matmul_precision", "default", "jax_default_matmul_precision.")
+  e("conv_algorithm", "auto", ["auto", "direct", "winograd"],
+    "3x3 convolutions: auto = Winograd on the CPU, direct elsewhere; direct = exact sums.")
   i("max_side", 0, "Run at long side <= this (0: native size; else >= 16).")
   i("start_frame", 0, "Index of the annotated frame.")
   b("resize_mask", False, "Resize a mask of another size (nearest).")
@@ -193,7 +195,8 @@ def main(argv: list[str], fv: flags.FlagValues = flags.FLAGS) -> int:
   source = video_reader.open_video(fv.video)
   labels = label_png.read_label_image(fv.mask, binary_255_is_one=True)
   api.prepare_mask(labels, source.size, resize_mask=fv.resize_mask, name=fv.mask)
-  runtime.configure(matmul_precision=fv.matmul_precision, compilation_cache=runtime.DEFAULT_CACHE)
+  runtime.configure(matmul_precision=fv.matmul_precision, conv_algorithm=fv.conv_algorithm,
+                    compilation_cache=runtime.DEFAULT_CACHE)
   model = api.load(fv.checkpoint, arch=fv.arch or None)
   summary = segment_to_folder(
       model, fv.video, fv.mask, fv.out, mem_every=fv.mem_every, top_k=fv.top_k, dtype=fv.dtype,

@@ -14,6 +14,7 @@ from rde_jax.errors import UserError
 from rde_jax.fileio import storage
 from rde_jax.inference.engine import DTYPES
 from rde_jax.inference.modes import MODES as MEMORY_MODES
+from rde_jax.model.conv_algorithm import ALGORITHMS as CONV_ALGORITHMS
 
 
 class ConfigError(UserError, ValueError):
@@ -43,6 +44,9 @@ def base_config() -> ml_collections.ConfigDict:
   # compute dtype ('float32' | 'bfloat16' | 'float16' = the paper's AMP); params stay float32
   c.dtype = "float32"
   c.matmul_precision = "default"  # jax_default_matmul_precision ('default' | 'high' | 'highest')
+  # 3x3 convolutions: 'auto' (Winograd F(4x4,3x3) on the CPU, direct elsewhere), 'direct'
+  # (XLA's, the exact sums), 'winograd'; 'highest' matmul precision always runs them direct.
+  c.conv_algorithm = "auto"
   c.chunk = 8  # frames per device call (lax.scan length); does not change results
   # Padded (H, W) sizes, multiples of 16: a frame is padded to the smallest bucket that holds it
   # (one compilation per bucket instead of per frame size). Padding beyond the official amount
@@ -96,6 +100,7 @@ def validate(c: ml_collections.ConfigDict) -> None:
     raise ConfigError("config.num_devices and config.num_videos must be >= 0")
   checks.choice("config.arch", c.arch, ("",) + checks.ARCHES)
   checks.choice("config.matmul_precision", c.matmul_precision, checks.PRECISIONS)
+  checks.choice("config.conv_algorithm", c.conv_algorithm, CONV_ALGORITHMS)
   checks.side("config.dataset.short_side", c.dataset.short_side)
   checks.integer("config.vis_max_side", c.vis_max_side, minimum=16)
   checks.existing("config.dataset.root", c.dataset.root, kind="dir")
@@ -108,4 +113,5 @@ def settings(c: ml_collections.ConfigDict) -> dict:
           "dataset": c.dataset.to_dict(), "mem_every": int(c.mem_every), "top_k": int(c.top_k),
           "memory_mode": c.memory_mode, "include_last": bool(c.include_last),
           "dtype": c.dtype, "matmul_precision": c.matmul_precision,
+          "conv_algorithm": c.conv_algorithm,
           "shape_buckets": [list(map(int, b)) for b in c.shape_buckets]}

@@ -187,7 +187,7 @@ def _setup(cfg: ml_collections.ConfigDict, workdir: epath.Path,
            ) -> tuple[Task, list[VideoFiles], api.VOSModel]:
   """Creates the workdir, sets up JAX, lists the videos, loads the model, checks the devices."""
   workdir.mkdir(parents=True, exist_ok=True)
-  runtime.configure(matmul_precision=cfg.matmul_precision,
+  runtime.configure(matmul_precision=cfg.matmul_precision, conv_algorithm=cfg.conv_algorithm,
                     compilation_cache=_cache_dir(cfg, workdir))
   task = make_task(cfg, workdir)
   videos = task.videos()

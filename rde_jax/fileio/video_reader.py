@@ -14,7 +14,6 @@ read into memory one at a time; a video file is first downloaded to a local temp
 from __future__ import annotations
 
 import io
-import os
 import re
 import shutil
 import tempfile

@@ -27,7 +27,7 @@ import numpy as np
 from rde_jax.inference import geometry, memory
 from rde_jax.inference.modes import MemoryMode, RDE_SLOTS
 from rde_jax.inference.state import empty_state, MemoryState
-from rde_jax.model import memory_read
+from rde_jax.model import conv_algorithm, memory_read
 from rde_jax.model import architectures
 from rde_jax.model.architectures import Arch
 from rde_jax.model.network import RDEVOS
@@ -81,7 +81,7 @@ class Engine:
     """Calls the jitted method `name` through an executable compiled once per argument shape."""
     leaves, treedef = jax.tree_util.tree_flatten(args)
     key = (name, treedef, tuple(sorted(static.items())), jax.config.jax_default_matmul_precision,
-           tuple((np.shape(x), np.result_type(x)) for x in leaves))
+           conv_algorithm.effective(), tuple((np.shape(x), np.result_type(x)) for x in leaves))
     exe = self._executables.get(key)
     if exe is None:
       with self._lock:

@@ -10,6 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from rde_jax.model.conv_algorithm import conv_general_dilated
+
 
 Dtype = Any
 
@@ -19,7 +21,8 @@ def conv2d(features: int, kernel: int, *, stride: int = 1, padding: int | None =
   """Conv2d like PyTorch's: symmetric zero padding (default kernel // 2), never 'SAME'."""
   p = kernel // 2 if padding is None else padding
   return nn.Conv(features, (kernel, kernel), strides=(stride, stride), padding=((p, p), (p, p)),
-                 use_bias=bias, dtype=dtype, param_dtype=jnp.float32, name=name)
+                 use_bias=bias, dtype=dtype, param_dtype=jnp.float32,
+                 conv_general_dilated=conv_general_dilated, name=name)
 
 
 class Conv2DParts(nn.Module):
@@ -48,8 +51,8 @@ class Conv2DParts(nn.Module):
     *parts, kernel, bias = nn.dtypes.promote_dtype(*parts, kernel, bias, dtype=self.dtype)
     y, start = None, 0
     for x, c in zip(parts, channels):
-      out = lax.conv_general_dilated(x, kernel[:, :, start:start + c], (self.stride,) * 2,
-                                     ((p, p), (p, p)), dimension_numbers=("NHWC", "HWIO", "NHWC"))
+      out = conv_general_dilated(x, kernel[:, :, start:start + c], (self.stride,) * 2,
+                                 ((p, p), (p, p)), dimension_numbers=("NHWC", "HWIO", "NHWC"))
       y, start = out if y is None else y + out, start + c
     return y if bias is None else y + bias
 
@@ -89,12 +92,12 @@ class Conv3D(nn.Module):
     spatial = dict(padding=((ph, ph), (pw, pw)), rhs_dilation=self.dilation[1:],
                    dimension_numbers=("NHWC", "HWIO", "NHWC"))
     if kt == 1 and pt == 0:
-      y = lax.conv_general_dilated(x.reshape(b * t, h, w, c), kernel[0], (1, 1), **spatial)
+      y = conv_general_dilated(x.reshape(b * t, h, w, c), kernel[0], (1, 1), **spatial)
       y = y.reshape((b, t) + y.shape[1:])
     elif kt == t and pt == 0 and self.dilation[0] == 1:
       xc = jnp.moveaxis(x, 1, 3).reshape(b, h, w, t * c)  # channels ordered (t, c)
-      y = lax.conv_general_dilated(xc, kernel.transpose(1, 2, 0, 3, 4).reshape(kh, kw, t * c, -1),
-                                   (1, 1), **spatial)[:, None]
+      y = conv_general_dilated(xc, kernel.transpose(1, 2, 0, 3, 4).reshape(kh, kw, t * c, -1),
+                               (1, 1), **spatial)[:, None]
     else:
       y = lax.conv_general_dilated(x, kernel, (1, 1, 1), ((pt, pt), (ph, ph), (pw, pw)),
                                    rhs_dilation=self.dilation,

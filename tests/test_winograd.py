@@ -1,0 +1,130 @@
+"""Winograd F(4x4, 3x3) convolutions and the switch that chooses them (rde_jax.model.conv_algorithm)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax import lax
+
+from rde_jax import inference
+from rde_jax.data.synthetic import generate_video
+from rde_jax.model import conv_algorithm, layers, winograd
+from rde_jax.model.architectures import TINY
+from rde_jax.model.network import init_variables
+
+
+def _direct_float64(x: np.ndarray, k: np.ndarray) -> np.ndarray:
+  """3x3 cross-correlation, zero padding 1, in float64 numpy: (N,H,W,C), (3,3,C,O) -> (N,H,W,O)."""
+  n, h, w, _ = x.shape
+  xp = np.pad(x.astype(np.float64), ((0, 0), (1, 1), (1, 1), (0, 0)))
+  out = np.zeros((n, h, w, k.shape[3]))
+  for i in range(3):
+    for j in range(3):
+      out += xp[:, i:i + h, j:j + w] @ k[i, j].astype(np.float64)
+  return out
+
+
+@pytest.mark.parametrize("shape", [(1, 4, 4, 3, 2), (2, 7, 9, 5, 4), (1, 13, 30, 16, 8),
+                                   (1, 1, 1, 2, 3), (3, 8, 5, 4, 6)])
+def test_winograd_equals_the_direct_convolution(shape):
+  n, h, w, c, o = shape
+  rng = np.random.default_rng(sum(shape))
+  x = rng.normal(size=(n, h, w, c)).astype(np.float32)
+  k = (rng.normal(size=(3, 3, c, o)) / np.sqrt(9 * c)).astype(np.float32)
+  ref = _direct_float64(x, k)
+  ours = np.asarray(jax.jit(winograd.conv3x3)(jnp.asarray(x), jnp.asarray(k)), np.float64)
+  assert ours.shape == ref.shape
+  # float32 rounding of the transforms: measured 1e-5 of the output scale on 256 channels
+  # (benchmarks/RESULTS_inference.md); a wrong tap or border is O(1).
+  scale = max(1.0, float(np.max(np.abs(ref))))
+  assert np.max(np.abs(ours - ref)) <= 2e-5 * scale
+
+
+def test_transformed_kernel_follows_the_definition():
+  rng = np.random.default_rng(0)
+  k = rng.normal(size=(3, 3, 2, 3)).astype(np.float32)
+  u = np.asarray(winograd.transform_kernel(jnp.asarray(k)), np.float64).reshape(6, 6, 2, 3)
+  ref = np.einsum("ai,ijco,bj->abco", winograd.G, k.astype(np.float64), winograd.G)
+  np.testing.assert_allclose(u, ref, rtol=1e-6, atol=1e-6)
+
+
+def test_gradients_match_the_direct_convolution():
+  rng = np.random.default_rng(1)
+  x = jnp.asarray(rng.normal(size=(1, 9, 10, 4)).astype(np.float32))
+  k = jnp.asarray(rng.normal(size=(3, 3, 4, 5)).astype(np.float32) / 6)
+  direct = lambda x, k: lax.conv_general_dilated(x, k, (1, 1), ((1, 1), (1, 1)),
+                                                 dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                                                 precision=lax.Precision.HIGHEST)
+  loss = lambda f: (lambda x, k: jnp.sum(jnp.sin(f(x, k))))
+  gw = jax.grad(loss(winograd.conv3x3), (0, 1))(x, k)
+  gd = jax.grad(loss(direct), (0, 1))(x, k)
+  for a, b in zip(gw, gd):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-4)
+
+
+def _uses_winograd(x: jnp.ndarray, **kw) -> bool:
+  m = layers.conv2d(x.shape[-1], kw.pop("kernel", 3), **kw)
+  v = m.init(jax.random.PRNGKey(0), x)
+  return "dot_general" in jax.jit(m.apply).lower(v, x).as_text()
+
+
+@pytest.fixture
+def default_precision():
+  """The suite runs under 'highest' (conftest); these tests need XLA's default precision."""
+  with jax.default_matmul_precision("default"):
+    yield
+
+
+def test_switch_chooses_winograd_only_where_it_applies(default_precision):
+  big = jnp.zeros((1, 32, 40, 64), jnp.float32)
+  with conv_algorithm.using("winograd"):
+    assert _uses_winograd(big)
+    assert not _uses_winograd(big, stride=2)
+    assert not _uses_winograd(big, kernel=1)
+    assert not _uses_winograd(big, kernel=7, padding=3)
+    assert not _uses_winograd(jnp.zeros((1, 32, 40, 32), jnp.float32))  # < MIN_CHANNELS
+    assert not _uses_winograd(jnp.zeros((1, 16, 16, 64), jnp.float32))  # < MIN_PIXELS
+    assert not _uses_winograd(big.astype(jnp.bfloat16), dtype=jnp.bfloat16)
+    with jax.default_matmul_precision("highest"):
+      assert not _uses_winograd(big)
+  with conv_algorithm.using("direct"):
+    assert not _uses_winograd(big)
+  with conv_algorithm.using("auto"):
+    assert _uses_winograd(big) == (jax.default_backend() == "cpu")
+  with pytest.raises(ValueError, match="conv algorithm 'fast'"):
+    conv_algorithm.set_algorithm("fast")
+
+
+def test_engine_outputs_close_to_direct_and_recompiled_per_algorithm(default_precision,
+                                                                     monkeypatch):
+  # The tiny model's convolutions are narrow and small: lower the thresholds so every 3x3
+  # stride-1 convolution of the network runs as Winograd.
+  monkeypatch.setattr(conv_algorithm, "MIN_CHANNELS", 1)
+  monkeypatch.setattr(conv_algorithm, "MIN_PIXELS", 1)
+  arch = TINY
+  variables = init_variables(arch, 0)
+  frames, labels = generate_video(3, height=64, width=96, num_frames=5, min_objects=2,
+                                  max_objects=2)
+  engine = inference.Engine(variables, arch)
+  probs = {}
+  for algorithm in ("direct", "winograd"):
+    with conv_algorithm.using(algorithm):
+      probs[algorithm] = np.stack([p for _, p in inference.propagate(engine, frames, labels[0],
+                                                                     mem_every=2)])
+  assert engine.compiles["run_chunk"] == 2  # one executable per algorithm, none reused wrongly
+  diff = np.max(np.abs(probs["direct"] - probs["winograd"]))
+  assert 0 < diff < 1e-4, diff
+
+
+def test_large_batches_run_in_groups_with_the_same_result(monkeypatch):
+  rng = np.random.default_rng(2)
+  x = jnp.asarray(rng.normal(size=(5, 8, 12, 4)).astype(np.float32))
+  k = jnp.asarray(rng.normal(size=(3, 3, 4, 3)).astype(np.float32))
+  whole = np.asarray(winograd.conv3x3(x, k))
+  per_image = 36 * 2 * 3 * 4 * 4  # tiles of one 8x12 image, 4 channels, float32
+  monkeypatch.setattr(winograd, "MAX_TRANSFORMED_BYTES", 2 * per_image)  # groups of 2 (+ pad)
+  jaxpr = str(jax.make_jaxpr(winograd.conv3x3)(x, k))
+  assert "while" in jaxpr or "scan" in jaxpr  # really grouped
+  grouped = np.asarray(winograd.conv3x3(x, k))
+  # Same sums; the products of another batch size may round differently (float32 ulps).
+  np.testing.assert_allclose(grouped, whole, rtol=0, atol=1e-5 * np.abs(whole).max())
