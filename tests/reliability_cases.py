@@ -256,6 +256,8 @@ CASES = [
     Case("segment matmul_precision bogus", "segment", seg("--matmul_precision=bogus"),
          r"--matmul_precision.*'highest'"),
     Case("segment dtype float64", "segment", seg("--dtype=float64"), r"--dtype.*float32"),
+    Case("segment conv_algorithm bogus", "segment", seg("--conv_algorithm=fast"),
+         r"--conv_algorithm.*winograd"),
     # segment: paths
     Case("segment out is a file", "segment", seg(), r"--out .*out is a file", a_file("out")),
     Case("segment out holds results", "segment", seg(), r"--out .*already holds segment results.*--overwrite",
@@ -336,6 +338,8 @@ CASES = [
     Case("eval.py dtype float64", "eval.py", ev("--config.dtype=float64"), r"config\.dtype"),
     Case("eval.py matmul_precision bogus", "eval.py", ev("--config.matmul_precision=bogus"),
          r"config\.matmul_precision"),
+    Case("eval.py conv_algorithm bogus", "eval.py", ev("--config.conv_algorithm=fast"),
+         r"config\.conv_algorithm.*'winograd'"),
     Case("eval.py arch bogus", "eval.py", ev("--config.arch=bogus"), r"config\.arch.*'tiny'"),
     Case("eval.py arch mismatch", "eval.py", ev("--config.arch=official"),
          r"architecture.*'tiny'.*'official'.*key_blocks"),
