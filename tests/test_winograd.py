@@ -65,7 +65,8 @@ def test_gradients_match_the_direct_convolution():
 def _uses_winograd(x: jnp.ndarray, **kw) -> bool:
   m = layers.conv2d(x.shape[-1], kw.pop("kernel", 3), **kw)
   v = m.init(jax.random.PRNGKey(0), x)
-  return "dot_general" in jax.jit(m.apply).lower(v, x).as_text()
+  hlo = jax.jit(m.apply).lower(v, x).as_text()
+  return "dot_general" in hlo and "tensor<36x" in hlo  # the 36 products of the tile positions
 
 
 @pytest.fixture
@@ -128,3 +129,19 @@ def test_large_batches_run_in_groups_with_the_same_result(monkeypatch):
   grouped = np.asarray(winograd.conv3x3(x, k))
   # Same sums; the products of another batch size may round differently (float32 ulps).
   np.testing.assert_allclose(grouped, whole, rtol=0, atol=1e-5 * np.abs(whole).max())
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_pointwise_convs_run_as_one_product_with_the_same_result(default_precision, stride):
+  rng = np.random.default_rng(stride)
+  x = jnp.asarray(rng.normal(size=(2, 9, 11, 6)).astype(np.float32))
+  m = layers.conv2d(5, 1, stride=stride)
+  v = m.init(jax.random.PRNGKey(0), x)
+  outs = {}
+  for algorithm in ("direct", "winograd"):
+    with conv_algorithm.using(algorithm):
+      hlo = jax.jit(m.apply).lower(v, x).as_text()
+      assert ("convolution" in hlo) == (algorithm == "direct"), algorithm
+      outs[algorithm] = np.asarray(m.apply(v, x))
+  assert outs["winograd"].shape == outs["direct"].shape == (2, -(-9 // stride), -(-11 // stride), 5)
+  np.testing.assert_allclose(outs["winograd"], outs["direct"], rtol=1e-5, atol=1e-5)

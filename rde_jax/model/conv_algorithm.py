@@ -4,7 +4,8 @@ Every convolution of the network goes through `conv_general_dilated` below (the 
 of `layers.conv2d`, `Conv2DParts`, the 2-D lowering of `Conv3D`). With the algorithm 'winograd'
 the ones it pays for (on any backend), 3x3 stride-1 float32 convolutions with padding 1 and at least
 `MIN_CHANNELS` input channels over at least `MIN_PIXELS` output positions, run as Winograd
-F(4x4, 3x3) (`rde_jax.model.winograd`); everything else, and everything under
+F(4x4, 3x3) (`rde_jax.model.winograd`), and the 1x1 convolutions (any stride, no padding) as one
+matrix product (`pointwise_applies`: the same sums, a faster kernel); everything else, and everything under
 `jax_default_matmul_precision='highest'` (the exact-arithmetic setting the parity tests use),
 stays direct. 'auto' is 'winograd' where JAX's default backend is the CPU (XLA:CPU's direct 3x3
 convolutions are the frame's largest cost there: benchmarks/RESULTS_inference.md) and 'direct'
@@ -103,6 +104,34 @@ def winograd_applies(lhs: jnp.ndarray, rhs: jnp.ndarray, window_strides: Any, pa
   return lhs.shape[3] >= MIN_CHANNELS and lhs.shape[1] * lhs.shape[2] >= MIN_PIXELS
 
 
+def pointwise_applies(lhs: jnp.ndarray, rhs: jnp.ndarray, padding: Any, lhs_dilation: Any,
+                      rhs_dilation: Any, dimension_numbers: Any, feature_group_count: int,
+                      precision: Any) -> bool:
+  """True where a 1x1 convolution (any stride, no padding) runs as one matrix product.
+
+  XLA:CPU's convolution kernels run 1x1 convolutions at 47-123 GFLOP/s on the Zen 3 of
+  benchmarks/RESULTS_inference.md, its matrix product at 113-143: the same sums, one product.
+  """
+  if effective() != "winograd" or _exact_requested(precision):
+    return False
+  if lhs.ndim != 4 or rhs.ndim != 4 or rhs.shape[:2] != (1, 1) or feature_group_count != 1:
+    return False
+  if dimension_numbers is None or lax.conv_dimension_numbers(
+      lhs.shape, rhs.shape, dimension_numbers) != lax.conv_dimension_numbers(
+          lhs.shape, rhs.shape, ("NHWC", "HWIO", "NHWC")):
+    return False
+  if any(d is not None and tuple(d) != (1, 1) for d in (lhs_dilation, rhs_dilation)):
+    return False
+  return not isinstance(padding, str) and all(tuple(p) == (0, 0) for p in padding) or \
+      padding == "VALID"
+
+
+def _pointwise(lhs: jnp.ndarray, rhs: jnp.ndarray, window_strides: Any) -> jnp.ndarray:
+  sh, sw = window_strides
+  x = lhs[:, ::sh, ::sw] if (sh, sw) != (1, 1) else lhs
+  return jnp.einsum("nhwc,co->nhwo", x, rhs[0, 0])
+
+
 def conv_general_dilated(lhs: jnp.ndarray, rhs: jnp.ndarray, window_strides: Any, padding: Any,
                          lhs_dilation: Any = None, rhs_dilation: Any = None,
                          dimension_numbers: Any = None, feature_group_count: int = 1,
@@ -113,6 +142,10 @@ def conv_general_dilated(lhs: jnp.ndarray, rhs: jnp.ndarray, window_strides: Any
       lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation, dimension_numbers,
       feature_group_count, precision):
     return winograd.conv3x3(lhs, rhs)
+  if batch_group_count == 1 and preferred_element_type is None and pointwise_applies(
+      lhs, rhs, padding, lhs_dilation, rhs_dilation, dimension_numbers, feature_group_count,
+      precision):
+    return _pointwise(lhs, rhs, window_strides)
   return lax.conv_general_dilated(
       lhs, rhs, window_strides, padding, lhs_dilation=lhs_dilation, rhs_dilation=rhs_dilation,
       dimension_numbers=dimension_numbers, feature_group_count=feature_group_count,
