@@ -80,10 +80,9 @@ def _exact_requested(precision: Any) -> bool:
   return value is not None and str(value).lower() in ("highest", "float32", "precision.highest")
 
 
-def winograd_applies(lhs: jnp.ndarray, rhs: jnp.ndarray, window_strides: Any, padding: Any,
-                     lhs_dilation: Any, rhs_dilation: Any, dimension_numbers: Any,
-                     feature_group_count: int, precision: Any) -> bool:
-  """True where `conv_general_dilated` would run this convolution as Winograd F(4x4, 3x3)."""
+def _plain_nhwc_conv(lhs: jnp.ndarray, rhs: jnp.ndarray, lhs_dilation: Any, rhs_dilation: Any,
+                     dimension_numbers: Any, feature_group_count: int, precision: Any) -> bool:
+  """The CPU fast path is on and this is an NHWC/HWIO 2-D convolution without dilation/groups."""
   if effective() != "winograd" or _exact_requested(precision):
     return False
   if lhs.ndim != 4 or rhs.ndim != 4 or feature_group_count != 1 or dimension_numbers is None:
@@ -91,11 +90,17 @@ def winograd_applies(lhs: jnp.ndarray, rhs: jnp.ndarray, window_strides: Any, pa
   nhwc = lax.conv_dimension_numbers(lhs.shape, rhs.shape, ("NHWC", "HWIO", "NHWC"))
   if lax.conv_dimension_numbers(lhs.shape, rhs.shape, dimension_numbers) != nhwc:
     return False
-  if rhs.shape[:2] != (3, 3) or tuple(window_strides) != (1, 1):
+  return all(d is None or tuple(d) == (1, 1) for d in (lhs_dilation, rhs_dilation))
+
+
+def winograd_applies(lhs: jnp.ndarray, rhs: jnp.ndarray, window_strides: Any, padding: Any,
+                     lhs_dilation: Any, rhs_dilation: Any, dimension_numbers: Any,
+                     feature_group_count: int, precision: Any) -> bool:
+  """True where `conv_general_dilated` would run this convolution as Winograd F(4x4, 3x3)."""
+  if not _plain_nhwc_conv(lhs, rhs, lhs_dilation, rhs_dilation, dimension_numbers,
+                          feature_group_count, precision):
     return False
-  if any(d not in (None, (1, 1)) for d in (
-      None if lhs_dilation is None else tuple(lhs_dilation),
-      None if rhs_dilation is None else tuple(rhs_dilation))):
+  if rhs.shape[:2] != (3, 3) or tuple(window_strides) != (1, 1):
     return False
   if isinstance(padding, str) or [tuple(p) for p in padding] != [(1, 1), (1, 1)]:
     return False
@@ -112,18 +117,11 @@ def pointwise_applies(lhs: jnp.ndarray, rhs: jnp.ndarray, padding: Any, lhs_dila
   XLA:CPU's convolution kernels run 1x1 convolutions at 47-123 GFLOP/s on the Zen 3 of
   benchmarks/RESULTS_inference.md, its matrix product at 113-143: the same sums, one product.
   """
-  if effective() != "winograd" or _exact_requested(precision):
+  if not _plain_nhwc_conv(lhs, rhs, lhs_dilation, rhs_dilation, dimension_numbers,
+                          feature_group_count, precision) or rhs.shape[:2] != (1, 1):
     return False
-  if lhs.ndim != 4 or rhs.ndim != 4 or rhs.shape[:2] != (1, 1) or feature_group_count != 1:
-    return False
-  if dimension_numbers is None or lax.conv_dimension_numbers(
-      lhs.shape, rhs.shape, dimension_numbers) != lax.conv_dimension_numbers(
-          lhs.shape, rhs.shape, ("NHWC", "HWIO", "NHWC")):
-    return False
-  if any(d is not None and tuple(d) != (1, 1) for d in (lhs_dilation, rhs_dilation)):
-    return False
-  return not isinstance(padding, str) and all(tuple(p) == (0, 0) for p in padding) or \
-      padding == "VALID"
+  return padding == "VALID" or (not isinstance(padding, str)
+                                and all(tuple(p) == (0, 0) for p in padding))
 
 
 def _pointwise(lhs: jnp.ndarray, rhs: jnp.ndarray, window_strides: Any) -> jnp.ndarray:
