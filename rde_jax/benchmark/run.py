@@ -34,7 +34,7 @@ from rde_jax import cpu_settings, inference, runtime
 from rde_jax.benchmark import roofline, stages
 from rde_jax.data.synthetic import generate_video
 from rde_jax.inference.state import grow, state_bytes
-from rde_jax.model import architectures, conv_algorithm
+from rde_jax.model import architectures
 from rde_jax.model.architectures import Arch
 from rde_jax.model.network import init_variables
 
@@ -328,7 +328,7 @@ def run(cfg: Any) -> dict[str, Any]:
   unknown = set(modes) - set(MODES)
   if unknown:
     raise ValueError(f"unknown modes {sorted(unknown)}; expected some of {sorted(MODES)}")
-  conv_algorithm.set_algorithm(cfg.get("conv_algorithm", "auto"))
+  runtime.configure(conv_algorithm=cfg.get("conv_algorithm", "auto"))
   report: dict[str, Any] = {"environment": environment(cfg), "config": cfg.to_dict()}
   arch = Arch.from_config(architectures.get(cfg.arch))
   variables = jax.device_put(init_variables(arch, cfg.seed))
