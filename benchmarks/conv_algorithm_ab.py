@@ -22,12 +22,14 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def _compiled(engine: Any, frame0: Any, frame: Any, onehot: Any, algorithm: str) -> dict:
+def _compiled(variables: Any, arch: Any, top_k: int, frame0: Any, frame: Any, onehot: Any,
+              algorithm: str) -> dict:
+  from rde_jax import inference
   from rde_jax.benchmark import stages
-  from rde_jax.model import conv_algorithm
-  with conv_algorithm.using(algorithm):
-    return {s.name: s for s in stages.compile_stages(engine, engine.variables, frame0, frame,
-                                                     onehot, frames=True)}
+  settings = inference.InferenceSettings(top_k=top_k, conv_algorithm=algorithm)
+  engine = inference.Engine(variables, arch, settings)
+  return {s.name: s for s in stages.compile_stages(engine, engine.variables, frame0, frame,
+                                                   onehot, frames=True)}
 
 
 def _max_difference(a: Any, b: Any) -> float:
@@ -57,8 +59,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
   onehot = jnp.asarray(np.stack([labels[0] == i for i in range(1, args.objects + 1)]),
                        jnp.float32)
   frame0, frame = (jnp.asarray(inference.normalize(f)) for f in vids)
-  engine = inference.Engine(jax.device_put(variables), arch, top_k=args.top_k)
-  variants = {a: _compiled(engine, frame0, frame, onehot, a) for a in ("direct", "winograd")}
+  variables = jax.device_put(variables)
+  variants = {a: _compiled(variables, arch, args.top_k, frame0, frame, onehot, a)
+              for a in ("direct", "winograd")}
   rows = {}
   for name in variants["direct"]:
     pair = [variants["direct"][name], variants["winograd"][name]]

@@ -67,19 +67,19 @@ def main() -> None:
   out, ref = {}, {}
   for algorithm in ("direct", "winograd"):
     results, worst, mean, flipped, pixels = [], 0.0, 0.0, 0, 0
-    with conv_algorithm.using(algorithm):
-      for name, frames, gt in videos:
-        probs = inference.segment_video(model.variables, frames, gt[0],
-                                        mem_every=cfg.eval.mem_every, top_k=cfg.eval.top_k)
-        if algorithm == "direct":
-          ref[name] = probs
-        else:
-          d = np.abs(probs - ref[name])
-          worst, mean = max(worst, float(d.max())), mean + float(d.mean()) / len(videos)
-          flipped += int(np.sum(probs.argmax(1) != ref[name].argmax(1)))
-          pixels += probs[:, 0].size
-        results.append(davis_scores.evaluate_sequence(gt, probs.argmax(1).astype(np.uint8),
-                                                      name=name))
+    settings = inference.InferenceSettings(mem_every=cfg.eval.mem_every, top_k=cfg.eval.top_k,
+                                           conv_algorithm=algorithm)
+    for name, frames, gt in videos:
+      probs = inference.segment_video(model.variables, frames, gt[0], settings)
+      if algorithm == "direct":
+        ref[name] = probs
+      else:
+        d = np.abs(probs - ref[name])
+        worst, mean = max(worst, float(d.max())), mean + float(d.mean()) / len(videos)
+        flipped += int(np.sum(probs.argmax(1) != ref[name].argmax(1)))
+        pixels += probs[:, 0].size
+      results.append(davis_scores.evaluate_sequence(gt, probs.argmax(1).astype(np.uint8),
+                                                    name=name))
     scores = davis_scores.global_scores(results)
     out[algorithm] = {"J&F": round(scores["J&F-Mean"], 5), "J": round(scores["J-Mean"], 5),
                       "F": round(scores["F-Mean"], 5)}

@@ -44,8 +44,9 @@ def main() -> None:
     for v in videos:
       frames, gt = np.asarray(v["frames"]), np.asarray(v["labels"])
       probs = inference.segment_video(model.variables, frames, gt[0],
-                                      mem_every=cfg.eval.mem_every, top_k=cfg.eval.top_k,
-                                      dtype=dtype)
+                                      inference.InferenceSettings(
+                                          mem_every=cfg.eval.mem_every, top_k=cfg.eval.top_k,
+                                          dtype=dtype))
       if dtype == "float32":
         ref[v["name"]] = probs
       else:

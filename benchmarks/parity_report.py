@@ -50,7 +50,8 @@ def main() -> None:
   rows.append(("t3_rde_key_out", P.rel_err(P.ncthw(k), g["t3_rde_key_out"])))
   rows.append(("t3_rde_value_out", P.rel_err(P.ncthw(v), g["t3_rde_value_out"][0])))
   probs = inference.segment_video(variables, g["images_rgb_uint8"], g["first_mask_labels"],
-                                  mem_every=int(g["mem_every"]), top_k=int(g["top_k"]))
+                                  inference.InferenceSettings(mem_every=int(g["mem_every"]),
+                                                              top_k=int(g["top_k"])))
   ref = np.transpose(g["prob"][:, :, 0], (1, 0, 2, 3))
   for t in range(ref.shape[0]):
     rows.append((f"prob frame {t} (abs)", float(np.max(np.abs(probs[t] - ref[t])))))

@@ -139,8 +139,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                 min_objects=args.objects, max_objects=args.objects)
   onehot = np.stack([labels[0] == i for i in range(1, args.objects + 1)]).astype(np.float32)
   frame0, frame = (inference.normalize(f) for f in vids)
-  dtype = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}[args.dtype]
-  engine = inference.Engine(jax.device_put(variables), arch, top_k=args.top_k, dtype=dtype)
+  settings = inference.InferenceSettings(top_k=args.top_k, dtype=args.dtype,
+                                         conv_algorithm=args.conv_algorithm or "auto")
+  engine = inference.Engine(jax.device_put(variables), arch, settings)
   jstages = {s.name: s for s in stages.compile_stages(
       engine, engine.variables, jnp.asarray(frame0), jnp.asarray(frame), jnp.asarray(onehot),
       frames=True)}
@@ -180,13 +181,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
               "load_avg_end": [round(x, 2) for x in os.getloadavg()],
               "jax": jax.__version__, "torch": torch.__version__,
               "cpu_settings": cpu_settings.record(),
-              "conv_algorithm": _conv_algorithm(), "date": time.strftime("%Y-%m-%d %H:%M:%S")},
+              "conv_algorithm": engine.conv_algorithm,
+              "date": time.strftime("%Y-%m-%d %H:%M:%S")},
           "config": vars(args)}
-
-
-def _conv_algorithm() -> str:
-  from rde_jax.model import conv_algorithm
-  return conv_algorithm.get_algorithm()
 
 
 def _stats(x: list[float]) -> dict[str, float]:
@@ -268,8 +265,7 @@ def main() -> None:
   parser.add_argument("--cpu_flags", default=None,
                       help="auto | none | '--xla_...' (default: $RDE_JAX_CPU_FLAGS or auto)")
   parser.add_argument("--conv_algorithm", default="",
-                      help="direct | winograd for rde-jax's 3x3 convs (default: $RDE_JAX_CONV or "
-                           "direct)")
+                      help="auto | direct | winograd for rde-jax's convs (default: auto)")
   parser.add_argument("--no_peak", action="store_true", help="skip the matmul peak loops")
   parser.add_argument("--seed", type=int, default=0)
   parser.add_argument("--out", default="", help="JSON path")
@@ -279,9 +275,6 @@ def main() -> None:
   if args.threads:
     os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:args.threads])
   cpu_settings.apply(args.cpu_flags)  # before the JAX backend starts
-  if args.conv_algorithm:
-    from rde_jax.model import conv_algorithm
-    conv_algorithm.set_algorithm(args.conv_algorithm)
   report = run(args)
   emit(table(report), report, args.out)
 

@@ -60,7 +60,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
   vids, labels = generate_video(0, height=args.height, width=args.width, num_frames=2,
                                 min_objects=args.objects, max_objects=args.objects)
   onehot = np.stack([labels[0] == i for i in range(1, args.objects + 1)]).astype(np.float32)
-  engine = inference.Engine(variables, arch, top_k=40)
+  engine = inference.Engine(variables, arch, inference.InferenceSettings())
   first, frame = (jnp.asarray(inference.normalize(v)) for v in vids)
   out: dict[str, Any] = {"xla_flags": os.environ.get("XLA_FLAGS", "")}
   for s in stages.compile_stages(engine, variables, first, frame, jnp.asarray(onehot),

@@ -28,8 +28,7 @@ def get_config(arg=None):
   c.dataset.kind = "davis"
   c.dataset.year = "2016"
   c.dataset.split = "val"
-  c.mem_every = 3
-  c.top_k = 40
+  # mem_every 3, top_k 40: the defaults (rde_jax/inference/settings.py)
   if arg == "top20":
     c.top_k = 20
   elif arg == "runlocal":

@@ -21,9 +21,7 @@ def get_config(arg=None):
   c = config_lib.base_config()
   c.dataset.kind = "generic"
   c.dataset.resolution = ""  # JPEGImages/<seq>, no 480p level
-  c.mem_every = 3
-  c.top_k = 40
-  c.memory_mode = "two-frames-compress"
+  # mem_every 3, top_k 40, two-frames-compress: the defaults (rde_jax/inference/settings.py)
   if arg == "runlocal":
     config_lib.runlocal(c)
   elif arg:

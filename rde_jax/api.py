@@ -2,7 +2,9 @@
 
     model = rde_jax.load("models/rde_s012")                   # python -m rde_jax.convert output
     masks = model.segment(frames, first_mask)                  # (T,H,W) uint8 ids
-    for t, labels in model.segment_iter(frame_iterator, first_mask, max_side=480): ...
+    settings = InferenceSettings.from_preset("fast", max_side=480)
+    for t, labels in model.segment_iter(frame_iterator, first_mask, settings): ...
+    masks = model.segment(frames, first_mask, top_k=20)        # settings fields as keywords
 
 `frames`: uint8 RGB (T,H,W,3) array, list or any iterator of (H,W,3) frames; `first_mask`: (H,W)
 ids of the first frame (0 = background, 1..255 objects, need not be contiguous). Outputs use the
@@ -17,13 +19,14 @@ import threading
 from typing import Any, Iterable, Iterator
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from rde_jax import checkpoint, inference, validate
 from rde_jax.data.imageio import DataError
+from rde_jax.errors import UserError
 from rde_jax.fileio import label_png
 from rde_jax.inference import resize
+from rde_jax.inference.settings import InferenceSettings
 from rde_jax.model import architectures
 from rde_jax.model.architectures import Arch
 
@@ -70,64 +73,74 @@ def prepare_mask(mask: Any, size: tuple[int, int], *, resize_mask: bool = False,
 
 
 class VOSModel:
-  """A loaded RDE-VOS model; compiled engines are cached per (top_k, dtype, mode, device)."""
+  """A loaded RDE-VOS model; compiled engines are cached per (settings.engine_key(), device)."""
 
   def __init__(self, arch: Arch, variables: Any, *, source: str | None = None):
     self.arch, self.variables, self.source = arch, variables, source
     self._engines: dict[Any, inference.Engine] = {}
     self._lock = threading.Lock()
 
-  def engine(self, *, top_k: int = 40, dtype: str = "float32",
-             memory_mode: str = "two-frames-compress",
+  def engine(self, settings: InferenceSettings | None = None,
              device: jax.Device | None = None) -> inference.Engine:
     """The cached `inference.Engine` for these settings (compiled code is reused)."""
-    key = (int(top_k), jnp.dtype(dtype).name, memory_mode, device)
+    settings = InferenceSettings() if settings is None else settings
+    key = (settings.engine_key(), device)
     with self._lock:
       if key not in self._engines:
-        self._engines[key] = inference.Engine(self.variables, self.arch, top_k=int(top_k),
-                                              dtype=jnp.dtype(dtype), device=device,
-                                              memory_mode=memory_mode)
+        self._engines[key] = inference.Engine(self.variables, self.arch, settings, device)
       return self._engines[key]
 
-  def segment_iter(self, frames: Iterable[np.ndarray], first_mask: Any, *, mem_every: int = 3,
-                   top_k: int = 40, dtype: str = "float32",
-                   memory_mode: str = "two-frames-compress", include_last: bool = False,
-                   max_side: int | None = None, resize_mask: bool = False, chunk: int = 8,
-                   stats: inference.RunStats | None = None) -> Iterator[tuple[int, np.ndarray]]:
-    """Streams (t, (H,W) uint8 ids) for every frame; frame 0 is the annotated one.
+  def segment_iter(self, frames: Iterable[np.ndarray], first_mask: Any,
+                   settings: InferenceSettings | None = None, *, resize_mask: bool = False,
+                   start_frame: int = 0, stats: inference.RunStats | None = None,
+                   **overrides: Any) -> Iterator[tuple[int, np.ndarray]]:
+    """Streams (t, (H,W) uint8 ids) for every frame. `first_mask` belongs to frame
+    `start_frame`: propagation runs forward from it, earlier frames come out as background.
 
-    The settings are checked at the call (UserError naming the argument), not at the first frame.
+    `overrides`: InferenceSettings fields (top_k=20, ...) on top of `settings`. Everything is
+    checked at the call (UserError naming the argument), not at the first frame.
     """
-    dtype = validate.segment_options("", mem_every=mem_every, top_k=top_k, chunk=chunk,
-                                     max_side=max_side, start_frame=0, dtype=dtype)
-    validate.choice("memory_mode", memory_mode, inference.MODES)
-    return self._stream(frames, first_mask, mem_every=mem_every, top_k=top_k, dtype=dtype,
-                        memory_mode=memory_mode, include_last=bool(include_last),
-                        max_side=max_side, resize_mask=resize_mask, chunk=chunk, stats=stats)
+    settings = _settings(settings, overrides)
+    start_frame = validate.integer("start_frame", start_frame, minimum=0)
+    return self._stream(iter(frames), first_mask, settings, resize_mask, start_frame, stats)
 
-  def _stream(self, frames: Iterable[np.ndarray], first_mask: Any, *, mem_every: int,
-              top_k: int, dtype: str, memory_mode: str, include_last: bool,
-              max_side: int | None, resize_mask: bool, chunk: int,
+  def _stream(self, it: Iterator[np.ndarray], first_mask: Any, settings: InferenceSettings,
+              resize_mask: bool, start: int,
               stats: inference.RunStats | None) -> Iterator[tuple[int, np.ndarray]]:
-    it = iter(frames)
+    before = 0
+    for before in range(start):
+      frame = next(it, None)
+      if frame is None:
+        raise DataError(f"start_frame {start} is beyond the end of the video ({before} frames)")
+      yield before, np.zeros(np.shape(frame)[:2], np.uint8)
     first = next(it, None)
     if first is None:
-      raise DataError("the video has no frames")
+      raise DataError(f"start_frame {start} is beyond the end of the video ({start} frames)"
+                      if start else "the video has no frames")
     first = np.asarray(first)
     if first.ndim != 3 or first.shape[2] != 3 or first.dtype != np.uint8:
       raise DataError(f"frames must be uint8 (H,W,3) RGB, got {first.dtype} {first.shape}")
     compact, lut = prepare_mask(first_mask, first.shape[:2], resize_mask=resize_mask)
-    engine = self.engine(top_k=top_k, dtype=dtype, memory_mode=memory_mode)
     for t, labels in inference.propagate(
-        engine, itertools.chain([first], it), compact, mem_every=mem_every,
-        include_last=include_last, chunk=chunk, work_size=work_size(first.shape[:2], max_side),
-        output="labels", stats=stats):
-      yield t, lut[labels]
+        self.engine(settings), itertools.chain([first], it), compact, settings,
+        work_size=work_size(first.shape[:2], settings.max_side), output="labels", stats=stats):
+      yield start + t, lut[labels]
 
-  def segment(self, frames: Iterable[np.ndarray], first_mask: Any, **kwargs: Any) -> np.ndarray:
+  def segment(self, frames: Iterable[np.ndarray], first_mask: Any,
+              settings: InferenceSettings | None = None, **kwargs: Any) -> np.ndarray:
     """All frames at once: (T,H,W) uint8 ids (see `segment_iter` for the options)."""
-    out = [labels for _, labels in self.segment_iter(frames, first_mask, **kwargs)]
+    out = [labels for _, labels in self.segment_iter(frames, first_mask, settings, **kwargs)]
     return np.stack(out)
+
+
+def _settings(settings: InferenceSettings | None,
+              overrides: dict[str, Any]) -> InferenceSettings:
+  if settings is None:
+    return InferenceSettings.from_values(**overrides)
+  if not isinstance(settings, InferenceSettings):
+    raise UserError(f"settings must be an InferenceSettings, got {type(settings).__name__}")
+  return InferenceSettings.from_dict({**settings.to_dict(), **overrides}) if overrides \
+      else settings
 
 
 def load(checkpoint_dir: str | os.PathLike, *, arch: str | Arch | None = None) -> VOSModel:

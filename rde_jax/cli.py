@@ -76,6 +76,20 @@ def parse_flags(argv: Sequence[str], fv: flags.FlagValues = flags.FLAGS) -> list
   sys.exit(2)
 
 
+def define_all(define_flags: Callable[[flags.FlagValues], None], fv: flags.FlagValues,
+               argv: Sequence[str]) -> None:
+  """define_flags(fv) and the common flags; a config flag with a default file applies the
+  `--config.x=v` overrides right then, so their errors are one line here as in parse_flags."""
+  try:
+    define_flags(fv)
+  except (KeyError, AttributeError, TypeError, ValueError) as e:
+    if "--debug" in argv:
+      raise
+    print_error(_config_override_error(e, argv))
+    sys.exit(2)
+  define_common_flags(fv)
+
+
 def _one_line(text: str) -> str:
   """First line of a message, plus its last line when it embeds a traceback (config files)."""
   lines = [line.strip() for line in text.splitlines() if line.strip()]
@@ -142,10 +156,9 @@ def call(main: Main, define_flags: Callable[[flags.FlagValues], None],
          argv: Sequence[str]) -> int:
   """Runs a command in this process with fresh flags: its exit status (tests)."""
   fv = flags.FlagValues()
-  define_flags(fv)
-  define_common_flags(fv)
   saved, sys.argv = sys.argv, list(argv)  # config_flags reads the overrides off sys.argv
-  try:
+  try:  # (a config flag with a default file reads them when it is defined)
+    define_all(define_flags, fv, argv)
     rest = parse_flags(argv, fv)
   except SystemExit as e:
     return int(e.code or 0)
@@ -161,8 +174,7 @@ def _terminate(signum: int, frame: object) -> None:
 
 def run(main: Main, define_flags: Callable[[flags.FlagValues], None]) -> None:
   """The `if __name__ == '__main__'` of an absl command."""
-  define_flags(flags.FLAGS)
-  define_common_flags(flags.FLAGS)
+  define_all(define_flags, flags.FLAGS, sys.argv)
 
   def entry(argv: Sequence[str]) -> int:
     quiet_libraries(flags.FLAGS)

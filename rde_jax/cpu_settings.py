@@ -155,8 +155,4 @@ def record() -> dict[str, Any]:
     base.update(vendor=cpu.vendor, model_name=cpu.model_name, isa=list(cpu.isa),
                 cores=cpu.cores, family=cpu.family)
   base["xla_flags"] = os.environ.get("XLA_FLAGS", "")
-  from rde_jax.model import conv_algorithm  # imports JAX, but does not start a backend
-  base["conv_algorithm"] = conv_algorithm.get_algorithm()
-  if _backend_started():  # resolving 'auto' asks for the backend (never start it from here)
-    base["conv_algorithm_effective"] = conv_algorithm.effective()
   return base

@@ -18,10 +18,8 @@ from rde_jax import cpu_settings, validate
 DEFAULT_CACHE = os.path.join("~", ".cache", "rde_jax", "jax_compilation_cache")
 
 
-def configure(*, matmul_precision: str | None = None, compilation_cache: str | None = None,
-              conv_algorithm: str | None = None) -> str:
-  """Sets the default matmul precision, the 3x3 convolution algorithm ('auto' | 'direct' |
-  'winograd', `rde_jax.model.conv_algorithm`) and turns on JAX's persistent compilation cache.
+def configure(*, matmul_precision: str | None = None, compilation_cache: str | None = None) -> str:
+  """Sets the default matmul precision and turns on JAX's persistent compilation cache.
 
   `compilation_cache`: a folder, or '' / None to leave the cache off. JAX reads the setting when
   it first compiles, so call this before any jitted work. Returns the cache folder used ('' off).
@@ -29,10 +27,6 @@ def configure(*, matmul_precision: str | None = None, compilation_cache: str | N
   if matmul_precision:
     validate.choice("matmul_precision", matmul_precision, validate.PRECISIONS)
     jax.config.update("jax_default_matmul_precision", matmul_precision)
-  if conv_algorithm:
-    from rde_jax.model import conv_algorithm as conv
-    validate.choice("conv_algorithm", conv_algorithm, conv.ALGORITHMS)
-    conv.set_algorithm(conv_algorithm)
   if not compilation_cache:
     return ""
   path = os.path.abspath(os.path.expanduser(compilation_cache))

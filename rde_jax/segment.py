@@ -1,7 +1,7 @@
 r"""Segment your own video from a first-frame mask.
 
   python -m rde_jax.segment --checkpoint models/rde_s012 --video clip.mp4 --mask first.png \
-      --out out/clip [--max_side 480] [--dtype bfloat16] [--start_frame 0] [--resize_mask]
+      --out out/clip [--max_side 480] [--preset fast] [--start_frame 0] [--resize_mask]
 
 INPUT (--video): a folder of JPEG/PNG frames (natural name order), a GIF, or a video file
 (MP4/AVI/MOV/MKV/WEBM: needs the optional extra `pip install imageio-ffmpeg`, or PyAV).
@@ -24,61 +24,104 @@ line (`error: ...`); --debug shows the traceback.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import functools
 import os
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import tqdm
 from absl import app, flags
 
-from rde_jax import api, cli, cpu_settings, inference, runtime, validate
+from rde_jax import api, cli, cpu_settings, runtime, validate
 from rde_jax.data.imageio import DataError
 from rde_jax.fileio import atomic, atomic_dir, label_png, storage, video_reader
 from rde_jax.fileio.video_outputs import VideoOutputs
+from rde_jax.inference import settings as settings_lib
+from rde_jax.inference.settings import InferenceSettings
+from rde_jax.inference.timing import RunStats
 
 
-def _frames_from(source: video_reader.FrameSource, start: int,
-                 keep: collections.deque | None) -> tuple[list[np.ndarray], Iterator[np.ndarray]]:
-  """(frames before `start`, iterator from `start` on); frames fed on are also kept for overlays."""
-  it = iter(source)
-  before = []
-  for _ in range(start):
-    f = next(it, None)
-    if f is None:
-      raise DataError(f"--start_frame {start} is beyond the end of the video "
-                      f"({len(before)} frames)")
-    before.append(f)
+@dataclasses.dataclass
+class Job:
+  """A checked segment run: validated settings and output folder, the video opened and the
+  first mask read and matched to it (`prepare`); `run(model)` writes the output."""
+  video: str
+  mask: str
+  out: Any
+  settings: InferenceSettings
+  start_frame: int
+  source: video_reader.FrameSource
+  compact: np.ndarray  # (H,W) ids 1..K of the annotated frame
+  lut: np.ndarray  # compact id -> the mask's own id
 
-  def feed() -> Iterator[np.ndarray]:
-    for f in it:
-      if keep is not None:
-        keep.append(f)
-      yield f
-  return before, feed()
+  def run(self, model: api.VOSModel, *, write_overlay: bool = True,
+          show_progress: bool = False) -> dict[str, Any]:
+    """Segments the video into `out`, written as a whole: everything goes to a staging folder
+    beside it, which replaces `out` at the end (`atomic_dir`); returns the summary."""
+    if storage.is_remote(self.out):  # an object store: segment into a local folder, upload it
+      with tempfile.TemporaryDirectory(prefix="rde_jax_segment_") as local:
+        summary = self._write(model, Path(local), write_overlay, show_progress)
+        atomic.write_json(Path(local) / "summary.json", summary)
+        storage.upload_folder(local, self.out, last="summary.json", replace=("masks",))
+      return summary
+    with atomic_dir.replacing(self.out) as stage:
+      summary = self._write(model, stage, write_overlay, show_progress)
+      atomic.write_json(stage / "summary.json", summary)
+    return summary
+
+  def _write(self, model: api.VOSModel, stage: Path, write_overlay: bool,
+             show_progress: bool) -> dict[str, Any]:
+    source, start = self.source, self.start_frame
+    keep = collections.deque() if write_overlay else None
+    outputs = VideoOutputs(stage / "masks", fps=source.fps,
+                           overlay_stem=stage / "overlay" if write_overlay else None)
+    stats = RunStats()
+    wall = time.perf_counter()
+    with outputs, tqdm.tqdm(total=source.num_frames, desc="segment", unit="frame",
+                            disable=not show_progress, file=sys.stderr) as bar:
+      (stage / "masks").mkdir()
+      for t, labels in model.segment_iter(_tee(source, keep), self.compact, self.settings,
+                                          start_frame=start, stats=stats):
+        outputs.write(source.name(t), self.lut[labels], keep.popleft() if keep else None)
+        bar.update()
+    work = api.work_size(source.size, self.settings.max_side) or source.size
+    return {
+        "frames": start + stats.frames, "segmented_frames": stats.frames, "start_frame": start,
+        "objects": [int(i) for i in self.lut[1:] if i], "size": list(source.size),
+        "work_size": list(work), "fps": stats.fps, "model_seconds": stats.model_seconds,
+        "compile_seconds": stats.compile_seconds, "read_seconds": stats.read_seconds,
+        "wall_seconds": time.perf_counter() - wall,
+        "overlay": outputs.overlay_path.name if outputs.overlay_path else None,
+        "masks": "masks",
+        "settings": {**self.settings.to_dict(), "arch": model.arch.to_config().to_dict()},
+        "environment": runtime.environment(
+            dtype=self.settings.dtype,
+            conv_algorithm=model.engine(self.settings).conv_algorithm),
+        "video": os.fspath(self.video), "mask": os.fspath(self.mask),
+        "checkpoint": model.source, "out": os.fspath(self.out),
+    }
 
 
-def segment_to_folder(model: api.VOSModel, video: str | os.PathLike, mask: str | os.PathLike,
-                      out: str | os.PathLike, *, mem_every: int = 3, top_k: int = 40,
-                      dtype: str = "float32", memory_mode: str = "two-frames-compress",
-                      include_last: bool = False, max_side: int | None = None,
-                      start_frame: int = 0,
-                      resize_mask: bool = False, chunk: int = 8, write_overlay: bool = True,
-                      show_progress: bool = False, overwrite: bool = False,
-                      flag_prefix: str = "") -> dict[str, Any]:
-  """Validates the inputs, segments the video and writes masks/, the overlay and summary.json.
+def _tee(frames: Any, keep: collections.deque | None) -> Any:
+  """Passes frames through, keeping each for the overlay when `keep` is a deque."""
+  for f in frames:
+    if keep is not None:
+      keep.append(f)
+    yield f
 
-  `out` is written as a whole: everything goes to a staging folder beside it, which replaces
-  `out` at the end (`atomic_dir`), so a failed or killed run leaves the earlier `out` (or none).
-  An `out` holding earlier results is replaced only with `overwrite`.
-  """
-  dtype = validate.segment_options(flag_prefix, mem_every=mem_every, top_k=top_k, chunk=chunk,
-                                   max_side=max_side, start_frame=start_frame, dtype=dtype)
-  validate.choice(f"{flag_prefix}memory_mode", memory_mode, inference.MODES)
+
+def prepare(video: str | os.PathLike, mask: str | os.PathLike, out: str | os.PathLike,
+            settings: InferenceSettings | None = None, *, start_frame: int = 0,
+            resize_mask: bool = False, overwrite: bool = False, flag_prefix: str = "") -> Job:
+  """Checks every value and input once, before anything is written: the output folder (an
+  `out` holding earlier results is replaced only with `overwrite`), the video, the mask."""
+  settings = InferenceSettings() if settings is None else settings
+  start_frame = validate.integer(f"{flag_prefix}start_frame", start_frame, minimum=0)
   out = validate.output_dir(f"{flag_prefix}out", out, overwrite=overwrite, marker="summary.json",
                             what="segment results")
   source = video_reader.open_video(video)
@@ -89,64 +132,28 @@ def segment_to_folder(model: api.VOSModel, video: str | os.PathLike, mask: str |
       start_frame >= source.num_frames:
     raise DataError(f"--start_frame {start_frame} is outside the video "
                     f"({source.num_frames} frames)")
-  if storage.is_remote(out):  # an object store: segment into a local folder, then upload it
-    with tempfile.TemporaryDirectory(prefix="rde_jax_segment_") as local:
-      summary = segment_to_folder(
-          model, video, mask, local, mem_every=mem_every, top_k=top_k, dtype=dtype,
-          memory_mode=memory_mode, include_last=include_last, max_side=max_side,
-          start_frame=start_frame, resize_mask=resize_mask, chunk=chunk,
-          write_overlay=write_overlay, show_progress=show_progress)
-      summary["out"] = os.fspath(out)
-      atomic.write_json(Path(local) / "summary.json", summary)
-      storage.upload_folder(local, out, last="summary.json", replace=("masks",))
-    return summary
-  with atomic_dir.replacing(out) as stage:
-    summary = _run(model, source, compact, lut, stage, mem_every=mem_every, top_k=top_k,
-                   dtype=dtype, memory_mode=memory_mode, include_last=include_last,
-                   max_side=max_side or None, start=start_frame, chunk=chunk,
-                   write_overlay=write_overlay, show_progress=show_progress)
-    summary.update(video=os.fspath(video), mask=os.fspath(mask), checkpoint=model.source,
-                   out=os.fspath(out))
-    atomic.write_json(stage / "summary.json", summary)
-  return summary
+  return Job(os.fspath(video), os.fspath(mask), out, settings, start_frame, source, compact, lut)
 
 
-def _run(model: api.VOSModel, source: video_reader.FrameSource, compact: np.ndarray,
-         lut: np.ndarray, stage: Path, *, mem_every: int, top_k: int, dtype: str,
-         memory_mode: str, include_last: bool, max_side: int | None, start: int, chunk: int,
-         write_overlay: bool, show_progress: bool) -> dict[str, Any]:
-  keep = collections.deque() if write_overlay else None
-  outputs = VideoOutputs(stage / "masks", overlay_stem=stage / "overlay" if write_overlay else None,
-                         fps=source.fps)
-  stats = inference.RunStats()
-  wall = time.perf_counter()
-  with outputs, tqdm.tqdm(total=source.num_frames, desc="segment", unit="frame",
-                          disable=not show_progress, file=sys.stderr) as bar:
-    (stage / "masks").mkdir()
-    before, rest = _frames_from(source, start, keep)
-    empty = np.zeros(source.size, np.uint8)
-    for t, frame in enumerate(before):
-      outputs.write(source.name(t), empty, frame)
-      bar.update()
-    engine = model.engine(top_k=top_k, dtype=dtype, memory_mode=memory_mode)
-    for t, labels in inference.propagate(
-        engine, rest, compact, mem_every=mem_every, include_last=include_last, chunk=chunk,
-        output="labels", stats=stats, work_size=api.work_size(source.size, max_side)):
-      outputs.write(source.name(start + t), lut[labels], keep.popleft() if keep else None)
-      bar.update()
-  overlay_path = outputs.overlay_path.name if outputs.overlay_path else None
-  return {
-      "frames": start + stats.frames, "segmented_frames": stats.frames, "start_frame": start,
-      "objects": [int(i) for i in lut[1:] if i], "size": list(source.size),
-      "work_size": list(api.work_size(source.size, max_side) or source.size),
-      "fps": stats.fps, "model_seconds": stats.model_seconds,
-      "compile_seconds": stats.compile_seconds, "read_seconds": stats.read_seconds,
-      "wall_seconds": time.perf_counter() - wall, "overlay": overlay_path, "masks": "masks",
-      "settings": {"mem_every": mem_every, "top_k": top_k, "dtype": dtype,
-                   "memory_mode": memory_mode, "include_last": include_last, "max_side": max_side,
-                   "chunk": chunk, "arch": model.arch.to_config().to_dict()},
-      "environment": runtime.environment(dtype=dtype),
-  }
+def segment_to_folder(model: api.VOSModel, video: str | os.PathLike, mask: str | os.PathLike,
+                      out: str | os.PathLike, settings: InferenceSettings | None = None, *,
+                      start_frame: int = 0, resize_mask: bool = False, write_overlay: bool = True,
+                      show_progress: bool = False, overwrite: bool = False,
+                      flag_prefix: str = "") -> dict[str, Any]:
+  """Checks the inputs (`prepare`), segments the video and writes masks/, the overlay and
+  summary.json into `out` (`Job.run`: a failed or killed run leaves the earlier `out`)."""
+  job = prepare(video, mask, out, settings, start_frame=start_frame, resize_mask=resize_mask,
+                overwrite=overwrite, flag_prefix=flag_prefix)
+  return job.run(model, write_overlay=write_overlay, show_progress=show_progress)
+
+
+def settings_from_flags(fv: flags.FlagValues) -> InferenceSettings:
+  """The flags given on the command line over --preset (if any) over the defaults."""
+  names = [f.name for f in dataclasses.fields(InferenceSettings)]
+  given = {n: fv[n].value for n in names if fv[n].present or not fv[n].using_default_value}
+  if fv.preset:
+    return InferenceSettings.from_preset(fv.preset, "--", **given)
+  return InferenceSettings.from_values("--", **given)
 
 
 def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
@@ -154,25 +161,28 @@ def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
   f = functools.partial
   s, i, b, e = (f(flags.DEFINE_string, flag_values=fv), f(flags.DEFINE_integer, flag_values=fv),
                 f(flags.DEFINE_bool, flag_values=fv), f(flags.DEFINE_enum, flag_values=fv))
+  d = InferenceSettings()  # the defaults, from their one place
   s("checkpoint", None, "Model dir (python -m rde_jax.convert).")
   s("video", None, "Frame folder, GIF or video file.")
   s("mask", None, "Label PNG of the annotated frame.")
   s("out", None, "Output folder (new, empty, or an earlier output with --overwrite).")
   b("overwrite", False, "Replace the results of an earlier run in --out.")
   s("arch", "", "Expected architecture ('official', 'tiny'); '' = any.")
-  i("mem_every", 3, "A memory frame every N frames (>= 1).")
-  b("include_last", False, "Every frame but the last is a memory frame.")
-  e("memory_mode", "two-frames-compress", list(inference.MODES),
+  s("preset", "", "Precision preset: float32 | official | fast (docs/evaluation.md); flags "
+    "given explicitly override it.")
+  i("mem_every", d.mem_every, "A memory frame every N frames (>= 1).")
+  b("include_last", d.include_last, "Every frame but the last is a memory frame.")
+  e("memory_mode", d.memory_mode, list(settings_lib.MEMORY_MODES),
     "Official memory mode (docs/evaluation.md).")
-  i("top_k", 40, "Top-k memory read-out (>= 1).")
-  e("dtype", "float32", list(inference.DTYPES), "Compute dtype.")
+  i("top_k", d.top_k, "Top-k memory read-out (>= 1).")
+  e("dtype", d.dtype, list(settings_lib.DTYPES), "Compute dtype.")
   s("matmul_precision", "default", "jax_default_matmul_precision.")
-  e("conv_algorithm", "auto", ["auto", "direct", "winograd"],
-    "3x3 convolutions: auto = Winograd on the CPU, direct elsewhere; direct = exact sums.")
+  e("conv_algorithm", d.conv_algorithm, list(settings_lib.CONV_ALGORITHMS),
+    "Convolutions: auto = Winograd on the CPU, direct elsewhere; direct = exact sums.")
   i("max_side", 0, "Run at long side <= this (0: native size; else >= 16).")
   i("start_frame", 0, "Index of the annotated frame.")
   b("resize_mask", False, "Resize a mask of another size (nearest).")
-  i("chunk", 8, "Frames per device call (>= 1).")
+  i("chunk", d.chunk, "Frames per device call (>= 1).")
   b("overlay", True, "Write the overlay video.")
   b("progress", True, "Progress bar on stderr.")
 
@@ -185,25 +195,15 @@ def main(argv: list[str], fv: flags.FlagValues = flags.FLAGS) -> int:
     raise app.UsageError(f"missing {', '.join(missing)}")
   cpu_settings.apply()  # XLA:CPU flags for this CPU, before JAX starts (RDE_JAX_CPU_FLAGS overrides)
   # Every value first, then the cheap input checks, so nothing is read or written in vain.
-  validate.segment_options("--", mem_every=fv.mem_every, top_k=fv.top_k, chunk=fv.chunk,
-                           max_side=fv.max_side, start_frame=fv.start_frame, dtype=fv.dtype)
+  settings = settings_from_flags(fv)
   validate.choice("--arch", fv.arch, ("",) + validate.ARCHES)
   validate.choice("--matmul_precision", fv.matmul_precision, validate.PRECISIONS)
-  validate.output_dir("--out", fv.out, overwrite=fv.overwrite, marker="summary.json",
-                      what="segment results")
   validate.model_dir("--checkpoint", fv.checkpoint)
-  source = video_reader.open_video(fv.video)
-  labels = label_png.read_label_image(fv.mask, binary_255_is_one=True)
-  api.prepare_mask(labels, source.size, resize_mask=fv.resize_mask, name=fv.mask)
-  runtime.configure(matmul_precision=fv.matmul_precision, conv_algorithm=fv.conv_algorithm,
-                    compilation_cache=runtime.DEFAULT_CACHE)
+  job = prepare(fv.video, fv.mask, fv.out, settings, start_frame=fv.start_frame,
+                resize_mask=fv.resize_mask, overwrite=fv.overwrite, flag_prefix="--")
+  runtime.configure(matmul_precision=fv.matmul_precision, compilation_cache=runtime.DEFAULT_CACHE)
   model = api.load(fv.checkpoint, arch=fv.arch or None)
-  summary = segment_to_folder(
-      model, fv.video, fv.mask, fv.out, mem_every=fv.mem_every, top_k=fv.top_k, dtype=fv.dtype,
-      memory_mode=fv.memory_mode, include_last=fv.include_last, max_side=fv.max_side or None,
-      start_frame=fv.start_frame, resize_mask=fv.resize_mask, chunk=fv.chunk,
-      write_overlay=fv.overlay, show_progress=fv.progress, overwrite=fv.overwrite,
-      flag_prefix="--")
+  summary = job.run(model, write_overlay=fv.overlay, show_progress=fv.progress)
   print(f"{summary['frames']} frames, objects {summary['objects']}, {summary['fps']:.1f} FPS "
         f"(model time; compile {summary['compile_seconds']:.1f} s) -> {summary['out']}",
         file=sys.stderr)

@@ -162,18 +162,6 @@ def output_dir(name: str, path: Any, *, overwrite: bool, marker: str, what: str)
                   f"{shown}, no {marker}); choose a new or empty folder")
 
 
-def segment_options(prefix: str, *, mem_every: Any, top_k: Any, chunk: Any, max_side: Any,
-                    start_frame: Any, dtype: Any) -> str:
-  """The propagation settings of segment / the API (`prefix` '--' for flags). Returns the dtype
-  name."""
-  integer(f"{prefix}mem_every", mem_every, minimum=1)
-  integer(f"{prefix}top_k", top_k, minimum=1)
-  integer(f"{prefix}chunk", chunk, minimum=1)
-  side(f"{prefix}max_side", 0 if max_side is None else max_side)
-  integer(f"{prefix}start_frame", start_frame, minimum=0)
-  return dtype_name(f"{prefix}dtype", dtype)
-
-
 def unknown_fields(name: str, cfg: Any, reference: Any, skip: Iterable[str] = ()) -> None:
   """Fields of ConfigDict `cfg` that `reference` (the defaults) does not have."""
   skip = set(skip)

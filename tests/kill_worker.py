@@ -37,11 +37,13 @@ def main(kind: str, target: str, *args: str) -> None:
     import signal
     import rde_jax
     from rde_jax import cli, segment
+    from rde_jax.inference.settings import InferenceSettings
     signal.signal(signal.SIGTERM, cli._terminate)  # what the command installs
     model = rde_jax.load(args[0])
     first = True
     while True:
-      segment.segment_to_folder(model, args[1], args[2], target, top_k=20, overwrite=True,
+      segment.segment_to_folder(model, args[1], args[2], target,
+                                InferenceSettings(top_k=20), overwrite=True,
                                 write_overlay=False)
       print("ready" if first else "done", flush=True)
       first = False

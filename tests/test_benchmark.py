@@ -27,7 +27,7 @@ def test_report_fields(report):
     assert r["compile_s"]["init"] > 0 and r["compile_s"]["step"] > 0
     assert r["latency_s"]["median"] > 0 and r["fps"] > 0
     assert r["latency_plain_s"]["n"] > 0 and r["latency_memory_frame_s"]["n"] > 0
-    assert len(r["series"]["latency_s"]) == r["frames"] == 14
+    assert len(r["series"]["latency_s"]) == r["frames"] == report["config"]["num_frames"]
     assert r["flatness"]["median_ratio"] > 0 and r["per_frame_s"] > 0
     assert len(r["series"]["other_cores"]) == r["frames"] and "quiet" in r
   assert {"encode_key", "read", "decode", "aggregate", "value", "sam"} <= set(report["stages"])
@@ -62,3 +62,49 @@ def test_table_and_plot(report, tmp_path):
   from PIL import Image
   with Image.open(path) as img:
     assert img.size[0] > 100 and img.size[1] > 100
+
+
+@pytest.mark.parametrize("args,match", [
+    (["--config.num_frames=0"], r"config\.num_frames must be an integer >= 2"),
+    (["--config.num_objects=-1"], r"config\.num_objects must be an integer >= 1"),
+    (["--config.height=50"], r"config\.height must be a multiple of 16"),
+    (["--config.dtype=float64"], r"config\.dtype must be one of"),
+    (["--config.modes=rde,fast"], r"config\.modes must be a comma list"),
+    (["--config.conv_algorithm=fft"], r"config\.conv_algorithm must be one of"),
+    (["--config.top_k=0"], r"config\.top_k must be an integer >= 1"),
+    (["--config.typo=1"], r"--config\.typo: no such field"),
+    (["--config=/nope/bench.py"], r"--config: /nope/bench\.py: no such file"),
+])
+def test_bad_values_end_in_one_error_line_before_any_work(args, match, capsys, monkeypatch):
+  from rde_jax import cli
+  from rde_jax.benchmark import __main__ as bench_main
+  monkeypatch.setattr(benchmark, "run", lambda cfg: pytest.fail("work started"))
+  rc = cli.call(bench_main.main, bench_main.define_flags, ["rde-benchmark", *args])
+  err = capsys.readouterr().err
+  lines = [line for line in err.splitlines() if line.startswith("error:")]
+  assert rc != 0 and len(lines) == 1 and "Traceback" not in err, err
+  assert __import__("re").search(match, lines[0]), lines[0]
+
+
+def test_out_may_not_be_a_folder(tmp_path, capsys, monkeypatch):
+  from rde_jax import cli
+  from rde_jax.benchmark import __main__ as bench_main
+  monkeypatch.setattr(benchmark, "run", lambda cfg: pytest.fail("work started"))
+  rc = cli.call(bench_main.main, bench_main.define_flags,
+                ["rde-benchmark", f"--out={tmp_path}"])
+  err = capsys.readouterr().err
+  assert rc == 1 and err.startswith("error: config.out:") and "is a folder" in err, err
+  assert tmp_path.is_dir()  # nothing touched
+
+
+def test_default_config_lives_in_the_package():
+  """An installed wheel has no configs/ folder: the default --config is inside rde_jax."""
+  import os
+  from rde_jax.benchmark import __main__ as bench_main
+  from rde_jax.benchmark import config as config_lib
+  import rde_jax
+  assert os.path.dirname(bench_main.CONFIG) == os.path.dirname(config_lib.__file__)
+  assert bench_main.CONFIG.startswith(os.path.dirname(rde_jax.__file__))
+  assert benchmark_config.get_config("runlocal").to_dict() == \
+      config_lib.get_config("runlocal").to_dict()
+  config_lib.validate(config_lib.get_config())  # the defaults pass their own checks

@@ -11,6 +11,16 @@ from rde_jax.model.architectures import Arch
 from rde_jax.model.network import init_variables
 
 
+TOP20 = inference.InferenceSettings(top_k=20)
+
+
+def _annotate(engine, variables, frame, onehot):
+  """The annotated first frame (Hp,Wp,3) with its one-hot (K,Hp,Wp): (state, probs)."""
+  k = onehot.shape[0]
+  return engine.call("interact", variables, engine.empty_state(k, frame.shape[:2]), frame,
+                     jnp.zeros_like(onehot), onehot, jnp.ones((k,), bool))
+
+
 @pytest.fixture(scope="module")
 def tiny():
   return init_variables(Arch.from_config(architectures.tiny()), jax.random.key(0))
@@ -41,7 +51,7 @@ def test_padding_is_split_like_the_official_code():
 
 def test_segment_video_shapes_and_probabilities(tiny):
   frames, labels = _video()
-  probs = inference.segment_video(tiny, frames, labels, mem_every=3, top_k=20)
+  probs = inference.segment_video(tiny, frames, labels, TOP20)
   assert probs.shape == (7, 3, 40, 56) and probs.dtype == np.float32
   np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-5)
   # Frame 0 is the aggregated first mask: its argmax is the given labels.
@@ -50,26 +60,27 @@ def test_segment_video_shapes_and_probabilities(tiny):
 
 def test_chunk_size_does_not_change_results(tiny):
   frames, labels = _video(t=9)
-  prop = inference.Engine(tiny, top_k=20)
+  prop = inference.Engine(tiny, settings=TOP20)
   runs = []
   for chunk in (1, 4, 16):
-    runs.append(np.stack([p for _, p in inference.propagate(prop, frames, labels, chunk=chunk)]))
+    runs.append(np.stack([p for _, p in inference.propagate(prop, frames, labels,
+                                                            TOP20.replace(chunk=chunk))]))
   np.testing.assert_allclose(runs[0], runs[1], atol=1e-6)
   np.testing.assert_allclose(runs[0], runs[2], atol=1e-6)
 
 
 def test_state_is_constant_size_and_updates_on_memory_frames(tiny):
   frames, labels = _video(t=6, h=48, w=64)
-  prop = inference.Engine(tiny, top_k=20)
+  prop = inference.Engine(tiny, settings=TOP20)
   prep = jnp.asarray(inference.normalize(frames))
   onehot = jnp.asarray(np.stack([labels == 1, labels == 2]).astype(np.float32))
-  state, _ = prop.init(tiny, prep[0], onehot)
+  state, _ = _annotate(prop, tiny, prep[0], onehot)
   shapes = jax.tree_util.tree_map(lambda x: x.shape, state)
   assert int(state.filled[0]) == 0
   state2, probs = prop.run_chunk(tiny, state, prep[1:], jnp.asarray([0, 0, 1, 0, 0], bool))
   assert jax.tree_util.tree_map(lambda x: x.shape, state2) == shapes
   assert int(state2.filled[0]) == 1 and probs.shape == (5, 3, 48, 64)
-  first = np.asarray(prop.init(tiny, prep[0], onehot)[0].keys[:, 2])
+  first = np.asarray(_annotate(prop, tiny, prep[0], onehot)[0].keys[:, 2])
   np.testing.assert_array_equal(np.asarray(state2.keys[:, 2]), first)  # first frame kept as is
   assert not np.allclose(np.asarray(state2.keys[:, 0]), first)  # the RDE was rewritten by SAM
 
@@ -77,12 +88,12 @@ def test_state_is_constant_size_and_updates_on_memory_frames(tiny):
 def test_before_the_first_update_memory_reads_the_first_frame_twice(tiny):
   # Before the first memory frame the 'last' slot must not matter (RDE = first frame).
   frames, labels = _video(t=3, h=48, w=64)
-  prop = inference.Engine(tiny, top_k=20)
+  prop = inference.Engine(tiny, settings=TOP20)
   prep = jnp.asarray(inference.normalize(frames))
   onehot = jnp.asarray(np.stack([labels == 1, labels == 2]).astype(np.float32))
   no = jnp.zeros((2,), bool)
-  _, a = prop.run_chunk(tiny, prop.init(tiny, prep[0], onehot)[0], prep[1:], no)
-  state, _ = prop.init(tiny, prep[0], onehot)  # run_chunk donates its state: use a fresh one
+  _, a = prop.run_chunk(tiny, _annotate(prop, tiny, prep[0], onehot)[0], prep[1:], no)
+  state, _ = _annotate(prop, tiny, prep[0], onehot)  # run_chunk donates its state: use a fresh one
   noisy = state.replace(keys=state.keys.at[:, 1].add(100.0),
                         values=state.values.at[:, 1].set(7.0))
   _, b = prop.run_chunk(tiny, noisy, prep[1:], no)
@@ -107,8 +118,8 @@ def test_low_precision_compute_stays_close_to_float32(tiny, dtype):
   ~1e-2 (float16) / ~1e-1 (bfloat16) relative and probabilities (sigmoid slope <= 1/4, then
   the aggregation) by a few 1e-3 / 1e-2."""
   frames, labels = _video(t=7)
-  ref = inference.segment_video(tiny, frames, labels, mem_every=3, top_k=20)
-  low = inference.segment_video(tiny, frames, labels, mem_every=3, top_k=20, dtype=dtype)
+  ref = inference.segment_video(tiny, frames, labels, TOP20)
+  low = inference.segment_video(tiny, frames, labels, TOP20.replace(dtype=dtype))
   assert low.dtype == np.float32 and np.isfinite(low).all()
   tol = {"float16": 0.02, "bfloat16": 0.1}[dtype]
   assert np.abs(low - ref).max() < tol

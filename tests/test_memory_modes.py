@@ -15,6 +15,7 @@ import pytest
 
 import eval_fakes as F
 from rde_jax import api, inference
+from rde_jax.errors import UserError
 from rde_jax.model import architectures, memory_read
 from rde_jax.model.network import init_variables
 
@@ -79,9 +80,10 @@ def video():
 def test_mode_matches_the_official_listing(video, mode, include_last):
   frames, labels, x, onehot = video
   model = F.tiny_model()
-  engine = model.engine(top_k=TOP_K, memory_mode=mode)
-  got = np.stack([p for _, p in inference.propagate(engine, frames, labels, mem_every=3,
-                                                     include_last=include_last, chunk=4)])
+  settings = inference.InferenceSettings(top_k=TOP_K, memory_mode=mode,
+                                         include_last=include_last, chunk=4)
+  engine = model.engine(settings)
+  got = np.stack([p for _, p in inference.propagate(engine, frames, labels, settings)])
   flags = inference.memory_frame_flags(len(frames), 3, include_last=include_last)
   want = _reference(engine, model.variables, x, onehot, mode, flags)
   np.testing.assert_allclose(got, want, atol=2e-5)
@@ -93,8 +95,9 @@ def test_modes_differ_and_constant_modes_keep_one_state_shape(video):
   model = api.VOSModel(shared.arch, shared.variables)  # its own engines: compiles counted here
   outs = {}
   for mode in ("two-frames-compress", "gt", "stm"):
-    engine = model.engine(top_k=TOP_K, memory_mode=mode)
-    outs[mode] = np.stack([p for _, p in inference.propagate(engine, frames, labels, chunk=4)])
+    settings = inference.InferenceSettings(top_k=TOP_K, memory_mode=mode, chunk=4)
+    engine = model.engine(settings)
+    outs[mode] = np.stack([p for _, p in inference.propagate(engine, frames, labels)])
     assert engine.compiles["run_chunk"] == 1  # 8 frames: stm stays within its first 8 slots
   assert np.abs(outs["gt"] - outs["two-frames-compress"]).max() > 1e-3
   assert np.abs(outs["stm"] - outs["two-frames-compress"]).max() > 1e-3
@@ -105,7 +108,8 @@ def test_compress_modes_need_the_sam_weights():
   arch = dataclasses.replace(architectures.TINY, with_mem_compress=False, value_in_channels=4)
   variables = init_variables(arch, 0)
   with pytest.raises(ValueError, match="needs the SAM"):
-    inference.Engine(variables, arch, memory_mode="compress")
-  inference.Engine(variables, arch, memory_mode="two-frames")  # no SAM needed
-  with pytest.raises(ValueError, match="unknown memory mode"):
-    inference.Engine(model.variables, memory_mode="three-frames")
+    inference.Engine(variables, arch, inference.InferenceSettings(memory_mode="compress"))
+  inference.Engine(variables, arch, inference.InferenceSettings(memory_mode="two-frames"))
+  with pytest.raises(UserError, match="memory_mode must be one of"):
+    inference.Engine(model.variables, settings=inference.InferenceSettings(
+        memory_mode="three-frames"))

@@ -167,8 +167,9 @@ def test_sam_update(setup):
 
 def test_segment_video_reproduces_all_frames(setup):
   g, variables, _ = setup
+  settings = inference.InferenceSettings(mem_every=int(g["mem_every"]), top_k=int(g["top_k"]))
   probs = inference.segment_video(variables, g["images_rgb_uint8"], g["first_mask_labels"],
-                                  mem_every=int(g["mem_every"]), top_k=int(g["top_k"]))
+                                  settings)
   ref = np.transpose(g["prob"][:, :, 0], (1, 0, 2, 3))  # (T, K+1, H, W)
   assert probs.shape == ref.shape and probs.dtype == np.float32
   for t in range(ref.shape[0]):  # frame 4 is read after the RDE update at frame 3

@@ -15,6 +15,7 @@ from rde_jax import segment
 from rde_jax.checkpoint import CheckpointMismatchError
 from rde_jax.data.imageio import DataError
 from rde_jax.fileio import label_png, video_reader
+from rde_jax.inference.settings import InferenceSettings
 
 import eval_fakes as F
 
@@ -36,9 +37,9 @@ def clip(tmp_path_factory):
 
 
 def _segment(model, clip_dir, out, **kw):
-  kw.setdefault("top_k", 20)
   return segment.segment_to_folder(model, kw.pop("video", clip_dir / "frames"),
-                                   kw.pop("mask", clip_dir / "first.png"), out, **kw)
+                                   kw.pop("mask", clip_dir / "first.png"), out,
+                                   InferenceSettings(top_k=20), **kw)
 
 
 def test_python_api_arrays_lists_and_iterators(clip):

@@ -13,6 +13,7 @@ from rde_jax import evaluation, segment
 from rde_jax.data import folder_source, folders, training_sources
 from rde_jax.data.imageio import DataError
 from rde_jax.fileio import atomic, label_png, storage, video_reader
+from rde_jax.inference.settings import InferenceSettings
 
 import data_fakes
 import eval_fakes as F
@@ -119,7 +120,7 @@ def test_segment_into_a_bucket_matches_local(bucket, tmp_path):
   label_png.write_label_png(tmp_path / "first.png", labels[0])
   model = F.tiny_model()
   run = lambda out: segment.segment_to_folder(model, tmp_path / "frames", tmp_path / "first.png",
-                                              out, top_k=20)
+                                              out, InferenceSettings(top_k=20))
   run(tmp_path / "local")
   atomic.write_bytes("gs://bucket/seg/masks/stale.png", b"an earlier run's")
   summary = run("gs://bucket/seg")
@@ -134,7 +135,7 @@ def test_segment_into_a_bucket_matches_local(bucket, tmp_path):
   frames_uri = _to_bucket(tmp_path / "frames", "gs://data/clip")
   storage.upload(tmp_path / "first.png", "gs://data/first.png")
   segment.segment_to_folder(model, frames_uri, "gs://data/first.png", tmp_path / "from_bucket",
-                            top_k=20)
+                            InferenceSettings(top_k=20))
   assert _tree(tmp_path / "from_bucket" / "masks") == _tree(tmp_path / "local" / "masks")
 
 

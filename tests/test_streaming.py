@@ -16,7 +16,7 @@ import eval_fakes as F
 
 @pytest.fixture(scope="module")
 def prop():
-  return F.tiny_model().engine(top_k=20)
+  return F.tiny_model().engine(inference.InferenceSettings(top_k=20))
 
 
 def _cycled(frames, n):
@@ -120,13 +120,13 @@ def test_per_object_banks_equal_one_memory_when_all_objects_start_together(prop)
   frames, labels = F.video(0, 11)
   ref = np.stack([p for _, p in inference.propagate(prop, frames, labels[0])])
   got = dict(inference.propagate_banks(mb, frames, {0: labels[0]}, 2, required=set(range(11)),
-                                       mem_every=3, output="probs"))
+                                       output="probs"))
   np.testing.assert_allclose(np.stack([got[t] for t in range(11)]), ref, atol=1e-5)
   # An object annotated later: its frame is the annotation, later frames are propagated.
   first = np.where(labels[0] == 2, 0, labels[0]).astype(np.uint8)
   late = np.where(labels[4] == 2, 2, 0).astype(np.uint8)
   out = dict(inference.propagate_banks(mb, frames, {0: first, 4: late}, 2,
-                                       required={0, 2, 4, 6, 10}, mem_every=3))
+                                       required={0, 2, 4, 6, 10}))
   assert sorted(out) == [0, 2, 4, 6, 10]
   assert not (out[0] == 2).any() and not (out[2] == 2).any()
   np.testing.assert_array_equal(out[4] == 2, late == 2)
@@ -179,10 +179,10 @@ def test_youtube_empty_annotation_is_an_interaction(prop):
   frames, labels = F.video(0, 8)
   every = set(range(8))
   plain = dict(inference.propagate_banks(mb, frames, {0: labels[0]}, 2, required=every,
-                                         mem_every=3, output="probs"))
+                                         output="probs"))
   empty = np.zeros_like(labels[0])
   got = dict(inference.propagate_banks(mb, frames, {0: labels[0], 5: empty}, 2,
-                                       required=every, mem_every=3, output="probs"))
+                                       required=every, output="probs"))
   for t in range(5):
     np.testing.assert_allclose(got[t], plain[t], atol=1e-6)
   # Frame 5 was propagated as before (frame 3 the only memory frame), then re-aggregated.
@@ -201,7 +201,7 @@ def test_youtube_new_object_judged_at_the_file_size(prop):
   dot = np.zeros_like(first)
   dot[1, 1] = 2  # odd row and column: the 2x downscale samples even ones only
   out = dict(inference.propagate_banks(mb, frames, {0: first, 2: dot}, 2, required=set(range(6)),
-                                       mem_every=3, work_size=(F.SIZE[0] // 2, F.SIZE[1] // 2),
+                                       work_size=(F.SIZE[0] // 2, F.SIZE[1] // 2),
                                        output="probs"))
   assert np.all(out[1][2] == 0.0)  # not annotated yet: masked out exactly
   assert np.all(out[4][2] > 0.0)  # active from frame 2 on

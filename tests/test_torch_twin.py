@@ -58,8 +58,11 @@ def test_video_probabilities_match(setup):
   arch, variables, frames, onehot, twin = setup
   add = inference.memory_frame_flags(len(frames), 2)
   assert add[1:].tolist() == [False, True, False, False]
-  engine = inference.Engine(variables, arch, top_k=20)
-  state, p0 = engine.init(variables, jnp.asarray(frames[0]), jnp.asarray(onehot))
+  engine = inference.Engine(variables, arch, inference.InferenceSettings(top_k=20))
+  k = onehot.shape[0]
+  state, p0 = engine.call("interact", variables, engine.empty_state(k, frames.shape[1:3]),
+                          jnp.asarray(frames[0]), jnp.zeros_like(jnp.asarray(onehot)),
+                          jnp.asarray(onehot), jnp.ones((k,), bool))
   _, ours = engine.run_chunk(variables, state, jnp.asarray(frames[1:]), jnp.asarray(add[1:]))
   tw = torch_twin.TwinPropagator(twin, top_k=20)
   theirs = [tw.init(torch_twin.to_nchw(frames[0]), torch.from_numpy(onehot))]

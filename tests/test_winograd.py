@@ -1,4 +1,5 @@
-"""Winograd F(4x4, 3x3) convolutions and the switch that chooses them (rde_jax.model.conv_algorithm)."""
+"""Winograd F(4x4, 3x3) convolutions and the module field that chooses them
+(rde_jax.model.conv_algorithm: `conv_algorithm` of every network module, resolved by the Engine)."""
 
 import jax
 import jax.numpy as jnp
@@ -10,7 +11,7 @@ from rde_jax import inference
 from rde_jax.data.synthetic import generate_video
 from rde_jax.model import conv_algorithm, layers, winograd
 from rde_jax.model.architectures import TINY
-from rde_jax.model.network import init_variables
+from rde_jax.model.network import init_variables, RDEVOS
 
 
 def _direct_float64(x: np.ndarray, k: np.ndarray) -> np.ndarray:
@@ -62,8 +63,8 @@ def test_gradients_match_the_direct_convolution():
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-4)
 
 
-def _uses_winograd(x: jnp.ndarray, **kw) -> bool:
-  m = layers.conv2d(x.shape[-1], kw.pop("kernel", 3), **kw)
+def _uses_winograd(x: jnp.ndarray, algorithm: str = "winograd", **kw) -> bool:
+  m = layers.conv2d(x.shape[-1], kw.pop("kernel", 3), conv_algorithm=algorithm, **kw)
   v = m.init(jax.random.PRNGKey(0), x)
   hlo = jax.jit(m.apply).lower(v, x).as_text()
   return "dot_general" in hlo and "tensor<36x" in hlo  # the 36 products of the tile positions
@@ -76,28 +77,36 @@ def default_precision():
     yield
 
 
-def test_switch_chooses_winograd_only_where_it_applies(default_precision):
+def test_field_chooses_winograd_only_where_it_applies(default_precision):
   big = jnp.zeros((1, 32, 40, 64), jnp.float32)
-  with conv_algorithm.using("winograd"):
-    assert _uses_winograd(big)
-    assert not _uses_winograd(big, stride=2)
-    assert not _uses_winograd(big, kernel=1)
-    assert not _uses_winograd(big, kernel=7, padding=3)
-    assert not _uses_winograd(jnp.zeros((1, 32, 40, 32), jnp.float32))  # < MIN_CHANNELS
-    assert not _uses_winograd(jnp.zeros((1, 16, 16, 64), jnp.float32))  # < MIN_PIXELS
-    assert not _uses_winograd(big.astype(jnp.bfloat16), dtype=jnp.bfloat16)
-    with jax.default_matmul_precision("highest"):
-      assert not _uses_winograd(big)
-  with conv_algorithm.using("direct"):
+  assert _uses_winograd(big)
+  assert not _uses_winograd(big, stride=2)
+  assert not _uses_winograd(big, kernel=1)
+  assert not _uses_winograd(big, kernel=7, padding=3)
+  assert not _uses_winograd(jnp.zeros((1, 32, 40, 32), jnp.float32))  # < MIN_CHANNELS
+  assert not _uses_winograd(jnp.zeros((1, 16, 16, 64), jnp.float32))  # < MIN_PIXELS
+  assert not _uses_winograd(big.astype(jnp.bfloat16), dtype=jnp.bfloat16)
+  with jax.default_matmul_precision("highest"):
     assert not _uses_winograd(big)
-  with conv_algorithm.using("auto"):
-    assert _uses_winograd(big) == (jax.default_backend() == "cpu")
-  with pytest.raises(ValueError, match="conv algorithm 'fast'"):
-    conv_algorithm.set_algorithm("fast")
+  assert not _uses_winograd(big, "direct")
+  m = layers.conv2d(64, 3)  # the default of a module: direct
+  v = m.init(jax.random.PRNGKey(0), big)
+  assert "tensor<36x" not in jax.jit(m.apply).lower(v, big).as_text()
+  with pytest.raises(ValueError, match="conv_algorithm 'auto'"):
+    RDEVOS(TINY, conv_algorithm="auto").init(jax.random.PRNGKey(0), big[..., :3],
+                                             big[..., :1], big[..., :1])
 
 
-def test_engine_outputs_close_to_direct_and_recompiled_per_algorithm(default_precision,
-                                                                     monkeypatch):
+def test_engine_resolves_auto_for_its_backend_and_builds_it_into_the_network():
+  variables = init_variables(TINY, 0)
+  engine = inference.Engine(variables, TINY, inference.InferenceSettings())
+  want = "winograd" if jax.default_backend() == "cpu" else "direct"
+  assert engine.conv_algorithm == engine.model.conv_algorithm == want
+  direct = inference.Engine(variables, TINY, inference.InferenceSettings(conv_algorithm="direct"))
+  assert direct.model.conv_algorithm == "direct"
+
+
+def test_engine_outputs_close_to_direct(default_precision, monkeypatch):
   # The tiny model's convolutions are narrow and small: lower the thresholds so every 3x3
   # stride-1 convolution of the network runs as Winograd.
   monkeypatch.setattr(conv_algorithm, "MIN_CHANNELS", 1)
@@ -106,13 +115,11 @@ def test_engine_outputs_close_to_direct_and_recompiled_per_algorithm(default_pre
   variables = init_variables(arch, 0)
   frames, labels = generate_video(3, height=64, width=96, num_frames=5, min_objects=2,
                                   max_objects=2)
-  engine = inference.Engine(variables, arch)
   probs = {}
   for algorithm in ("direct", "winograd"):
-    with conv_algorithm.using(algorithm):
-      probs[algorithm] = np.stack([p for _, p in inference.propagate(engine, frames, labels[0],
-                                                                     mem_every=2)])
-  assert engine.compiles["run_chunk"] == 2  # one executable per algorithm, none reused wrongly
+    settings = inference.InferenceSettings(mem_every=2, conv_algorithm=algorithm)
+    engine = inference.Engine(variables, arch, settings)
+    probs[algorithm] = np.stack([p for _, p in inference.propagate(engine, frames, labels[0])])
   diff = np.max(np.abs(probs["direct"] - probs["winograd"]))
   assert 0 < diff < 1e-4, diff
 
@@ -139,9 +146,9 @@ def test_pointwise_convs_run_as_one_product_with_the_same_result(default_precisi
   v = m.init(jax.random.PRNGKey(0), x)
   outs = {}
   for algorithm in ("direct", "winograd"):
-    with conv_algorithm.using(algorithm):
-      hlo = jax.jit(m.apply).lower(v, x).as_text()
-      assert ("convolution" in hlo) == (algorithm == "direct"), algorithm
-      outs[algorithm] = np.asarray(m.apply(v, x))
+    m = layers.conv2d(5, 1, stride=stride, conv_algorithm=algorithm)
+    hlo = jax.jit(m.apply).lower(v, x).as_text()
+    assert ("convolution" in hlo) == (algorithm == "direct"), algorithm
+    outs[algorithm] = np.asarray(m.apply(v, x))
   assert outs["winograd"].shape == outs["direct"].shape == (2, -(-9 // stride), -(-11 // stride), 5)
   np.testing.assert_allclose(outs["winograd"], outs["direct"], rtol=1e-5, atol=1e-5)

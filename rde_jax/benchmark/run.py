@@ -5,14 +5,16 @@
     python -m rde_jax.benchmark --config.dtype=bfloat16 --config.num_frames=60
 
 Random weights (`init_variables`) and synthetic frames (cost does not depend on content). Each
-mode is AOT-compiled first (`jit(...).lower(...).compile()`, timed on its own), then every
-frame is timed after `block_until_ready` (device work; host pre-processing and the transfer of
-the probabilities back are not included). Modes: `rde` = `inference.Engine` (the official
-two-frames-compress memory, constant size) and `stm` = the same engine in memory mode `stm` (every memory frame
-appended). Runs unchanged on CPU, GPU and TPU; device memory is read from
-`device.memory_stats()` where the backend has it (not on CPU). The per-stage timings
-(`stages.py`) carry XLA's FLOP count of each compiled stage, and `stages.roofline` the float32 /
-bfloat16 matmul peaks measured in the same run with each stage's share (`roofline.py`).
+mode runs through the engine's public loop, `inference.propagate`, as segment and eval.py do
+(`RunStats.chunks` records every device call): compilation is timed on its own, and a frame's
+latency is its chunk's model time (upload of the uint8 frames, normalisation, the frame step,
+argmax and the labels back) / chunk. Modes: `rde` = the official two-frames-compress memory
+(constant size) and `stm` (every memory frame appended; its capacity grows by
+`MemoryMode.capacity`, one compilation per capacity). Runs unchanged on CPU, GPU and TPU; device
+memory is read from `device.memory_stats()` where the backend has it (not on CPU). The
+per-stage timings (`stages.py`) carry XLA's FLOP count of each compiled stage, and
+`stages.roofline` the float32 / bfloat16 matmul peaks measured in the same run with each stage's
+share (`roofline.py`).
 """
 
 from __future__ import annotations
@@ -31,16 +33,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from rde_jax import cpu_settings, inference, runtime
+from rde_jax.benchmark import config as config_lib
 from rde_jax.benchmark import roofline, stages
 from rde_jax.data.synthetic import generate_video
-from rde_jax.inference.state import grow, state_bytes
+from rde_jax.inference.settings import InferenceSettings
 from rde_jax.model import architectures
 from rde_jax.model.architectures import Arch
 from rde_jax.model.network import init_variables
 
-
-# Report keys -> memory modes: `rde` is the paper's constant-size memory, `stm` the growing bank.
-MODES = {"rde": "two-frames-compress", "stm": "stm"}
 
 REFERENCE = {
     "paper_gpu": {
@@ -123,13 +123,12 @@ def environment(cfg: Any) -> dict[str, Any]:
   }
 
 
-def synthetic_inputs(cfg: Any) -> tuple[list[jnp.ndarray], jnp.ndarray]:
-  """`distinct_frames` normalised frames (H,W,3) on device and the first one-hot masks (K,H,W)."""
+def synthetic_inputs(cfg: Any) -> tuple[list[np.ndarray], np.ndarray]:
+  """`distinct_frames` uint8 frames (H,W,3) (cycled over the video) and the first labels."""
   n = max(1, min(cfg.distinct_frames, cfg.num_frames))
   frames, labels = generate_video(cfg.seed, height=cfg.height, width=cfg.width, num_frames=n,
                                   min_objects=cfg.num_objects, max_objects=cfg.num_objects)
-  onehot = np.stack([labels[0] == i for i in range(1, cfg.num_objects + 1)]).astype(np.float32)
-  return [jnp.asarray(inference.normalize(f)) for f in frames], jnp.asarray(onehot)
+  return list(frames), labels[0]
 
 
 def _timed(fn: Callable[[], Any]) -> tuple[Any, float, float]:
@@ -137,19 +136,6 @@ def _timed(fn: Callable[[], Any]) -> tuple[Any, float, float]:
   t0, c0 = time.perf_counter(), time.process_time()
   out = jax.block_until_ready(fn())
   return out, time.perf_counter() - t0, time.process_time() - c0
-
-
-def _timed_frame(fn: Callable[[], Any]) -> tuple[Any, float, float, float | None]:
-  """`_timed` plus the cores other processes used meanwhile (None where unknown)."""
-  meter = LoadMeter()
-  out, wall, cpu = _timed(fn)
-  return out, wall, cpu, meter.cores()
-
-
-def _compile(jitted: Any, *args: Any) -> tuple[Any, float]:
-  t0 = time.perf_counter()
-  compiled = jitted.lower(*args).compile()
-  return compiled, time.perf_counter() - t0
 
 
 class _Recorder:
@@ -173,63 +159,46 @@ class _Recorder:
     s["device_bytes"].append(_device_bytes())
 
 
-def bench_memory(cfg: Any, variables: Any, arch: Arch, frames: list, onehot: jnp.ndarray,
-                 dtype: Any, memory_mode: str) -> dict[str, Any]:
-  """One memory mode through the inference engine (`Engine.init` / `run_chunk`), chunk by chunk.
+def bench_memory(cfg: Any, variables: Any, arch: Arch, frames: list[np.ndarray],
+                 first_labels: np.ndarray, settings: InferenceSettings) -> dict[str, Any]:
+  """One memory mode through `inference.propagate`, chunk by chunk (`RunStats.chunks`).
 
-  The constant-size modes run `cfg.chunk` frames per call (latency = call time / chunk). `stm`
-  runs one frame per call over a bank that grows by `cfg.stm_grow_slots` frames: every growth is
-  a new shape, compiled (timed apart, `growth_events`) and run once untimed on a copy.
+  A frame's latency is its chunk's model time / chunk; its CPU seconds and the cores other
+  processes used are measured from one chunk's outputs to the next's. Frame 0 (the annotated
+  one, compiled first) is recorded as 0 s. `stm` runs one frame per call.
   """
-  engine = inference.Engine(variables, arch, top_k=cfg.top_k, dtype=dtype,
-                            memory_mode=memory_mode)
+  engine = inference.Engine(variables, arch, settings)
   grows = engine.mode.grows
   num_frames = (cfg.stm_max_frames or cfg.num_frames) if grows else cfg.num_frames
-  c, d = (1 if grows else cfg.chunk), len(frames)
-  batches = [jnp.stack([frames[(s + j) % d] for j in range(c)]) for s in range(d)]
-  k = onehot.shape[0]
-  state = engine.empty_state(k, frames[0].shape[:2],
-                             slots=cfg.stm_grow_slots if grows else None)
-  args = (variables, state, frames[0], jnp.zeros_like(onehot), onehot, jnp.ones((k,), bool))
-  init, t_init = _compile(engine.interact, *args)
-  state, _ = jax.block_until_ready(init(*args))
-  flags_ = inference.memory_frame_flags(num_frames, cfg.mem_every)
-  rec, growth, steps = _Recorder(), [], {}
-
-  def slots(s: Any) -> int:
-    return int(engine.mode.copies(s.filled, s.capacity)[0].sum())
-
-  rec.add(0.0, 0.0, True, slots(state), state_bytes(state))
-  waited, meter = wait_until_quiet(cfg.quiet_wait_s), LoadMeter()
-  for start in range(1, num_frames, c):
-    n = min(c, num_frames - start)
-    add = np.zeros(c, bool)
-    add[:n] = flags_[start:start + n]
-    if grows and int(state.filled[0]) + int(add.sum()) > state.capacity:
-      state = grow(state, state.capacity + cfg.stm_grow_slots)
-    add_dev, batch = jnp.asarray(add), batches[start % d]
-    if state.capacity not in steps:
-      step, t_step = _compile(engine.run_chunk, variables, state, batch, add_dev)
-      t0 = time.perf_counter()
-      jax.block_until_ready(step(variables, jax.tree_util.tree_map(jnp.copy, state), batch,
-                                 add_dev))
-      steps[state.capacity] = step
-      growth.append({"frame": start, "slots": state.capacity, "compile_s": round(t_step, 3),
-                     "first_call_s": round(time.perf_counter() - t0, 4)})
-    step = steps[state.capacity]
-    (state, _), wall, cpu, other = _timed_frame(lambda: step(variables, state, batch, add_dev))
-    for i in range(n):
-      rec.add(wall / c, cpu / c, bool(add[i]), slots(state), state_bytes(state), other)
-  out = {"memory_mode": memory_mode,
-         "compile_s": {"init": round(t_init, 3), "step": growth[0]["compile_s"]},
-         "chunk": c, "other_processes_cores": meter.cores(), "waited_for_quiet_s": waited,
-         **_summaries(cfg, rec.series, num_frames), "series": rec.series}
+  video = (frames[t % len(frames)] for t in range(num_frames))
+  stats, rec = inference.RunStats(chunks=[]), _Recorder()
+  waited, whole = wait_until_quiet(cfg.quiet_wait_s), LoadMeter()
+  meter, cpu0, seen = LoadMeter(), time.process_time(), 0
+  for _ in inference.propagate(engine, video, first_labels, output="labels", stats=stats):
+    for ch in stats.chunks[seen:]:  # a device call just finished: its frames come out now
+      n, cpu, other = len(ch.memory_frames), time.process_time() - cpu0, meter.cores()
+      for add in ch.memory_frames:
+        first = ch.start == 0
+        rec.add(0.0 if first else ch.seconds / n, 0.0 if first else cpu / n, add,
+                ch.listed_slots, ch.state_bytes, other)
+      meter, cpu0 = LoadMeter(), time.process_time()
+    seen = len(stats.chunks)
+  init, *steps = stats.chunks
+  growth = [{"frame": c.start, "slots": c.capacity, "compile_s": round(c.compile_seconds, 3)}
+            for c in steps if c.compile_seconds > 0]
+  out = {"memory_mode": settings.memory_mode,
+         "compile_s": {"init": round(init.compile_seconds, 3), "step": growth[0]["compile_s"]},
+         "chunk": settings.chunk, "other_processes_cores": whole.cores(),
+         "waited_for_quiet_s": waited, **_summaries(cfg, rec.series, num_frames),
+         "series": rec.series}
   if grows:
     out["compile_s"]["all_capacities"] = round(sum(g["compile_s"] for g in growth), 3)
-    out.update(grow_slots=cfg.stm_grow_slots, growth_events=growth[1:],
-               storage=f"preallocated in steps of {cfg.stm_grow_slots} frames with a validity "
-                       "mask; one compilation per capacity (compile_s.all_capacities), whose "
-                       "first call runs once untimed on a copy (growth_events.first_call_s)")
+    out.update(growth_events=growth[1:],
+               storage="preallocated slots with a validity mask, grown by "
+                       "MemoryMode.capacity (8, 16, ... 64, then 1/8 of the next power of "
+                       "two); one compilation per capacity (compile_s.all_capacities), timed "
+                       "apart; a growth frame's latency includes the new executable's first "
+                       "call")
   return out
 
 
@@ -290,22 +259,24 @@ def _summaries(cfg: Any, s: dict[str, list], num_frames: int | None = None) -> d
   }
 
 
-def bench_stages(cfg: Any, variables: Any, arch: Arch, frames: list, onehot: jnp.ndarray,
-                 dtype: Any) -> dict[str, Any]:
+def bench_stages(cfg: Any, variables: Any, arch: Arch, frames: list[np.ndarray],
+                 first_labels: np.ndarray, settings: InferenceSettings) -> dict[str, Any]:
   """Each stage of the engine's per-frame step jitted and timed on its own (the memory full:
   [RDE, last, first, first]), with its XLA FLOP count and, with `cfg.peak`, the fraction of
   the matmul peak measured in the same run."""
-  engine = inference.Engine(variables, arch, top_k=cfg.top_k, dtype=dtype)
-  frame = frames[min(1, len(frames) - 1)]
+  engine = inference.Engine(variables, arch, settings)
+  norm = [jnp.asarray(inference.normalize(f)) for f in frames[:2]]
+  onehot = jnp.asarray(np.stack([first_labels == i for i in range(1, cfg.num_objects + 1)]),
+                       jnp.float32)
   out: dict[str, Any] = {"waited_for_quiet_s": wait_until_quiet(cfg.quiet_wait_s)}
   meter = LoadMeter()
-  for s in stages.compile_stages(engine, variables, frames[0], frame, onehot):
+  for s in stages.compile_stages(engine, variables, norm[0], norm[-1], onehot):
     times = [_timed(s.call)[1] for _ in range(cfg.stage_repeats)]
     out[s.name] = {"compile_s": s.compile_s, "median_s": round(float(np.median(times)), 5),
                    "min_s": round(min(times), 5), "flops": s.flops}
   out["other_processes_cores"] = meter.cores()
   if cfg.peak:
-    out["roofline"] = roofline_summary(out, cfg.dtype)
+    out["roofline"] = roofline_summary(out, settings.dtype)
   return out
 
 
@@ -320,24 +291,23 @@ def roofline_summary(timed: dict[str, Any], dtype: str) -> dict[str, Any]:
 
 
 def run(cfg: Any) -> dict[str, Any]:
-  """Runs the configured benchmark and returns the report (see the module docstring)."""
-  if cfg.height % 16 or cfg.width % 16:
-    raise ValueError("height and width must be multiples of 16 (pad like inference.propagate)")
-  dtype = jnp.dtype(cfg.dtype)
-  modes = [m.strip() for m in cfg.modes.split(",") if m.strip()]
-  unknown = set(modes) - set(MODES)
-  if unknown:
-    raise ValueError(f"unknown modes {sorted(unknown)}; expected some of {sorted(MODES)}")
-  runtime.configure(conv_algorithm=cfg.get("conv_algorithm", "auto"))
-  report: dict[str, Any] = {"environment": environment(cfg), "config": cfg.to_dict()}
+  """Runs the configured benchmark and returns the report (see the module docstring); `cfg` is
+  checked first (`rde_jax.benchmark.config.validate`)."""
+  settings = config_lib.validate(cfg)
+  modes = config_lib.modes(cfg)
+  report: dict[str, Any] = {"environment": environment(cfg), "config": cfg.to_dict(),
+                            "settings": settings.to_dict()}
   arch = Arch.from_config(architectures.get(cfg.arch))
   variables = jax.device_put(init_variables(arch, cfg.seed))
-  frames, onehot = synthetic_inputs(cfg)
+  frames, first_labels = synthetic_inputs(cfg)
   with jax.default_matmul_precision(cfg.precision):
     for mode in modes:
-      report[mode] = bench_memory(cfg, variables, arch, frames, onehot, dtype, MODES[mode])
+      mode_settings = settings.replace(memory_mode=config_lib.MODES[mode])
+      if mode_settings.memory_mode == "stm":
+        mode_settings = mode_settings.replace(chunk=1)
+      report[mode] = bench_memory(cfg, variables, arch, frames, first_labels, mode_settings)
     if cfg.stages:
-      report["stages"] = bench_stages(cfg, variables, arch, frames, onehot, dtype)
+      report["stages"] = bench_stages(cfg, variables, arch, frames, first_labels, settings)
   report["peak_rss_bytes"] = _peak_rss_bytes()
   report["environment"]["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
   report["reference"] = REFERENCE

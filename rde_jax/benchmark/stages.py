@@ -7,7 +7,7 @@ Stages (names used by the benchmark tables): encode_key (key encoder + key_proj 
 read (affinity, top-k, read-out over the full memory [RDE, last, first, first]), decode (all
 objects), aggregate, value (value encoder, all objects), sam (the RDE update of key and values);
 with `frames=True` also plain_frame and memory_frame: the whole per-frame step
-(`Engine._run_chunk` on one frame) without and with the RDE update.
+(`Engine.scan` on one frame) without and with the RDE update.
 """
 
 from __future__ import annotations
@@ -52,7 +52,9 @@ def compile_stages(engine: Engine, variables: Any, first: jnp.ndarray, frame: jn
 
   first/frame (Hp,Wp,3) normalised, onehot (K,Hp,Wp).
   """
-  state, _ = engine.init(variables, first, onehot)
+  k = onehot.shape[0]
+  state, _ = engine.call("interact", variables, engine.empty_state(k, first.shape[:2]), first,
+                         jnp.zeros_like(onehot), onehot, jnp.ones((k,), bool))
   state = state.replace(filled=jnp.ones_like(state.filled))
   enc, feats = _compile("encode_key", engine.encode_key, variables, frame)
   rd, readout = _compile("read", engine.read, state, feats["k16"])
@@ -69,7 +71,7 @@ def compile_stages(engine: Engine, variables: Any, first: jnp.ndarray, frame: jn
     plain = sum(s.flops or 0.0 for s in (enc, rd, dec, agg))
     for name, add, flops in (("plain_frame", False, plain),
                              ("memory_frame", True, plain + (val.flops or 0) + (sam.flops or 0))):
-      stage = _compile(name, engine._run_chunk, variables, state, frame[None],
+      stage = _compile(name, engine.scan, variables, state, frame[None],
                        jnp.asarray([add]))[0]
       stage.flops = flops or None
       out.append(stage)

@@ -12,9 +12,7 @@ import ml_collections
 from rde_jax import validate as checks
 from rde_jax.errors import UserError
 from rde_jax.fileio import storage
-from rde_jax.inference.engine import DTYPES
-from rde_jax.inference.modes import MODES as MEMORY_MODES
-from rde_jax.model.conv_algorithm import ALGORITHMS as CONV_ALGORITHMS
+from rde_jax.inference.settings import InferenceSettings
 
 
 class ConfigError(UserError, ValueError):
@@ -35,19 +33,24 @@ def base_config() -> ml_collections.ConfigDict:
   c.dataset.resolution = "480p"  # DAVIS frame/annotation folder
   c.dataset.frames_split = ""  # YouTube-VOS: folder with ALL frames (valid_all_frames); '' = split
   c.dataset.short_side = 0  # resize frames to this short side (YouTube-VOS: 480); 0 = native
-  c.mem_every = 3  # a memory frame (RDE update) every N frames
-  c.include_last = False  # official --include_last: every frame but the last is a memory frame
+  # The inference settings (rde_jax/inference/settings.py, defaults from there): `preset`
+  # ('' = none; 'float32' | 'official' | 'fast') sets dtype and conv_algorithm first, fields
+  # changed from their defaults win over it.
+  d = InferenceSettings()
+  c.preset = ""
+  c.mem_every = d.mem_every  # a memory frame (RDE update) every N frames
+  c.include_last = d.include_last  # official --include_last: every frame but the last
   # The official MemoryBank modes (docs/evaluation.md): two-frames-compress (the paper's RDE),
   # compress, gt-compress, last-compress, two-frames, gt, last, stm (growing, STCN-style).
-  c.memory_mode = "two-frames-compress"
-  c.top_k = 40  # top-k memory read-out
+  c.memory_mode = d.memory_mode
+  c.top_k = d.top_k  # top-k memory read-out
   # compute dtype ('float32' | 'bfloat16' | 'float16' = the paper's AMP); params stay float32
-  c.dtype = "float32"
+  c.dtype = d.dtype
   c.matmul_precision = "default"  # jax_default_matmul_precision ('default' | 'high' | 'highest')
-  # 3x3 convolutions: 'auto' (Winograd F(4x4,3x3) on the CPU, direct elsewhere), 'direct'
+  # convolutions: 'auto' (Winograd F(4x4,3x3) on the CPU, direct elsewhere), 'direct'
   # (XLA's, the exact sums), 'winograd'; 'highest' matmul precision always runs them direct.
-  c.conv_algorithm = "auto"
-  c.chunk = 8  # frames per device call (lax.scan length); does not change results
+  c.conv_algorithm = d.conv_algorithm
+  c.chunk = d.chunk  # frames per device call (lax.scan length); does not change results
   # Padded (H, W) sizes, multiples of 16: a frame is padded to the smallest bucket that holds it
   # (one compilation per bucket instead of per frame size). Padding beyond the official amount
   # changes numerics slightly, so the default () keeps the official padding.
@@ -86,13 +89,7 @@ def validate(c: ml_collections.ConfigDict) -> None:
                       f"{c.dataset.kind!r}")
   if str(c.dataset.year) not in ("2016", "2017"):
     raise ConfigError(f"config.dataset.year must be 2016 or 2017, got {c.dataset.year!r}")
-  if c.memory_mode not in MEMORY_MODES:
-    raise ConfigError(f"config.memory_mode must be one of {MEMORY_MODES}, got {c.memory_mode!r}")
-  if c.dtype not in DTYPES:
-    raise ConfigError(f"config.dtype must be one of {DTYPES}, got {c.dtype!r}")
-  for field in ("mem_every", "top_k", "chunk"):
-    if int(c[field]) < 1:
-      raise ConfigError(f"config.{field} must be >= 1, got {c[field]}")
+  inference_settings(c)
   for b in c.shape_buckets:
     if len(b) != 2 or any(int(x) <= 0 or int(x) % 16 for x in b):
       raise ConfigError(f"config.shape_buckets: {b} is not an (H, W) pair of multiples of 16")
@@ -100,18 +97,23 @@ def validate(c: ml_collections.ConfigDict) -> None:
     raise ConfigError("config.num_devices and config.num_videos must be >= 0")
   checks.choice("config.arch", c.arch, ("",) + checks.ARCHES)
   checks.choice("config.matmul_precision", c.matmul_precision, checks.PRECISIONS)
-  checks.choice("config.conv_algorithm", c.conv_algorithm, CONV_ALGORITHMS)
   checks.side("config.dataset.short_side", c.dataset.short_side)
   checks.integer("config.vis_max_side", c.vis_max_side, minimum=16)
   checks.existing("config.dataset.root", c.dataset.root, kind="dir")
   checks.model_dir("config.checkpoint", c.checkpoint)
 
 
+def inference_settings(c: ml_collections.ConfigDict) -> InferenceSettings:
+  """The config's InferenceSettings (preset applied; UserError naming the config field)."""
+  return InferenceSettings.from_config(c)
+
+
 def settings(c: ml_collections.ConfigDict) -> dict:
   """The fields that change a video's output (a finished video is reused only if they match)."""
+  s = inference_settings(c)
   return {"checkpoint": storage.canonical(c.checkpoint), "arch": c.arch,
-          "dataset": c.dataset.to_dict(), "mem_every": int(c.mem_every), "top_k": int(c.top_k),
-          "memory_mode": c.memory_mode, "include_last": bool(c.include_last),
-          "dtype": c.dtype, "matmul_precision": c.matmul_precision,
-          "conv_algorithm": c.conv_algorithm,
+          "dataset": c.dataset.to_dict(), "mem_every": s.mem_every, "top_k": s.top_k,
+          "memory_mode": s.memory_mode, "include_last": s.include_last,
+          "dtype": s.dtype, "matmul_precision": c.matmul_precision,
+          "conv_algorithm": s.conv_algorithm,
           "shape_buckets": [list(map(int, b)) for b in c.shape_buckets]}

@@ -73,9 +73,7 @@ class DavisTask(runner.Task):
     outputs = self.outputs(video.name, fps=24, binary=self.year == 2016)
     keep = collections.deque() if outputs.wants_frames else None
     with outputs:
-      for t, lab in inference.propagate(engine, runner.tee(frames, keep), compact,
-                                        mem_every=self.cfg.mem_every,
-                                        include_last=self.cfg.include_last, chunk=self.cfg.chunk,
+      for t, lab in inference.propagate(engine, runner.tee(frames, keep), compact, self.settings,
                                         padded_size=padded, output="labels", stats=stats):
         outputs.write(frames.names[t], lut[lab], keep.popleft() if keep is not None else None)
     overlay_path = self.relative(outputs.overlay_path)

@@ -55,6 +55,7 @@ class Task:
 
   def __init__(self, cfg: ml_collections.ConfigDict, workdir: epath.Path):
     self.cfg, self.workdir = cfg, workdir
+    self.settings = config_lib.inference_settings(cfg)
     self.results = workdir / "results"
 
   def videos(self) -> list[VideoFiles]:
@@ -187,7 +188,7 @@ def _setup(cfg: ml_collections.ConfigDict, workdir: epath.Path,
            ) -> tuple[Task, list[VideoFiles], api.VOSModel]:
   """Creates the workdir, sets up JAX, lists the videos, loads the model, checks the devices."""
   workdir.mkdir(parents=True, exist_ok=True)
-  runtime.configure(matmul_precision=cfg.matmul_precision, conv_algorithm=cfg.conv_algorithm,
+  runtime.configure(matmul_precision=cfg.matmul_precision,
                     compilation_cache=_cache_dir(cfg, workdir))
   task = make_task(cfg, workdir)
   videos = task.videos()
@@ -281,8 +282,7 @@ def _segment(cfg: ml_collections.ConfigDict, task: Task, model: api.VOSModel,
     try:
       if watch.requested():
         raise Preempted(f"stopped before {video.name}")
-      engine = model.engine(top_k=cfg.top_k, dtype=cfg.dtype, memory_mode=cfg.memory_mode,
-                            device=device)
+      engine = model.engine(task.settings, device)
       record = task.run_video(video, engine)
       record.update(settings=settings, device=str(device or jax.local_devices()[0]))
       if jax.process_count() > 1:
@@ -345,5 +345,7 @@ def _summary(cfg: ml_collections.ConfigDict, task: Task, records: Sequence[dict[
       "videos": {r["name"]: {k: r.get(k) for k in ("frames", "objects", "fps", "J&F")}
                  for r in records},
       "config": cfg.to_dict(),
-      "environment": runtime.environment(dtype=cfg.dtype),
+      "environment": runtime.environment(dtype=task.settings.dtype,
+                                         conv_algorithm=task.settings.conv_algorithm_for(
+                                             jax.default_backend())),
   }

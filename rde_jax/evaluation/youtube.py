@@ -91,8 +91,7 @@ class YouTubeTask(runner.Task):
     outputs = self.outputs(video.name, fps=6)
     with outputs:
       for t, lab in inference.propagate_banks(
-          engine, frames, anns, num_objects, required=required, mem_every=self.cfg.mem_every,
-          include_last=self.cfg.include_last, chunk=self.cfg.chunk, work_size=work,
+          engine, frames, anns, num_objects, self.settings, required=required, work_size=work,
           padded_size=padded, stats=stats):
         outputs.write(frames.names[t], lut[lab], frames[t] if outputs.wants_frames else None)
     overlay_path = self.relative(outputs.overlay_path)

@@ -25,46 +25,47 @@ import jax.numpy as jnp
 import numpy as np
 
 from rde_jax.inference import geometry, memory
-from rde_jax.inference.modes import MemoryMode, RDE_SLOTS
-from rde_jax.inference.state import empty_state, MemoryState
-from rde_jax.model import conv_algorithm, memory_read
+from rde_jax.inference.modes import MemoryMode
+from rde_jax.inference.settings import InferenceSettings
+from rde_jax.inference.state import MemoryState
+from rde_jax.model import memory_read
 from rde_jax.model import architectures
 from rde_jax.model.architectures import Arch
 from rde_jax.model.network import RDEVOS
 
 
-DTYPES = ("float32", "bfloat16", "float16")
-
-
 class Engine:
-  """Jitted building blocks for one model, memory mode, top-k, compute dtype and device.
+  """Jitted building blocks for one model, `InferenceSettings` (the fields of `engine_key()`:
+  top_k, memory_mode, dtype, conv_algorithm) and device.
 
-  `dtype` is the compute dtype of convolutions and matmuls (parameters stay float32; affinity
-  scores, top-k weights, sigmoid and soft aggregation are float32, as under PyTorch autocast).
+  `settings.dtype` is the compute dtype of convolutions and matmuls (parameters stay float32;
+  affinity scores, top-k weights, sigmoid and soft aggregation are float32, as under PyTorch
+  autocast). The convolution algorithm is resolved for the device's backend
+  (`settings.conv_algorithm_for`) and built into the network (`RDEVOS.conv_algorithm`).
   `device` pins the variables and every call to one device (one Engine per device runs videos
   in parallel).
   """
 
-  def __init__(self, variables: Any, arch: Arch | None = None, *, top_k: int = 40,
-               dtype: Any = jnp.float32, device: jax.Device | None = None,
-               memory_mode: str | MemoryMode = "two-frames-compress"):
+  def __init__(self, variables: Any, arch: Arch | None = None,
+               settings: InferenceSettings | None = None, device: jax.Device | None = None):
+    self.settings = InferenceSettings() if settings is None else settings
+    if not isinstance(self.settings, InferenceSettings):
+      raise TypeError(f"settings must be an InferenceSettings, got {type(settings).__name__}")
     self.arch = arch or architectures.from_variables(variables)
-    self.mode = memory_mode if isinstance(memory_mode, MemoryMode) else MemoryMode(memory_mode)
+    self.mode = MemoryMode(self.settings.memory_mode)
     if self.mode.compresses and not self.arch.with_mem_compress:
       raise ValueError(f"memory mode {self.mode.name!r} needs the SAM (mem_compress) weights; "
                        "this network has none (a stage-0 model): use 'two-frames', 'gt', "
                        "'last' or 'stm'")
-    if int(top_k) < 1:
-      raise ValueError(f"top_k must be >= 1, got {top_k}")
-    self.dtype = jnp.dtype(dtype)
-    if self.dtype.name not in DTYPES:
-      raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype.name!r}")
-    self.model = RDEVOS(self.arch, dtype=self.dtype)
+    self.top_k = self.settings.top_k
+    self.dtype = jnp.dtype(self.settings.dtype)
+    backend = device.platform if device is not None else jax.default_backend()
+    self.conv_algorithm = self.settings.conv_algorithm_for(backend)
+    self.model = RDEVOS(self.arch, dtype=self.dtype, conv_algorithm=self.conv_algorithm)
     self.device = device
     self.variables = jax.device_put(variables, device) if device is not None else variables
-    self.top_k = int(top_k)
     self.interact = jax.jit(self._interact, donate_argnums=(1,))
-    self.run_chunk = jax.jit(self._run_chunk, donate_argnums=(1,))
+    self.run_chunk = jax.jit(self.scan, donate_argnums=(1,))
     self.prepare = jax.jit(geometry.prepare_frames, static_argnames=("pads",))
     self.finish = jax.jit(geometry.finish_probs, static_argnames=("crop", "labels"))
     self.compiles: collections.Counter[str] = collections.Counter()
@@ -78,10 +79,11 @@ class Engine:
     return None if x is None else jax.device_put(x, self.device)
 
   def call(self, name: str, *args: Any, **static: Any) -> Any:
-    """Calls the jitted method `name` through an executable compiled once per argument shape."""
+    """Calls the jitted method `name` through an executable compiled once per argument shape
+    (and matmul precision, the one process-wide setting the traced step reads)."""
     leaves, treedef = jax.tree_util.tree_flatten(args)
     key = (name, treedef, tuple(sorted(static.items())), jax.config.jax_default_matmul_precision,
-           conv_algorithm.effective(), tuple((np.shape(x), np.result_type(x)) for x in leaves))
+           tuple((np.shape(x), np.result_type(x)) for x in leaves))
     exe = self._executables.get(key)
     if exe is None:
       with self._lock:
@@ -95,24 +97,13 @@ class Engine:
     return exe(*args)
 
   def empty_state(self, num_objects: int, padded: tuple[int, int], *,
-                  per_object: bool = False, slots: int | None = None) -> MemoryState:
-    """Nothing stored yet: one shared bank, or one bank per object (`per_object`).
-    stm starts with `slots` (default 8) and grows; the RDE modes have 3 slots."""
-    if slots is None:
-      slots = 8 if self.mode.grows else RDE_SLOTS
-    state = empty_state(num_objects if per_object else 1, num_objects,
-                        (padded[0] // 16, padded[1] // 16), self.arch.key_dim,
-                        self.arch.value_dim, slots, self.dtype)
+                  per_object: bool = False) -> MemoryState:
+    """Nothing stored yet: one shared bank, or one bank per object (`per_object`), with the
+    mode's starting capacity (`memory.empty`)."""
+    state = memory.empty(self.mode, num_objects if per_object else 1, num_objects,
+                         (padded[0] // 16, padded[1] // 16), self.arch.key_dim,
+                         self.arch.value_dim, self.dtype)
     return self.put(state)
-
-  def init(self, variables: Any, frame: jnp.ndarray,
-           onehot: jnp.ndarray) -> tuple[MemoryState, jnp.ndarray]:
-    """The annotated first frame (Hp,Wp,3) with its one-hot (K,Hp,Wp): state (one shared bank)
-    and probabilities (K+1,Hp,Wp)."""
-    k = onehot.shape[0]
-    state = self.empty_state(k, frame.shape[:2])
-    return self.call("interact", variables, state, frame, jnp.zeros_like(onehot), onehot,
-                     jnp.ones((k,), bool))
 
   # -- the network, one stage each (the benchmark times these) --------------------------------
   def encode_key(self, variables: Any, frame: jnp.ndarray) -> dict[str, jnp.ndarray]:
@@ -193,8 +184,9 @@ class Engine:
           lambda s: s, state)
     return state, prob
 
-  def _run_chunk(self, variables: Any, state: MemoryState, frames: jnp.ndarray,
-                 add: jnp.ndarray) -> tuple[MemoryState, jnp.ndarray]:
-    """frames (C,Hp,Wp,3), add (C,) bool -> state, probs (C,K+1,Hp,Wp): one lax.scan."""
+  def scan(self, variables: Any, state: MemoryState, frames: jnp.ndarray,
+           add: jnp.ndarray) -> tuple[MemoryState, jnp.ndarray]:
+    """frames (C,Hp,Wp,3), add (C,) bool -> state, probs (C,K+1,Hp,Wp): one lax.scan of the
+    per-frame step (`run_chunk` is its jitted form, which donates the state)."""
     body = functools.partial(self._step, variables)
     return jax.lax.scan(lambda s, x: body(s, *x), state, (frames, add))

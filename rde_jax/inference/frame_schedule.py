@@ -15,14 +15,21 @@ from typing import Sequence
 import numpy as np
 
 
+def memory_frames(t: np.ndarray, mem_every: int, include_last: bool = False,
+                  last: int | None = None) -> np.ndarray:
+  """The DAVIS rule: (n,) bool for the absolute frame indices `t`: t % mem_every == 0 (every
+  frame with `include_last`), never the video's `last` frame (None: not among `t`)."""
+  t = np.asarray(t)
+  flags = (t % mem_every == 0) | bool(include_last)
+  return flags & (t != last) if last is not None else flags
+
+
 def memory_frame_flags(num_frames: int, mem_every: int, start: int = 0,
                        include_last: bool = False) -> np.ndarray:
   """(T,) bool: frame t (absolute index) is a memory frame; frames <= start never are."""
   if mem_every < 1:
     raise ValueError(f"mem_every must be >= 1, got {mem_every}")
-  t = np.arange(num_frames)
-  flags = (t % mem_every == 0) | include_last
-  flags = flags & (t != num_frames - 1)
+  flags = memory_frames(np.arange(num_frames), mem_every, include_last, last=num_frames - 1)
   flags[: start + 1] = False
   return flags
 

@@ -1,6 +1,9 @@
-"""Reading and writing the memory state: the only place where memory modes differ.
+"""Reading and writing the memory state: the only place (with `modes` and `state`) where memory
+modes differ.
 
-    readout = read(state, mode, k16, top_k)          # (K,h,w,Cv)
+    state = empty(mode, banks, objects, (h, w), key_dim, value_dim, dtype)  # the mode's shape
+    state = reserve(state, mode, n)                           # room for n more memory frames
+    readout = read(state, mode, k16, top_k)                   # (K,h,w,Cv)
     state = store(state, mode, k16, values, compress, banks)  # a memory frame
     state = open_banks(state, mode, k16, values, banks)       # an annotated frame starts banks
 
@@ -10,17 +13,35 @@ official `MemCrompress` applied to [RDE ; new].
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from rde_jax.inference import state as state_lib
 from rde_jax.inference.modes import MemoryMode
 from rde_jax.inference.state import MemoryState
 from rde_jax.model import memory_read
 
 
 Compress = Callable[[jnp.ndarray, jnp.ndarray], tuple[jnp.ndarray, jnp.ndarray]]
+
+
+def empty(mode: MemoryMode, num_banks: int, num_objects: int, feature_size: tuple[int, int],
+          key_dim: int, value_dim: int, dtype: Any) -> MemoryState:
+  """Nothing stored yet, with the mode's first capacity (`MemoryMode.capacity`)."""
+  return state_lib.empty_state(num_banks, num_objects, feature_size, key_dim, value_dim,
+                               mode.capacity(), dtype)
+
+
+def reserve(state: MemoryState, mode: MemoryMode, frames: int) -> MemoryState:
+  """Room for `frames` more memory frames (host side, between device calls): a growing mode
+  (stm) gets `mode.capacity(...)` slots, a new shape; the constant-size modes are unchanged."""
+  if not mode.grows or frames == 0:
+    return state
+  need = int(np.max(np.asarray(state.filled))) + int(frames)
+  return state_lib.grow(state, mode.capacity(need)) if need > state.capacity else state
 
 
 def read(state: MemoryState, mode: MemoryMode, k16: jnp.ndarray, top_k: int) -> jnp.ndarray:

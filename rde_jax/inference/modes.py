@@ -43,6 +43,7 @@ _COPIES = {
 }
 MODES = tuple(_COPIES) + ("stm",)
 RDE_SLOTS = 3  # [RDE, last, first]
+GROW_SLOTS = 8  # stm: the first capacity, and the growth step up to 64 slots
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +69,16 @@ class MemoryMode:
   def stores_frames(self) -> bool:
     """Memory frames change the state (not so in `gt`, which reads the first frame only)."""
     return self.name != "gt"
+
+  def capacity(self, need: int = 0) -> int:
+    """Slots of a state that holds `need` stored frames. RDE modes: RDE_SLOTS. stm: `need`
+    rounded up to a multiple of GROW_SLOTS (8) up to 64 slots, then of 1/8 of the power of two
+    above it (80, 96, 112, 128, 160, ...): one compilation per capacity, four per doubling."""
+    if not self.grows:
+      return RDE_SLOTS
+    need = max(int(need), 1)
+    step = max(GROW_SLOTS, 1 << max((need - 1).bit_length() - 3, 0))
+    return -(-need // step) * step
 
   def copies(self, filled: jnp.ndarray, capacity: int) -> jnp.ndarray:
     """Times each slot is listed in the read: filled (B,) int -> (B, S) int32.

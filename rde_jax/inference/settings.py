@@ -28,11 +28,9 @@ from typing import Any, Mapping
 
 from rde_jax import validate
 from rde_jax.errors import UserError
-
-DEFAULT_MEMORY_MODE = "two-frames-compress"  # = rde_jax.inference.modes.DEFAULT (tested)
-MEMORY_MODES = ("two-frames-compress", "compress", "gt-compress", "last-compress",
-                "two-frames", "gt", "last", "stm")  # = rde_jax.inference.modes.MODES (tested)
-CONV_ALGORITHMS = ("auto", "direct", "winograd")  # = rde_jax.model.conv_algorithm.ALGORITHMS
+from rde_jax.inference.modes import DEFAULT as DEFAULT_MEMORY_MODE
+from rde_jax.inference.modes import MODES as MEMORY_MODES
+from rde_jax.model.conv_algorithm import ALGORITHMS as CONV_ALGORITHMS
 DTYPES = validate.DTYPES
 PRESETS: dict[str, dict[str, str]] = {
     "float32": {"dtype": "float32", "conv_algorithm": "auto"},

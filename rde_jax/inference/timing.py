@@ -18,14 +18,29 @@ class RunStats:
   model_seconds: float = 0.0
   read_seconds: float = 0.0
   compile_seconds: float = 0.0
+  chunks: list["ChunkRecord"] | None = None  # a list: every device call is appended to it
 
   @property
   def fps(self) -> float:
     return self.frames / self.model_seconds if self.model_seconds > 0 else float("nan")
 
   def add(self, other: "RunStats") -> None:
-    for f in dataclasses.fields(self):
-      setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+    for name in ("frames", "model_seconds", "read_seconds", "compile_seconds"):
+      setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+@dataclasses.dataclass(frozen=True)
+class ChunkRecord:
+  """One device call of a propagation (the annotated frame, or a chunk of frames from `start`):
+  which of its frames were memory frames, its model and compile seconds, and the memory state
+  after it: capacity (slots), slots listed in the next read (bank 0), bytes."""
+  start: int
+  memory_frames: tuple[bool, ...]
+  seconds: float
+  compile_seconds: float
+  capacity: int
+  listed_slots: int
+  state_bytes: int
 
 
 class Clock:
@@ -38,13 +53,16 @@ class Clock:
   def resume(self) -> None:
     self.t0, self.read_s, self.c0 = time.perf_counter(), 0.0, self.prop.compile_seconds
 
-  def pause(self, frames: int = 0) -> None:
+  def pause(self, frames: int = 0) -> tuple[float, float]:
+    """Books the time since `resume`; returns its (model, compile) seconds."""
     compiled = self.prop.compile_seconds - self.c0
     s = self.stats
-    s.model_seconds += time.perf_counter() - self.t0 - self.read_s - compiled
+    model = time.perf_counter() - self.t0 - self.read_s - compiled
+    s.model_seconds += model
     s.read_seconds += self.read_s
     s.compile_seconds += compiled
     s.frames += frames
+    return model, compiled
 
   def read(self, fn: Callable[[], Any]) -> Any:
     start = time.perf_counter()

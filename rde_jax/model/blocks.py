@@ -24,21 +24,22 @@ class ResBlock(nn.Module):
   """
   features: int
   dtype: Dtype = jnp.float32
+  conv_algorithm: str = "direct"
 
   @nn.compact
   def __call__(self, x: jnp.ndarray | tuple[jnp.ndarray, ...]) -> jnp.ndarray:
-    d = self.dtype
+    kw = dict(dtype=self.dtype, conv_algorithm=self.conv_algorithm)
     if isinstance(x, tuple):
-      conv = lambda name: Conv2DParts(self.features, 3, dtype=d, name=name)
+      conv = lambda name: Conv2DParts(self.features, 3, **kw, name=name)
       r = conv("conv1")(tuple(nn.relu(p) for p in x))
       width = sum(p.shape[-1] for p in x)
       skip = (conv("downsample")(x) if width != self.features
               else jnp.concatenate([_batch_to(p, max(q.shape[0] for q in x)) for p in x], -1))
     else:
-      r = conv2d(self.features, 3, dtype=d, name="conv1")(nn.relu(x))
-      skip = (conv2d(self.features, 3, dtype=d, name="downsample")(x)
+      r = conv2d(self.features, 3, **kw, name="conv1")(nn.relu(x))
+      skip = (conv2d(self.features, 3, **kw, name="downsample")(x)
               if x.shape[-1] != self.features else x)
-    r = conv2d(self.features, 3, dtype=d, name="conv2")(nn.relu(r))
+    r = conv2d(self.features, 3, **kw, name="conv2")(nn.relu(r))
     return skip + r
 
 
@@ -64,31 +65,35 @@ class ChannelGate(nn.Module):
 class _SpatialConv(nn.Module):
   """Holds the 7x7 conv under the official name `spatial.conv`."""
   dtype: Dtype = jnp.float32
+  conv_algorithm: str = "direct"
 
   @nn.compact
   def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
-    return conv2d(1, 7, dtype=self.dtype, name="conv")(x)
+    return conv2d(1, 7, dtype=self.dtype, conv_algorithm=self.conv_algorithm, name="conv")(x)
 
 
 class SpatialGate(nn.Module):
   """sigmoid(conv7x7([max_c, mean_c])) scaling of positions (`spatial.conv`, no BN)."""
   dtype: Dtype = jnp.float32
+  conv_algorithm: str = "direct"
 
   @nn.compact
   def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
     pooled = jnp.concatenate([jnp.max(x, -1, keepdims=True), jnp.mean(x, -1, keepdims=True)], -1)
-    return x * nn.sigmoid(_SpatialConv(self.dtype, name="spatial")(pooled))
+    conv = _SpatialConv(self.dtype, self.conv_algorithm, name="spatial")
+    return x * nn.sigmoid(conv(pooled))
 
 
 class CBAM(nn.Module):
   """Channel gate then spatial gate."""
   reduction: int = 16
   dtype: Dtype = jnp.float32
+  conv_algorithm: str = "direct"
 
   @nn.compact
   def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
     x = ChannelGate(self.reduction, self.dtype, name="ChannelGate")(x)
-    return SpatialGate(self.dtype, name="SpatialGate")(x)
+    return SpatialGate(self.dtype, self.conv_algorithm, name="SpatialGate")(x)
 
 
 class FeatureFusionBlock(nn.Module):
@@ -96,13 +101,15 @@ class FeatureFusionBlock(nn.Module):
   features: int = 512
   reduction: int = 16
   dtype: Dtype = jnp.float32
+  conv_algorithm: str = "direct"
 
   @nn.compact
   def __call__(self, x: jnp.ndarray, key_f16: jnp.ndarray) -> jnp.ndarray:
     """x (N,h,w,C), key_f16 (1|N,h,w,Cf) -> (N,h,w,features); a batch-1 f16 is convolved once."""
-    x = ResBlock(self.features, self.dtype, name="block1")((x, key_f16.astype(x.dtype)))
-    r = CBAM(self.reduction, self.dtype, name="attention")(x)
-    return ResBlock(self.features, self.dtype, name="block2")(x + r)
+    d, a = self.dtype, self.conv_algorithm
+    x = ResBlock(self.features, d, a, name="block1")((x, key_f16.astype(x.dtype)))
+    r = CBAM(self.reduction, d, a, name="attention")(x)
+    return ResBlock(self.features, d, a, name="block2")(x + r)
 
 
 class UpsampleBlock(nn.Module):
@@ -110,12 +117,14 @@ class UpsampleBlock(nn.Module):
   up_features: int
   out_features: int
   dtype: Dtype = jnp.float32
+  conv_algorithm: str = "direct"
 
   @nn.compact
   def __call__(self, skip: jnp.ndarray, up: jnp.ndarray) -> jnp.ndarray:
-    s = conv2d(self.up_features, 3, dtype=self.dtype, name="skip_conv")(skip.astype(self.dtype))
+    d, a = self.dtype, self.conv_algorithm
+    s = conv2d(self.up_features, 3, dtype=d, conv_algorithm=a, name="skip_conv")(skip.astype(d))
     x = s + upsample_bilinear(up, 2)
-    return ResBlock(self.out_features, self.dtype, name="out_conv")(x)
+    return ResBlock(self.out_features, d, a, name="out_conv")(x)
 
 
 class Decoder(nn.Module):
@@ -127,17 +136,18 @@ class Decoder(nn.Module):
   value_dim: int = 512
   dims: Sequence[int] = (256, 256)
   dtype: Dtype = jnp.float32
+  conv_algorithm: str = "direct"
 
   @nn.compact
   def __call__(self, x: jnp.ndarray | tuple[jnp.ndarray, jnp.ndarray], f8: jnp.ndarray,
                f4: jnp.ndarray) -> jnp.ndarray:
-    d = self.dtype
+    d, a = self.dtype, self.conv_algorithm
     x = tuple(p.astype(d) for p in x) if isinstance(x, tuple) else x.astype(d)
-    x = ResBlock(self.value_dim, d, name="compress")(x)
+    x = ResBlock(self.value_dim, d, a, name="compress")(x)
     self.sow("intermediates", "compress_out", x)
-    x = UpsampleBlock(self.value_dim, self.dims[0], d, name="up_16_8")(f8, x)
+    x = UpsampleBlock(self.value_dim, self.dims[0], d, a, name="up_16_8")(f8, x)
     self.sow("intermediates", "up_16_8_out", x)
-    x = UpsampleBlock(self.dims[0], self.dims[1], d, name="up_8_4")(f4, x)
+    x = UpsampleBlock(self.dims[0], self.dims[1], d, a, name="up_8_4")(f4, x)
     self.sow("intermediates", "up_8_4_out", x)
-    x = conv2d(1, 3, dtype=d, name="pred")(nn.relu(x))
+    x = conv2d(1, 3, dtype=d, conv_algorithm=a, name="pred")(nn.relu(x))
     return upsample_bilinear(x, 4).astype(jnp.float32)

@@ -1,29 +1,27 @@
-"""Which algorithm the network's 3x3 convolutions use: 'auto' (default), 'direct' or 'winograd'.
+"""Which algorithm the network's convolutions use: 'direct' or 'winograd', a static field of
+every module (`conv_algorithm`, like `dtype`; the way flax's imagenet example injects its conv).
 
 Every convolution of the network goes through `conv_general_dilated` below (the flax `nn.Conv`s
-of `layers.conv2d`, `Conv2DParts`, the 2-D lowering of `Conv3D`). With the algorithm 'winograd'
-the ones it pays for (on any backend), 3x3 stride-1 float32 convolutions with padding 1 and at least
+of `layers.conv2d`, `Conv2DParts`, the 2-D lowering of `Conv3D`). With 'winograd' the ones it
+pays for (on any backend), 3x3 stride-1 float32 convolutions with padding 1 and at least
 `MIN_CHANNELS` input channels over at least `MIN_PIXELS` output positions, run as Winograd
 F(4x4, 3x3) (`rde_jax.model.winograd`), and the 1x1 convolutions (any stride, no padding) as one
-matrix product (`pointwise_applies`: the same sums, a faster kernel); everything else, and everything under
-`jax_default_matmul_precision='highest'` (the exact-arithmetic setting the parity tests use),
-stays direct. 'auto' is 'winograd' where JAX's default backend is the CPU (XLA:CPU's direct 3x3
-convolutions are the frame's largest cost there: benchmarks/RESULTS_inference.md) and 'direct'
-elsewhere (GPU and TPU libraries pick their own convolution algorithms). The choice is read when
-a function is traced, so `set_algorithm` clears JAX's compilation caches when it changes it.
+matrix product (`pointwise_applies`: the same sums, a faster kernel); everything else, and
+everything under `jax_default_matmul_precision='highest'` (the exact-arithmetic setting the
+parity tests use), stays direct. Who builds the network picks the algorithm: the inference
+Engine from `InferenceSettings.conv_algorithm_for(backend)` ('auto' = Winograd where the backend
+is the CPU, whose direct 3x3 convolutions are the frame's largest cost:
+benchmarks/RESULTS_inference.md; direct elsewhere), the Trainer from its config
+(docs/training.md).
 
-    conv_algorithm.set_algorithm("direct")       # or "winograd", "auto" (the default)
-    with conv_algorithm.using("direct"): ...     # for a block, restored after
-    conv_algorithm.effective()                   # 'direct' | 'winograd' as resolved now
-
-`RDE_JAX_CONV=auto|direct|winograd` sets the starting value of a process.
+    RDEVOS(arch, dtype=jnp.float32, conv_algorithm="winograd")
+    layers.conv2d(64, 3, conv_algorithm="winograd")    # nn.Conv through `conv_function`
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-from typing import Any, Iterator
+import functools
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -31,46 +29,24 @@ from jax import lax
 
 from rde_jax.model import winograd
 
-ALGORITHMS = ("auto", "direct", "winograd")
-ENV_VAR = "RDE_JAX_CONV"
+ALGORITHMS = ("auto", "direct", "winograd")  # what a user may ask for ('auto': by backend)
+RESOLVED = ("direct", "winograd")  # what a module field holds
 MIN_CHANNELS = 64
 MIN_PIXELS = 32 * 32  # below this the kernel transform and the small products cost more
 
-_algorithm = os.environ.get(ENV_VAR, "auto").strip() or "auto"
-if _algorithm not in ALGORITHMS:
-  raise ValueError(f"{ENV_VAR}={_algorithm!r}: expected one of {', '.join(ALGORITHMS)}")
+
+def check(algorithm: str) -> str:
+  """A module's `conv_algorithm` field: 'direct' or 'winograd' (ValueError otherwise)."""
+  if algorithm not in RESOLVED:
+    raise ValueError(f"conv_algorithm {algorithm!r}: expected one of {', '.join(RESOLVED)} "
+                     "('auto' is resolved by the Engine / Trainer for the backend)")
+  return algorithm
 
 
-def get_algorithm() -> str:
-  """The setting: 'auto', 'direct' or 'winograd'."""
-  return _algorithm
-
-
-def effective() -> str:
-  """What the setting means now: 'winograd' or 'direct' ('auto' resolved for the backend)."""
-  if _algorithm == "auto":
-    return "winograd" if jax.default_backend() == "cpu" else "direct"
-  return _algorithm
-
-
-def set_algorithm(name: str) -> None:
-  """Sets the algorithm for functions traced from now on (clears JAX's caches if it changes)."""
-  global _algorithm
-  if name not in ALGORITHMS:
-    raise ValueError(f"conv algorithm {name!r}: expected one of {', '.join(ALGORITHMS)}")
-  if name != _algorithm:
-    _algorithm = name
-    jax.clear_caches()
-
-
-@contextlib.contextmanager
-def using(name: str) -> Iterator[None]:
-  previous = _algorithm
-  set_algorithm(name)
-  try:
-    yield
-  finally:
-    set_algorithm(previous)
+@functools.lru_cache(maxsize=None)
+def conv_function(algorithm: str) -> Callable[..., jnp.ndarray]:
+  """`conv_general_dilated` bound to `algorithm` (one object per algorithm: nn.Conv's field)."""
+  return functools.partial(conv_general_dilated, algorithm=check(algorithm))
 
 
 def _exact_requested(precision: Any) -> bool:
@@ -82,8 +58,8 @@ def _exact_requested(precision: Any) -> bool:
 
 def _plain_nhwc_conv(lhs: jnp.ndarray, rhs: jnp.ndarray, lhs_dilation: Any, rhs_dilation: Any,
                      dimension_numbers: Any, feature_group_count: int, precision: Any) -> bool:
-  """The CPU fast path is on and this is an NHWC/HWIO 2-D convolution without dilation/groups."""
-  if effective() != "winograd" or _exact_requested(precision):
+  """An NHWC/HWIO 2-D convolution without dilation/groups, not asked for exact arithmetic."""
+  if _exact_requested(precision):
     return False
   if lhs.ndim != 4 or rhs.ndim != 4 or feature_group_count != 1 or dimension_numbers is None:
     return False
@@ -96,7 +72,8 @@ def _plain_nhwc_conv(lhs: jnp.ndarray, rhs: jnp.ndarray, lhs_dilation: Any, rhs_
 def winograd_applies(lhs: jnp.ndarray, rhs: jnp.ndarray, window_strides: Any, padding: Any,
                      lhs_dilation: Any, rhs_dilation: Any, dimension_numbers: Any,
                      feature_group_count: int, precision: Any) -> bool:
-  """True where `conv_general_dilated` would run this convolution as Winograd F(4x4, 3x3)."""
+  """True where `conv_general_dilated(..., algorithm='winograd')` runs this convolution as
+  Winograd F(4x4, 3x3)."""
   if not _plain_nhwc_conv(lhs, rhs, lhs_dilation, rhs_dilation, dimension_numbers,
                           feature_group_count, precision):
     return False
@@ -134,13 +111,16 @@ def conv_general_dilated(lhs: jnp.ndarray, rhs: jnp.ndarray, window_strides: Any
                          lhs_dilation: Any = None, rhs_dilation: Any = None,
                          dimension_numbers: Any = None, feature_group_count: int = 1,
                          batch_group_count: int = 1, precision: Any = None,
-                         preferred_element_type: Any = None) -> jnp.ndarray:
-  """`lax.conv_general_dilated` with the same arguments, Winograd where `winograd_applies`."""
-  if batch_group_count == 1 and preferred_element_type is None and winograd_applies(
+                         preferred_element_type: Any = None, *,
+                         algorithm: str = "direct") -> jnp.ndarray:
+  """`lax.conv_general_dilated` with the same arguments; with `algorithm='winograd'`, Winograd
+  where `winograd_applies` and one matrix product where `pointwise_applies`."""
+  fast = algorithm == "winograd" and batch_group_count == 1 and preferred_element_type is None
+  if fast and winograd_applies(
       lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation, dimension_numbers,
       feature_group_count, precision):
     return winograd.conv3x3(lhs, rhs)
-  if batch_group_count == 1 and preferred_element_type is None and pointwise_applies(
+  if fast and pointwise_applies(
       lhs, rhs, padding, lhs_dilation, rhs_dilation, dimension_numbers, feature_group_count,
       precision):
     return _pointwise(lhs, rhs, window_strides)

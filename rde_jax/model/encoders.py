@@ -24,16 +24,17 @@ class Bottleneck(nn.Module):
   stride: int = 1
   downsample: bool = False
   dtype: Dtype = jnp.float32
+  conv_algorithm: str = "direct"
 
   @nn.compact
   def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
-    d = self.dtype
-    out = nn.relu(batch_norm(d, "bn1")(conv2d(self.planes, 1, bias=False, dtype=d, name="conv1")(x)))
-    out = conv2d(self.planes, 3, stride=self.stride, bias=False, dtype=d, name="conv2")(out)
+    d, kw = self.dtype, dict(bias=False, dtype=self.dtype, conv_algorithm=self.conv_algorithm)
+    out = nn.relu(batch_norm(d, "bn1")(conv2d(self.planes, 1, **kw, name="conv1")(x)))
+    out = conv2d(self.planes, 3, stride=self.stride, **kw, name="conv2")(out)
     out = nn.relu(batch_norm(d, "bn2")(out))
-    out = batch_norm(d, "bn3")(conv2d(self.planes * 4, 1, bias=False, dtype=d, name="conv3")(out))
+    out = batch_norm(d, "bn3")(conv2d(self.planes * 4, 1, **kw, name="conv3")(out))
     if self.downsample:
-      x = conv2d(self.planes * 4, 1, stride=self.stride, bias=False, dtype=d, name="downsample_0")(x)
+      x = conv2d(self.planes * 4, 1, stride=self.stride, **kw, name="downsample_0")(x)
       x = batch_norm(d, "downsample_1")(x)
     return nn.relu(out + x)
 
@@ -44,25 +45,28 @@ class BasicBlock(nn.Module):
   stride: int = 1
   downsample: bool = False
   dtype: Dtype = jnp.float32
+  conv_algorithm: str = "direct"
 
   @nn.compact
   def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
-    d = self.dtype
-    out = conv2d(self.planes, 3, stride=self.stride, dtype=d, name="conv1")(x)
+    d, kw = self.dtype, dict(dtype=self.dtype, conv_algorithm=self.conv_algorithm)
+    out = conv2d(self.planes, 3, stride=self.stride, **kw, name="conv1")(x)
     out = nn.relu(batch_norm(d, "bn1")(out))
-    out = batch_norm(d, "bn2")(conv2d(self.planes, 3, dtype=d, name="conv2")(out))
+    out = batch_norm(d, "bn2")(conv2d(self.planes, 3, **kw, name="conv2")(out))
     if self.downsample:
-      x = conv2d(self.planes, 1, stride=self.stride, dtype=d, name="downsample_0")(x)
+      x = conv2d(self.planes, 1, stride=self.stride, **kw, name="downsample_0")(x)
       x = batch_norm(d, "downsample_1")(x)
     return nn.relu(out + x)
 
 
 def _stage(block: type[nn.Module], x: jnp.ndarray, name: str, planes: int, blocks: int,
-           stride: int, in_ch: int, expansion: int, dtype: Dtype) -> jnp.ndarray:
+           stride: int, in_ch: int, expansion: int, dtype: Dtype,
+           conv_algorithm: str) -> jnp.ndarray:
   for i in range(blocks):
     first = i == 0
     needs_ds = first and (stride != 1 or in_ch != planes * expansion)
-    x = block(planes, stride if first else 1, needs_ds, dtype, name=f"{name}_{i}")(x)
+    x = block(planes, stride if first else 1, needs_ds, dtype, conv_algorithm,
+              name=f"{name}_{i}")(x)
   return x
 
 
@@ -72,18 +76,19 @@ class KeyEncoder(nn.Module):
   planes: Sequence[int] = (64, 128, 256)
   stem: int = 64
   dtype: Dtype = jnp.float32
+  conv_algorithm: str = "direct"
 
   @nn.compact
   def __call__(self, x: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray, jnp.ndarray]:
-    d = self.dtype
-    x = conv2d(self.stem, 7, stride=2, bias=False, dtype=d, name="conv1")(x)
+    d, a = self.dtype, self.conv_algorithm
+    x = conv2d(self.stem, 7, stride=2, bias=False, dtype=d, conv_algorithm=a, name="conv1")(x)
     x = max_pool_3x3_s2(nn.relu(batch_norm(d, "bn1")(x)))
     names = ("res2", "layer2", "layer3")
     feats = []
     in_ch = self.stem
     for i, name in enumerate(names):
       x = _stage(Bottleneck, x, name, self.planes[i], self.blocks[i], 1 if i == 0 else 2, in_ch,
-                 4, d)
+                 4, d, a)
       in_ch = self.planes[i] * 4
       feats.append(x)
     f4, f8, f16 = feats
@@ -104,19 +109,20 @@ class ValueEncoder(nn.Module):
   in_channels: int = 5
   cbam_reduction: int = 16
   dtype: Dtype = jnp.float32
+  conv_algorithm: str = "direct"
 
   @nn.compact
   def __call__(self, image: jnp.ndarray, key_f16: jnp.ndarray, masks: jnp.ndarray,
                others: jnp.ndarray | None) -> jnp.ndarray:
-    d = self.dtype
+    d, a = self.dtype, self.conv_algorithm
     parts = (image, masks) if self.in_channels == 4 else (image, masks, others)
     # A batch-1 image is convolved once for all objects (its share of conv1).
-    x = Conv2DParts(self.stem, 7, stride=2, dtype=d, name="conv1")(parts)
+    x = Conv2DParts(self.stem, 7, stride=2, dtype=d, conv_algorithm=a, name="conv1")(parts)
     x = max_pool_3x3_s2(nn.relu(batch_norm(d, "bn1")(x)))
     in_ch = self.stem
     for i in range(3):
       x = _stage(BasicBlock, x, f"layer{i + 1}", self.planes[i], self.blocks[i],
-                 1 if i == 0 else 2, in_ch, 1, d)
+                 1 if i == 0 else 2, in_ch, 1, d, a)
       in_ch = self.planes[i]
     self.sow("intermediates", "layer3", x)
-    return FeatureFusionBlock(self.value_dim, self.cbam_reduction, d, name="fuser")(x, key_f16)
+    return FeatureFusionBlock(self.value_dim, self.cbam_reduction, d, a, name="fuser")(x, key_f16)

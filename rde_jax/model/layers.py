@@ -10,19 +10,21 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from rde_jax.model.conv_algorithm import conv_general_dilated
+from rde_jax.model.conv_algorithm import conv_function
 
 
 Dtype = Any
 
 
 def conv2d(features: int, kernel: int, *, stride: int = 1, padding: int | None = None,
-           bias: bool = True, dtype: Dtype = jnp.float32, name: str | None = None) -> nn.Conv:
-  """Conv2d like PyTorch's: symmetric zero padding (default kernel // 2), never 'SAME'."""
+           bias: bool = True, dtype: Dtype = jnp.float32, conv_algorithm: str = "direct",
+           name: str | None = None) -> nn.Conv:
+  """Conv2d like PyTorch's: symmetric zero padding (default kernel // 2), never 'SAME'.
+  `conv_algorithm`: 'direct' | 'winograd' (`rde_jax.model.conv_algorithm`)."""
   p = kernel // 2 if padding is None else padding
   return nn.Conv(features, (kernel, kernel), strides=(stride, stride), padding=((p, p), (p, p)),
                  use_bias=bias, dtype=dtype, param_dtype=jnp.float32,
-                 conv_general_dilated=conv_general_dilated, name=name)
+                 conv_general_dilated=conv_function(conv_algorithm), name=name)
 
 
 class Conv2DParts(nn.Module):
@@ -39,6 +41,7 @@ class Conv2DParts(nn.Module):
   padding: int | None = None
   use_bias: bool = True
   dtype: Dtype = jnp.float32
+  conv_algorithm: str = "direct"
 
   @nn.compact
   def __call__(self, parts: Sequence[jnp.ndarray]) -> jnp.ndarray:
@@ -49,9 +52,10 @@ class Conv2DParts(nn.Module):
     bias = (self.param("bias", nn.initializers.zeros_init(), (self.features,), jnp.float32)
             if self.use_bias else None)
     *parts, kernel, bias = nn.dtypes.promote_dtype(*parts, kernel, bias, dtype=self.dtype)
+    conv = conv_function(self.conv_algorithm)
     y, start = None, 0
     for x, c in zip(parts, channels):
-      out = conv_general_dilated(x, kernel[:, :, start:start + c], (self.stride,) * 2,
+      out = conv(x, kernel[:, :, start:start + c], (self.stride,) * 2,
                                  ((p, p), (p, p)), dimension_numbers=("NHWC", "HWIO", "NHWC"))
       y, start = out if y is None else y + out, start + c
     return y if bias is None else y + bias
@@ -59,9 +63,10 @@ class Conv2DParts(nn.Module):
 
 def conv3d(features: int, kernel: Sequence[int], *, padding: Sequence[int] = (0, 0, 0),
            dilation: Sequence[int] = (1, 1, 1), bias: bool = True, dtype: Dtype = jnp.float32,
-           name: str | None = None) -> "Conv3D":
+           conv_algorithm: str = "direct", name: str | None = None) -> "Conv3D":
   """Conv3d over (T, H, W) of an NTHWC tensor, symmetric padding per axis."""
-  return Conv3D(features, tuple(kernel), tuple(padding), tuple(dilation), bias, dtype, name=name)
+  return Conv3D(features, tuple(kernel), tuple(padding), tuple(dilation), bias, dtype,
+                conv_algorithm, name=name)
 
 
 class Conv3D(nn.Module):
@@ -78,9 +83,11 @@ class Conv3D(nn.Module):
   dilation: tuple[int, int, int] = (1, 1, 1)
   use_bias: bool = True
   dtype: Dtype = jnp.float32
+  conv_algorithm: str = "direct"
 
   @nn.compact
   def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
+    conv_general_dilated = conv_function(self.conv_algorithm)
     kt, kh, kw = self.kernel_size
     pt, ph, pw = self.padding
     b, t, h, w, c = x.shape

@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rde_jax.model import architectures
+from rde_jax.model import architectures, conv_algorithm
 from rde_jax.model.architectures import Arch
 from rde_jax.model.blocks import Decoder
 from rde_jax.model.encoders import KeyEncoder, ValueEncoder
@@ -32,27 +32,35 @@ class _KeyProjection(nn.Module):
   """3x3 conv f16 -> key (`key_proj.key_proj`)."""
   features: int
   dtype: Dtype = jnp.float32
+  conv_algorithm: str = "direct"
 
   @nn.compact
   def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
-    return conv2d(self.features, 3, dtype=self.dtype, name="key_proj")(x)
+    return conv2d(self.features, 3, dtype=self.dtype, conv_algorithm=self.conv_algorithm,
+                  name="key_proj")(x)
 
 
 class RDEVOS(nn.Module):
-  """Key/value encoders, decoder and the SAM memory update of RDE-VOS."""
+  """Key/value encoders, decoder and the SAM memory update of RDE-VOS.
+
+  dtype: compute dtype of convolutions and matmuls (parameters stay float32); conv_algorithm:
+  'direct' | 'winograd' for every convolution (`rde_jax.model.conv_algorithm`). Both are static
+  fields: a module with other values is another compiled function.
+  """
   arch: Arch = architectures.OFFICIAL
   dtype: Dtype = jnp.float32
+  conv_algorithm: str = "direct"
 
   def setup(self) -> None:
-    a, d = self.arch, self.dtype
-    self.key_encoder = KeyEncoder(a.key_blocks, a.key_planes, a.key_stem, d)
-    self.key_proj = _KeyProjection(a.key_dim, d)
-    self.key_comp = conv2d(a.value_dim, 3, dtype=d)
+    a, d, c = self.arch, self.dtype, conv_algorithm.check(self.conv_algorithm)
+    self.key_encoder = KeyEncoder(a.key_blocks, a.key_planes, a.key_stem, d, c)
+    self.key_proj = _KeyProjection(a.key_dim, d, c)
+    self.key_comp = conv2d(a.value_dim, 3, dtype=d, conv_algorithm=c)
     self.value_encoder = ValueEncoder(a.value_blocks, a.value_planes, a.value_stem, a.value_dim,
-                                      a.value_in_channels, a.cbam_reduction, d)
-    self.decoder = Decoder(a.value_dim, a.decoder_dims, d)
+                                      a.value_in_channels, a.cbam_reduction, d, c)
+    self.decoder = Decoder(a.value_dim, a.decoder_dims, d, c)
     if a.with_mem_compress:
-      self.mem_compress = MemCompress(d)
+      self.mem_compress = MemCompress(d, c)
 
   def encode_key(self, image: jnp.ndarray) -> dict[str, jnp.ndarray]:
     """image (B,H,W,3) -> k16 (B,h,w,Ck), qv16 (B,h,w,Cv), f16, f8, f4."""

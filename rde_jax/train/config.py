@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ml_collections
 
+from rde_jax.inference.settings import InferenceSettings
+
 
 def base_config() -> ml_collections.ConfigDict:
   """Field defaults shared by the stage configs (configs/stage*.py set every stage-specific one)."""
@@ -65,8 +67,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval = ml_collections.ConfigDict()
   c.eval.source = "synthetic"  # synthetic | davis (val split of data.davis_root) | none
   c.eval.num_videos = 8
-  c.eval.mem_every = 3
-  c.eval.top_k = 40
+  # Inference settings of the evaluation (InferenceSettings fields; its defaults otherwise).
+  c.eval.mem_every = InferenceSettings.mem_every
+  c.eval.top_k = InferenceSettings.top_k
   c.eval.write_outputs = False  # palette PNGs + overlay GIFs of the final evaluation
   return c
 
@@ -141,8 +144,7 @@ def validate(c: ml_collections.ConfigDict) -> None:
     v.integer(f"config.{field}", c[field], minimum=1)
   v.integer("config.eval_every", c.eval_every, minimum=0, note="0: only at the end")
   v.integer("config.eval.num_videos", c.eval.num_videos, minimum=0)
-  v.integer("config.eval.mem_every", c.eval.mem_every, minimum=1)
-  v.integer("config.eval.top_k", c.eval.top_k, minimum=1)
+  InferenceSettings.from_config(c.eval, prefix="config.eval.")
   if c.init.checkpoint:
     v.model_dir("config.init.checkpoint", c.init.checkpoint)
   for field in ("resnet50", "resnet18"):

@@ -31,7 +31,8 @@ def evaluate_videos(variables: Any, arch: Arch, videos: list[dict],
   of a one-process run is replaced as a whole (`atomic_dir`: a killed run leaves the previous
   one); processes of a multi-host run each write their share into it directly.
   """
-  engine = inference.Engine(variables, arch, top_k=cfg.eval.top_k)
+  settings = inference.InferenceSettings.from_config(cfg.eval, prefix="config.eval.")
+  engine = inference.Engine(variables, arch, settings)
   share = multihost.assign([len(v["frames"]) for v in videos], jax.process_count())
   results, frames_done, seconds = {}, 0, 0.0
   whole = out_dir is not None and not multihost.is_multihost() and not storage.is_remote(out_dir)
@@ -41,7 +42,7 @@ def evaluate_videos(variables: Any, arch: Arch, videos: list[dict],
       frames, gt = np.asarray(video["frames"]), np.asarray(video["labels"])
       t0 = time.time()
       pred = np.stack([p.argmax(0).astype(np.uint8) for _, p in
-                       inference.propagate(engine, frames, gt[0], mem_every=cfg.eval.mem_every)])
+                       inference.propagate(engine, frames, gt[0], settings)])
       seconds += time.time() - t0
       frames_done += len(frames)
       results[i] = davis_scores.evaluate_sequence(gt, pred, name=str(video["name"]))

@@ -30,6 +30,11 @@ from rde_jax.train.clip_loss import clip_loss, LossConfig
 from rde_jax.train.loss_scale import LossScale
 
 
+# Training runs direct convolutions on every backend (docs/training.md: on the CPU the fast path
+# gave no gain on a training step, and the gradients keep the official arithmetic).
+TRAIN_CONV_ALGORITHM = "direct"
+
+
 @flax.struct.dataclass
 class TrainState:
   step: jnp.ndarray
@@ -87,7 +92,8 @@ class Trainer:
     self.cfg = cfg
     self.arch = build_arch(cfg)
     dtype = {"bfloat16": jnp.bfloat16, "float16": jnp.float16}.get(cfg.dtype, jnp.float32)
-    self.forward = ClipForward(RDEVOS(self.arch, dtype=dtype),
+    self.conv_algorithm = TRAIN_CONV_ALGORITHM
+    self.forward = ClipForward(RDEVOS(self.arch, dtype=dtype, conv_algorithm=self.conv_algorithm),
                                num_objects=1 if cfg.stage == 0 else 2,
                                sam_frames=() if cfg.stage == 0 else (2, 4))
     self.loss_cfg = loss_config(cfg)
