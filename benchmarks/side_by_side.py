@@ -140,7 +140,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
   onehot = np.stack([labels[0] == i for i in range(1, args.objects + 1)]).astype(np.float32)
   frame0, frame = (inference.normalize(f) for f in vids)
   settings = inference.InferenceSettings(top_k=args.top_k, dtype=args.dtype,
-                                         conv_algorithm=args.conv_algorithm or "auto")
+                                         conv_algorithm=getattr(args, "conv_algorithm", "") or "auto")
   engine = inference.Engine(jax.device_put(variables), arch, settings)
   jstages = {s.name: s for s in stages.compile_stages(
       engine, engine.variables, jnp.asarray(frame0), jnp.asarray(frame), jnp.asarray(onehot),

@@ -22,7 +22,7 @@ import jax
 import numpy as np
 
 from rde_jax import checkpoint, inference, validate
-from rde_jax.data.imageio import DataError
+from rde_jax.errors import DataError
 from rde_jax.errors import UserError
 from rde_jax.fileio import label_png
 from rde_jax.inference import resize

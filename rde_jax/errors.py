@@ -28,3 +28,8 @@ class UserError(Exception):
     if self.hint:
       out.append(f"hint: {self.hint}")
     return out
+
+
+class DataError(UserError, ValueError):
+  """Invalid or unreadable input data (images, videos, dataset folders); the message names the
+  file or folder."""

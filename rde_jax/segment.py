@@ -38,7 +38,7 @@ import tqdm
 from absl import app, flags
 
 from rde_jax import api, cli, cpu_settings, runtime, validate
-from rde_jax.data.imageio import DataError
+from rde_jax.errors import DataError
 from rde_jax.fileio import atomic, atomic_dir, label_png, storage, video_reader
 from rde_jax.fileio.video_outputs import VideoOutputs
 from rde_jax.inference import settings as settings_lib

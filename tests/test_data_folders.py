@@ -8,7 +8,7 @@ from PIL import Image
 
 import data_fakes
 from rde_jax.data import folders
-from rde_jax.data.imageio import DataError
+from rde_jax.errors import DataError
 
 
 def test_davis_listing(tmp_path):

@@ -7,7 +7,7 @@ from test_eval import load_config
 
 from rde_jax import evaluation
 from rde_jax.checkpoint import CheckpointMismatchError
-from rde_jax.data.imageio import DataError
+from rde_jax.errors import DataError
 from rde_jax.evaluation.config import ConfigError
 from rde_jax.fileio import label_png
 

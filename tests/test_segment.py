@@ -13,7 +13,7 @@ from PIL import Image
 import rde_jax
 from rde_jax import segment
 from rde_jax.checkpoint import CheckpointMismatchError
-from rde_jax.data.imageio import DataError
+from rde_jax.errors import DataError
 from rde_jax.fileio import label_png, video_reader
 from rde_jax.inference.settings import InferenceSettings
 

@@ -11,7 +11,7 @@ from PIL import Image
 
 from rde_jax import evaluation, segment
 from rde_jax.data import folder_source, folders, training_sources
-from rde_jax.data.imageio import DataError
+from rde_jax.errors import DataError
 from rde_jax.fileio import atomic, label_png, storage, video_reader
 from rde_jax.inference.settings import InferenceSettings
 

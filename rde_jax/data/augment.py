@@ -1,12 +1,12 @@
 """Image/mask augmentations of the official training data, with Pillow and numpy.
 
-The official transforms are in ``dataset/vos_dataset.py`` and ``dataset/static_dataset.py``
-(``VOSDataset.__init__``, ``StaticTransformDataset.__init__``); the thin-plate-spline warp is in
-``tps.py`` here.
+The official transforms are in `dataset/vos_dataset.py` and `dataset/static_dataset.py`
+(`VOSDataset.__init__`, `StaticTransformDataset.__init__`); the thin-plate-spline warp is in
+`tps.py` here.
 
-Each random transform is split into ``sample_*`` (draws parameters from a numpy Generator) and
+Each random transform is split into `sample_*` (draws parameters from a numpy Generator) and
 an apply function, so one draw can be applied to all frames of a clip (per-sequence transforms)
-or to an image and its mask alike. Images are PIL ``RGB``, masks PIL ``L`` (ids or 0..255).
+or to an image and its mask alike. Images are PIL `RGB`, masks PIL `L` (ids or 0..255).
 Parameter conventions follow torchvision's RandomAffine / RandomResizedCrop / ColorJitter /
 RandomGrayscale; the code is our own.
 """
@@ -27,7 +27,7 @@ BICUBIC, NEAREST = Image.Resampling.BICUBIC, Image.Resampling.NEAREST
 
 
 def normalize(rgb: np.ndarray) -> np.ndarray:
-  """(..., 3) uint8 -> float32 ``(x/255 - mean) / std`` with ImageNet statistics (float32 ops)."""
+  """(..., 3) uint8 -> float32 `(x/255 - mean) / std` with ImageNet statistics (float32 ops)."""
   out = rgb.astype(np.float32)
   out /= np.float32(255.0)
   out -= IMAGENET_MEAN
@@ -72,8 +72,8 @@ def apply_affine(img: Image.Image, p: AffineParams, resample: Image.Resampling, 
 # --- crops, flips, resizes -------------------------------------------------------------------
 def sample_resized_crop(rng: np.random.Generator, height: int, width: int, scale: tuple[float, float],
                         ratio: tuple[float, float] = (3 / 4, 4 / 3)) -> tuple[int, int, int, int]:
-  """(top, left, h, w) of a random area fraction ``scale`` and aspect ``ratio`` (10 tries,
-  then the centred crop clamped to ``ratio``), as torchvision's RandomResizedCrop."""
+  """(top, left, h, w) of a random area fraction `scale` and aspect `ratio` (10 tries,
+  then the centred crop clamped to `ratio`), as torchvision's RandomResizedCrop."""
   area = height * width
   log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
   for _ in range(10):
@@ -112,13 +112,13 @@ def _padded(height: int, width: int, size: int) -> tuple[int, int]:
 
 
 def sample_crop(rng: np.random.Generator, height: int, width: int, size: int) -> tuple[int, int]:
-  """(top, left) of a random ``size`` crop of the (padded if needed) image."""
+  """(top, left) of a random `size` crop of the (padded if needed) image."""
   ph, pw = _padded(height, width, size)
   return int(rng.integers(0, ph - size + 1)), int(rng.integers(0, pw - size + 1))
 
 
 def pad_crop(img: Image.Image, top: int, left: int, size: int, fill) -> Image.Image:
-  """``size`` x ``size`` crop at (top, left) of the image padded with ``fill`` as RandomCrop(pad_if_needed)."""
+  """`size` x `size` crop at (top, left) of the image padded with `fill` as RandomCrop(pad_if_needed)."""
   w, h = img.size
   ph, pw = _padded(h, w, size)
   if (ph, pw) != (h, w):

@@ -1,6 +1,6 @@
 """TFDS builders (array_record, no TensorFlow needed) for the VOS training and evaluation data.
 
-Build, then read back through ``tfds.data_source`` (random access, numpy)::
+Build, then read back through `tfds.data_source` (random access, numpy):
 
     from rde_jax.data import builders
     builders.SyntheticVos(config="tiny", data_dir=d).download_and_prepare()
@@ -9,49 +9,48 @@ Build, then read back through ``tfds.data_source`` (random access, numpy)::
         download_config=tfds.download.DownloadConfig(manual_dir="/data/DAVIS"))
 
 Records store encoded images (the original JPEG files; PNG for labels and synthetic frames) so a
-clip decodes only the frames it samples; ``records.VideoRecords`` decodes lazily (schema there).
-TFDS ``Image``/``Video`` features need TensorFlow and are not used.
+clip decodes only the frames it samples; `records.VideoRecords` decodes lazily (schema there).
+TFDS `Image`/`Video` features need TensorFlow and are not used.
 
-Where to get the data (extract, then pass the folder as ``manual_dir``):
+Where to get the data (extract, then pass the folder as `manual_dir`):
 
-* DAVIS (``davis_vos``): https://davischallenge.org/davis2017/code.html ->
-  ``DAVIS-2017-trainval-480p.zip`` (train/val, also DAVIS-2016 via ImageSets/2016) and
-  ``DAVIS-2017-test-dev-480p.zip``; extract both into the same folder (each holds ``DAVIS/``;
-  ``manual_dir`` = that ``DAVIS`` folder). The builder names are not ``davis``/``youtube_vos``
+* DAVIS (`davis_vos`): https://davischallenge.org/davis2017/code.html ->
+  `DAVIS-2017-trainval-480p.zip` (train/val, also DAVIS-2016 via ImageSets/2016) and
+  `DAVIS-2017-test-dev-480p.zip`; extract both into the same folder (each holds `DAVIS/`;
+  `manual_dir` = that `DAVIS` folder). The builder names are not `davis`/`youtube_vos`
   so they never collide with TFDS's own catalogue.
-* YouTube-VOS 2019 (``youtube_vos_2019``): https://youtube-vos.org/dataset/vos/ (registration,
-  CodaLab) -> ``train.zip``, ``valid.zip``; ``manual_dir`` holds ``train_480p/`` (config
-  ``official``, the default: the 480p copy the official training reads, restricted to the
-  official list) or ``train/`` (config ``full``), and ``valid/``.
-* BL30K (``bl30k_vos``): see the MiVOS instructions; ``manual_dir`` = the ``BL30K`` folder.
-  Stage 1 can read the folder directly instead (``rde_jax/data/folder_source.py``).
-* Static sets (``static_masks``): DUTS (http://saliencydetection.net/duts/), ECSSD
+* YouTube-VOS 2019 (`youtube_vos_2019`): https://youtube-vos.org/dataset/vos/ (registration,
+  CodaLab) -> `train.zip`, `valid.zip`; `manual_dir` holds `train_480p/` (config
+  `official`, the default: the 480p copy the official training reads, restricted to the
+  official list) or `train/` (config `full`), and `valid/`.
+* BL30K (`bl30k_vos`): see the MiVOS instructions; `manual_dir` = the `BL30K` folder.
+  Stage 1 can read the folder directly instead (`rde_jax/data/folder_source.py`).
+* Static sets (`static_masks`): DUTS (http://saliencydetection.net/duts/), ECSSD
   (https://www.cse.cuhk.edu.hk/leojia/projects/hsaliency/dataset.html), FSS-1000
   (https://github.com/HKUSTCV/FSS-1000), HRSOD and BIG (their papers' pages); the configs
-  follow the STCN/RDE ``static/`` layout (``name.jpg`` + ``name.png`` side by side; ``fss``
+  follow the STCN/RDE `static/` layout (`name.jpg` + `name.png` side by side; `fss`
   nested by class).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import logging
 from typing import Iterator
 
 import numpy as np
 import tensorflow_datasets as tfds
+from absl import logging
 
 from rde_jax.data import folder_source, folders
-from rde_jax.data.imageio import encode_png
 from rde_jax.data.records import StaticRecords, VideoRecords
 from rde_jax.data.synthetic import SyntheticConfig, SyntheticVideos
 from rde_jax.fileio import storage
+from rde_jax.fileio.imageio import encode_png
 
-log = logging.getLogger(__name__)
 
 
 def video_features() -> tfds.features.FeaturesDict:
-  """The per-video record (see ``records.py``); variable T, L, H, W."""
+  """The per-video record (see `records.py`); variable T, L, H, W."""
   blobs = lambda: tfds.features.Tensor(shape=(None,), dtype=np.object_)  # noqa: E731
   ints = lambda: tfds.features.Tensor(shape=(None,), dtype=np.int32)  # noqa: E731
   return tfds.features.FeaturesDict({
@@ -66,7 +65,7 @@ def video_features() -> tfds.features.FeaturesDict:
 
 
 def _video_example(record: dict) -> dict:
-  """``folders.read_video`` output -> TFDS example (labels re-encoded as lossless PNG)."""
+  """`folders.read_video` output -> TFDS example (labels re-encoded as lossless PNG)."""
   labels = record["labels"]
   return {
       "name": record["name"],
@@ -82,9 +81,9 @@ def _video_example(record: dict) -> dict:
 class _Builder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   """Base of our builders: array_record files by default; no checksums file next to the code.
 
-  TFDS 4.9.10 locates ``code_path`` through the ``importlib_resources`` backport (not one of
+  TFDS 4.9.10 locates `code_path` through the `importlib_resources` backport (not one of
   its declared dependencies) for builders that live in a package; we have no URL checksums to
-  find there, so ``code_path`` is None.
+  find there, so `code_path` is None.
   """
 
   def __init__(self, *, file_format: str = "array_record", **kwargs):
@@ -110,7 +109,7 @@ class _VideoBuilder(_Builder, skip_registration=True):
 # ---------------------------------------------------------------------------------------------
 @dataclasses.dataclass
 class SyntheticVosConfig(tfds.core.BuilderConfig):
-  """Sizes of a synthetic_vos build; split seeds are ``2*seed`` (train) and ``2*seed+1``."""
+  """Sizes of a synthetic_vos build; split seeds are `2*seed` (train) and `2*seed+1`."""
 
   height: int = 128
   width: int = 128
@@ -165,7 +164,7 @@ class SyntheticVos(_VideoBuilder):
 # ---------------------------------------------------------------------------------------------
 @dataclasses.dataclass
 class DavisConfig(tfds.core.BuilderConfig):
-  """``official_subset``: the 2017 train split holds the official 60-sequence list."""
+  """`official_subset`: the 2017 train split holds the official 60-sequence list."""
 
   year: str = "2017"
   resolution: str = "480p"
@@ -195,7 +194,7 @@ class DavisVos(_VideoBuilder):
       if (root / "ImageSets" / "2017" / "test-dev.txt").is_file():
         splits["test_dev"] = "test-dev"
       else:
-        log.warning("%s: no ImageSets/2017/test-dev.txt; building without test_dev", root)
+        logging.warning("%s: no ImageSets/2017/test-dev.txt; building without test_dev", root)
     def videos(split: str, listed: str) -> list[folders.VideoFiles]:
       if split == "train" and cfg.year == "2017" and cfg.official_subset:
         return folder_source.davis_train_videos(root, resolution=cfg.resolution)
@@ -211,7 +210,7 @@ class DavisVos(_VideoBuilder):
 # ---------------------------------------------------------------------------------------------
 @dataclasses.dataclass
 class YoutubeConfig(tfds.core.BuilderConfig):
-  """``train_dir``: the folder of the train split; ``official_subset``: the official 3,464 videos."""
+  """`train_dir`: the folder of the train split; `official_subset`: the official 3,464 videos."""
 
   train_dir: str = "train_480p"
   official_subset: bool = True
@@ -245,14 +244,14 @@ class YoutubeVos2019(_VideoBuilder):
     if (root / "valid" / "meta.json").is_file():
       splits["valid"] = self._generate_examples(folders.youtube_vos_videos(root, split="valid"), training=False)
     else:
-      log.warning("%s: no valid/meta.json; building without valid", root)
+      logging.warning("%s: no valid/meta.json; building without valid", root)
     return splits
 
 
 # ---------------------------------------------------------------------------------------------
 class Bl30kVos(_VideoBuilder):
   """BL30K (MiVOS): rendered videos, every frame annotated; one split, train. Streams one video at
-  a time from ``JPEGImages/<video>/*.jpg`` + ``Annotations/<video>/*.png``."""
+  a time from `JPEGImages/<video>/*.jpg` + `Annotations/<video>/*.png`."""
 
   name = "bl30k_vos"
   VERSION = tfds.core.Version("1.0.0")
@@ -272,7 +271,7 @@ class Bl30kVos(_VideoBuilder):
 # ---------------------------------------------------------------------------------------------
 @dataclasses.dataclass
 class StaticMasksConfig(tfds.core.BuilderConfig):
-  """``image_dir``/``mask_dir`` are relative to manual_dir (``mask_dir`` None = same folder)."""
+  """`image_dir`/`mask_dir` are relative to manual_dir (`mask_dir` None = same folder)."""
 
   image_dir: str = ""
   mask_dir: str | None = None
@@ -324,10 +323,10 @@ class StaticMasks(_Builder):
 
 # ---------------------------------------------------------------------------------------------
 def load_videos(name: str, *, split: str, data_dir: str | None = None, annotated_only: bool = True) -> VideoRecords:
-  """Opens a built video dataset (e.g. ``"davis_vos/2017"``) as a lazy video source."""
+  """Opens a built video dataset (e.g. `"davis_vos/2017"`) as a lazy video source."""
   return VideoRecords(tfds.data_source(name, split=split, data_dir=data_dir), annotated_only=annotated_only)
 
 
 def load_static(name: str, *, split: str = "train", data_dir: str | None = None) -> StaticRecords:
-  """Opens a built ``static_masks/<config>`` dataset as a static-image source."""
+  """Opens a built `static_masks/<config>` dataset as a static-image source."""
   return StaticRecords(tfds.data_source(name, split=split, data_dir=data_dir))

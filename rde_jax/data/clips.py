@@ -3,9 +3,9 @@
 Pure functions of (source item, numpy Generator, config); the pipeline stacks them into batches.
 Per-sample outputs (S = crop size, T = clip length):
 
-* ``video_clip``: rgb (T,S,S,3) f32 normalised, gt / sec_gt (T,S,S) f32 {0,1}, pgt / sec_pgt (S,S) f32,
+* `video_clip`: rgb (T,S,S,3) f32 normalised, gt / sec_gt (T,S,S) f32 {0,1}, pgt / sec_pgt (S,S) f32,
   cls_gt (T,S,S) int32 (1 target, 2 second, 0 else), selector (2,) f32.
-* ``static_clip``: rgb (T,S,S,3), gt (T,S,S) f32 in [0,1] (soft edges), pgt (S,S), cls_gt (T,S,S) int32.
+* `static_clip`: rgb (T,S,S,3), gt (T,S,S) f32 in [0,1] (soft edges), pgt (S,S), cls_gt (T,S,S) int32.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from rde_jax.data.tps import random_tps_warp
 
 @dataclasses.dataclass(frozen=True)
 class VideoClipConfig:
-  """Video stages (official ``VOSDataset``). BL30K: ``crop_scale`` (0.25, 1) and
-  ``filter_small_objects`` (its ``is_bl``); DAVIS / YouTube-VOS: (0.36, 1), no filter."""
+  """Video stages (official `VOSDataset`). BL30K: `crop_scale` (0.25, 1) and
+  `filter_small_objects` (its `is_bl`); DAVIS / YouTube-VOS: (0.36, 1), no filter."""
 
   crop_size: int = 384
   num_frames: int = 5
@@ -37,7 +37,7 @@ class VideoClipConfig:
 
 @dataclasses.dataclass(frozen=True)
 class StaticClipConfig:
-  """Stage 0 (official ``StaticTransformDataset``)."""
+  """Stage 0 (official `StaticTransformDataset`)."""
 
   crop_size: int = 384
   num_frames: int = 3
@@ -70,12 +70,12 @@ def _augment_video_frames(rgb: np.ndarray, ids: np.ndarray, rng: np.random.Gener
 
 def video_clip(video: Mapping[str, Any], rng: np.random.Generator, *, max_skip: int,
                cfg: VideoClipConfig = VideoClipConfig()) -> dict[str, np.ndarray]:
-  """``video``: frames (L,H,W,3) uint8 and labels (L,H,W) uint8 array-likes (lazy is fine).
+  """`video`: frames (L,H,W,3) uint8 and labels (L,H,W) uint8 array-likes (lazy is fine).
 
-  As ``VOSDataset.__getitem__``: up to ``max_tries`` draws (frames + augmentation) until the first
+  As `VOSDataset.__getitem__`: up to `max_tries` draws (frames + augmentation) until the first
   sampled frame holds a qualifying object; if none ever does, the target is all empty (gt zeros,
-  selector [1, 0]) and its perturbed first mask is what ``perturb_mask`` makes of an empty mask.
-  Without a second object ``sec_gt`` and ``sec_pgt`` are zeros.
+  selector [1, 0]) and its perturbed first mask is what `perturb_mask` makes of an empty mask.
+  Without a second object `sec_gt` and `sec_pgt` are zeros.
   """
   frames, labels = video["frames"], video["labels"]
   if len(frames) != len(labels):
@@ -105,7 +105,7 @@ def video_clip(video: Mapping[str, Any], rng: np.random.Generator, *, max_skip: 
 
 def static_clip(item: Mapping[str, Any], rng: np.random.Generator,
                 cfg: StaticClipConfig = StaticClipConfig()) -> dict[str, np.ndarray]:
-  """``item``: image (H,W,3) uint8 and mask (H,W) uint8 0..255 -> a 3-frame pseudo clip."""
+  """`item`: image (H,W,3) uint8 and mask (H,W) uint8 0..255 -> a 3-frame pseudo clip."""
   s = cfg.crop_size
   iou_target = rng.uniform(*cfg.perturb_iou)
   im, m = Image.fromarray(np.asarray(item["image"])), Image.fromarray(np.asarray(item["mask"]))

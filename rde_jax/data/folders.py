@@ -1,41 +1,42 @@
 """Readers of the standard VOS folder layouts (DAVIS, YouTube-VOS 2019, static image+mask sets).
 
-Layouts (``root`` = the extracted official folder):
+Layouts (`root` = the extracted official folder):
 
-* DAVIS 2016/2017: ``root/JPEGImages/480p/<seq>/00000.jpg``, ``root/Annotations/480p/<seq>/00000.png``
-  (palette PNGs, object ids), ``root/ImageSets/2017/{train,val,test-dev}.txt`` and
-  ``root/ImageSets/2016/{train,val}.txt``. DAVIS-2016 uses the 2017 folders with objects merged.
-* YouTube-VOS 2019: ``root/<split>/JPEGImages/<vid>/*.jpg``, ``root/<split>/Annotations/<vid>/*.png``
-  (every 5th frame in train; only frames where objects appear in valid), ``root/<split>/meta.json``.
-* Static sets (DUTS, ECSSD, HRSOD, BIG): an image folder and a mask folder (``name.jpg`` +
-  ``name.png``, possibly the same folder); FSS-1000: ``root/<class>/<name>.jpg`` + ``<name>.png``.
+* DAVIS 2016/2017: `root/JPEGImages/480p/<seq>/00000.jpg`, `root/Annotations/480p/<seq>/00000.png`
+  (palette PNGs, object ids), `root/ImageSets/2017/{train,val,test-dev}.txt` and
+  `root/ImageSets/2016/{train,val}.txt`. DAVIS-2016 uses the 2017 folders with objects merged.
+* YouTube-VOS 2019: `root/<split>/JPEGImages/<vid>/*.jpg`, `root/<split>/Annotations/<vid>/*.png`
+  (every 5th frame in train; only frames where objects appear in valid), `root/<split>/meta.json`.
+* Static sets (DUTS, ECSSD, HRSOD, BIG): an image folder and a mask folder (`name.jpg` +
+  `name.png`, possibly the same folder); FSS-1000: `root/<class>/<name>.jpg` + `<name>.png`.
 
-Listing only checks names; ``read_video`` / ``read_static`` decode and validate every file.
-``root`` may be a URI (``gs://bucket/DAVIS``): paths are then ``etils.epath`` paths
-(``rde_jax/fileio/storage.py``), local ones stay ``pathlib``.
+Listing only checks names; `read_video` / `read_static` decode and validate every file.
+`root` may be a URI (`gs://bucket/DAVIS`): paths are then `etils.epath` paths
+(`rde_jax/fileio/storage.py`), local ones stay `pathlib`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 from pathlib import Path
 from typing import Iterable, Iterator
 
 import numpy as np
+from absl import logging
 
-from rde_jax.data.imageio import DataError, PathLike, check_same_size, decode_grey, decode_labels, decode_rgb, read_bytes
+from rde_jax.errors import DataError
 from rde_jax.fileio import storage
+from rde_jax.fileio.imageio import (PathLike, check_same_size, decode_grey, decode_labels,
+                                    decode_rgb, read_bytes)
 
-log = logging.getLogger(__name__)
 
 _IMAGE_EXTS = (".jpg", ".jpeg")
 
 
 @dataclasses.dataclass(frozen=True)
 class VideoFiles:
-  """One video on disk: all frames and the annotated subset (``annotated`` = positions in frames)."""
+  """One video on disk: all frames and the annotated subset (`annotated` = positions in frames)."""
 
   name: str
   frames: tuple[Path, ...]
@@ -58,7 +59,7 @@ def is_folder(folder: Path) -> bool:
 
 
 def frame_id(path: Path) -> int:
-  """Numeric frame id of a file named like ``00035.jpg``."""
+  """Numeric frame id of a file named like `00035.jpg`."""
   try:
     return int(path.stem)
   except ValueError:
@@ -91,7 +92,7 @@ def _read_list(path: Path) -> list[str]:
 
 
 def davis_videos(root: PathLike, *, year: str = "2017", split: str = "train", resolution: str = "480p") -> list[VideoFiles]:
-  """Lists the DAVIS videos of ``ImageSets/<year>/<split>.txt`` (split: train, val, test-dev)."""
+  """Lists the DAVIS videos of `ImageSets/<year>/<split>.txt` (split: train, val, test-dev)."""
   root = storage.native(root)
   names = _read_list(root / "ImageSets" / str(year) / f"{split}.txt")
   return [
@@ -100,10 +101,10 @@ def davis_videos(root: PathLike, *, year: str = "2017", split: str = "train", re
 
 
 def youtube_vos_videos(root: PathLike, *, split: str = "train", frames_split: str | None = None) -> list[VideoFiles]:
-  """Lists the YouTube-VOS 2019 videos of ``root/<split>/meta.json`` (split: train, valid).
+  """Lists the YouTube-VOS 2019 videos of `root/<split>/meta.json` (split: train, valid).
 
-  ``frames_split`` takes the frames from ``root/<frames_split>/JPEGImages`` instead (e.g.
-  ``valid_all_frames``, which holds every frame; ``valid`` holds every 5th).
+  `frames_split` takes the frames from `root/<frames_split>/JPEGImages` instead (e.g.
+  `valid_all_frames`, which holds every frame; `valid` holds every 5th).
   """
   base = storage.native(root) / split
   frames = storage.native(root) / (frames_split or split) / "JPEGImages"
@@ -119,9 +120,9 @@ def youtube_vos_videos(root: PathLike, *, split: str = "train", frames_split: st
 def read_video(video: VideoFiles, *, require_palette: bool = True, merge_objects: bool = False) -> dict[str, object]:
   """Reads and validates one video.
 
-  Returns ``frames`` (list of T encoded JPEG bytes, exactly the files), ``frame_ids`` (T,) int32,
-  ``labels`` (L, H, W) uint8 for the annotated frames, ``label_positions`` (L,) int32 and
-  ``name``. Every frame is decoded once to validate it; ``merge_objects`` maps ids > 0 to 1.
+  Returns `frames` (list of T encoded JPEG bytes, exactly the files), `frame_ids` (T,) int32,
+  `labels` (L, H, W) uint8 for the annotated frames, `label_positions` (L,) int32 and
+  `name`. Every frame is decoded once to validate it; `merge_objects` maps ids > 0 to 1.
   """
   frames, shape = [], None
   for path in video.frames:
@@ -150,21 +151,21 @@ def read_video(video: VideoFiles, *, require_palette: bool = True, merge_objects
 
 
 def read_videos(videos: Iterable[VideoFiles], *, training: bool, **kwargs) -> Iterator[dict[str, object]]:
-  """``read_video`` over ``videos``; for training, videos with fewer than 3 annotated frames are
-  skipped with a warning (official ``VOSDataset.__init__``). A video whose first frame shows no
+  """`read_video` over `videos`; for training, videos with fewer than 3 annotated frames are
+  skipped with a warning (official `VOSDataset.__init__`). A video whose first frame shows no
   object is kept: the clip sampler then gives it an empty target, as the official one."""
   for video in videos:
     if training and len(video.annotated) < 3:
-      log.warning("skipping training video %s: %d annotated frames (< 3)", video.name, len(video.annotated))
+      logging.warning("skipping training video %s: %d annotated frames (< 3)", video.name, len(video.annotated))
       continue
     yield read_video(video, **kwargs)
 
 
 def static_pairs(image_dir: PathLike, mask_dir: PathLike | None = None, *, nested: bool = False) -> list[tuple[str, Path, Path]]:
-  """Lists (name, image, mask) of a static set: ``<image_dir>/<name>.jpg`` + ``<mask_dir>/<name>.png``.
+  """Lists (name, image, mask) of a static set: `<image_dir>/<name>.jpg` + `<mask_dir>/<name>.png`.
 
-  ``mask_dir`` defaults to the image's own folder. ``nested=True`` reads FSS-1000 style
-  ``<image_dir>/<class>/<name>.jpg`` + ``.png`` (the name becomes ``<class>/<name>``).
+  `mask_dir` defaults to the image's own folder. `nested=True` reads FSS-1000 style
+  `<image_dir>/<class>/<name>.jpg` + `.png` (the name becomes `<class>/<name>`).
   """
   image_dir = storage.native(image_dir)
   if not is_folder(image_dir):
@@ -192,7 +193,7 @@ def _png_names(folder: Path) -> set[str]:
 
 
 def read_static(image: Path, mask: Path) -> dict[str, object]:
-  """Reads one static pair: ``image`` (encoded bytes, the file itself), ``mask`` (H, W) uint8 0..255."""
+  """Reads one static pair: `image` (encoded bytes, the file itself), `mask` (H, W) uint8 0..255."""
   data = read_bytes(image)
   rgb = decode_rgb(data, name=str(image))
   grey = decode_grey(read_bytes(mask), name=str(mask))
@@ -201,7 +202,7 @@ def read_static(image: Path, mask: Path) -> dict[str, object]:
 
 
 def load_video(video: VideoFiles, **kwargs) -> dict[str, np.ndarray]:
-  """Decoded arrays of a fully annotated video: ``frames`` (T,H,W,3), ``labels`` (T,H,W) uint8."""
+  """Decoded arrays of a fully annotated video: `frames` (T,H,W,3), `labels` (T,H,W) uint8."""
   record = read_video(video, **kwargs)
   if len(record["label_positions"]) != len(record["frames"]):
     raise DataError(f"{video.name}: only {len(record['label_positions'])} of {len(record['frames'])} frames "
@@ -211,8 +212,8 @@ def load_video(video: VideoFiles, **kwargs) -> dict[str, np.ndarray]:
 
 
 def sequence_folder_videos(root: PathLike) -> list[VideoFiles]:
-  """Every sequence folder of ``root/JPEGImages/<seq>`` with ``root/Annotations/<seq>``
-  (no ImageSets list; the layout of the official ``eval_generic.py``)."""
+  """Every sequence folder of `root/JPEGImages/<seq>` with `root/Annotations/<seq>`
+  (no ImageSets list; the layout of the official `eval_generic.py`)."""
   root = storage.native(root)
   jpeg = root / "JPEGImages"
   if not is_folder(jpeg):

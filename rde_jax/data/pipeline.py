@@ -1,4 +1,4 @@
-"""Grain pipelines of fixed-shape training batches; batch ``step`` is a pure function of (seed, step).
+"""Grain pipelines of fixed-shape training batches; batch `step` is a pure function of (seed, step).
 
     ds = video_pipeline([SourceSpec(davis, repeat=5), SourceSpec(youtube, skip_divisor=5)],
                         batch_size=8, seed=0, max_skip=lambda step: max_skip_at(step, total, stage=3))
@@ -11,10 +11,10 @@ Batches (NHWC, time second; B = per-process batch, S = crop size):
   (B,S,S) f32 (perturbed frame-0 masks); cls_gt (B,T,S,S) int32; selector (B,2) f32.
 * stage 0: rgb (B,3,S,S,3); gt (B,3,S,S) f32 (soft edges); pgt (B,S,S); cls_gt (B,3,S,S) int32.
 
-Sample ids: global batch ``step`` holds ids ``step*G .. step*G+G-1`` (G = B x process_count);
-process p takes ``step*G + p*B .. + B``. Id n reads item ``perm_e[n mod N]`` of the concatenated
+Sample ids: global batch `step` holds ids `step*G .. step*G+G-1` (G = B x process_count);
+process p takes `step*G + p*B .. + B`. Id n reads item `perm_e[n mod N]` of the concatenated
 (repeated) sources, e = n // N, with a fresh seeded permutation per epoch, and augments it with
-``np.random.default_rng([seed, n])``. So processes read disjoint data, an epoch covers every
+`np.random.default_rng([seed, n])`. So processes read disjoint data, an epoch covers every
 item once, and resuming at any step is bit-identical.
 """
 
@@ -43,9 +43,9 @@ class Source(Protocol):
 
 @dataclasses.dataclass(frozen=True)
 class SourceSpec:
-  """A source in a mixture: its items appear ``repeat`` times per epoch; ``skip_divisor``
+  """A source in a mixture: its items appear `repeat` times per epoch; `skip_divisor`
   divides the frame skip (5 for YouTube-VOS, annotated every 5th frame; 1 for DAVIS and BL30K,
-  annotated every frame); ``clip_config`` replaces the pipeline's for this source (BL30K: its
+  annotated every frame); `clip_config` replaces the pipeline's for this source (BL30K: its
   crop scale and object filter)."""
 
   source: Source
@@ -78,7 +78,7 @@ class SamplePlan:
     return np.random.default_rng([self.seed, epoch, 0x9E3779B9]).permutation(self.epoch_size)
 
   def sample_id(self, position: int) -> int:
-    """Global sample id of this process's ``position``-th sample (step = position // B)."""
+    """Global sample id of this process's `position`-th sample (step = position // B)."""
     step, j = divmod(position, self.batch_size)
     return (step * self.process_count + self.process_index) * self.batch_size + j
 
@@ -90,7 +90,7 @@ class SamplePlan:
     return spec, offset % self.lengths[spec]
 
   def step_items(self, step: int) -> list[tuple[int, int]]:
-    """(spec, item) of every sample of this process's batch ``step``."""
+    """(spec, item) of every sample of this process's batch `step`."""
     return [self.item(self.sample_id(step * self.batch_size + j)) for j in range(self.batch_size)]
 
 
@@ -117,8 +117,8 @@ def _batched(plan: SamplePlan, make: Callable[[int], dict]) -> grain.MapDataset:
 def video_pipeline(specs: Sequence[SourceSpec], *, batch_size: int, seed: int,
                    max_skip: int | Callable[[int], int], config: VideoClipConfig = VideoClipConfig(),
                    process_index: int | None = None, process_count: int | None = None) -> grain.MapDataset:
-  """Video-stage batches (``ds[step]``); ``max_skip`` is a constant or a step -> skip schedule
-  (e.g. ``lambda s: max_skip_at(s, total_steps, stage)``), in DAVIS frames."""
+  """Video-stage batches (`ds[step]`); `max_skip` is a constant or a step -> skip schedule
+  (e.g. `lambda s: max_skip_at(s, total_steps, stage)`), in DAVIS frames."""
   plan = _plan(specs, seed, batch_size, process_index, process_count)
   schedule = max_skip if callable(max_skip) else (lambda step, k=int(max_skip): k)
 
@@ -135,7 +135,7 @@ def video_pipeline(specs: Sequence[SourceSpec], *, batch_size: int, seed: int,
 def static_pipeline(specs: Sequence[SourceSpec], *, batch_size: int, seed: int,
                     config: StaticClipConfig = StaticClipConfig(), process_index: int | None = None,
                     process_count: int | None = None) -> grain.MapDataset:
-  """Stage-0 batches (``ds[step]``) from static image+mask sources."""
+  """Stage-0 batches (`ds[step]`) from static image+mask sources."""
   plan = _plan(specs, seed, batch_size, process_index, process_count)
 
   def make(position: int) -> dict[str, np.ndarray]:
@@ -154,8 +154,8 @@ def sample_plan(specs: Sequence[SourceSpec], *, batch_size: int, seed: int, proc
 
 def make_iterator(ds: grain.MapDataset, *, start_step: int = 0, num_threads: int = 2,
                   prefetch: int = 4) -> grain.DatasetIterator:
-  """Threaded, prefetching iterator over ``ds`` from ``start_step``; its ``get_state()`` is a
-  small dict ({"next_index": step}) to checkpoint, restored with ``set_state``."""
+  """Threaded, prefetching iterator over `ds` from `start_step`; its `get_state()` is a
+  small dict ({"next_index": step}) to checkpoint, restored with `set_state`."""
   it = iter(ds.to_iter_dataset(grain.ReadOptions(num_threads=num_threads, prefetch_buffer_size=prefetch)))
   if start_step:
     it.set_state({"next_index": int(start_step)})

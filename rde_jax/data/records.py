@@ -1,17 +1,17 @@
 """Video sources over stored records, decoding frames lazily with Pillow.
 
-A stored video record (see ``builders.py``) holds encoded images, not pixels:
+A stored video record (see `builders.py`) holds encoded images, not pixels:
 
-* ``name`` str, ``frame_ids`` (T,) int32 (numbers of the frame files), ``height``, ``width``;
-* ``frames`` (T,) encoded images (the original JPEG files, or PNG for synthetic videos);
-* ``labels`` (L,) PNG label maps of the annotated frames, ``label_positions`` (L,) int32 indices
-  into ``frames``.
+* `name` str, `frame_ids` (T,) int32 (numbers of the frame files), `height`, `width`;
+* `frames` (T,) encoded images (the original JPEG files, or PNG for synthetic videos);
+* `labels` (L,) PNG label maps of the annotated frames, `label_positions` (L,) int32 indices
+  into `frames`.
 
-``VideoRecords`` turns any random-access sequence of such records (e.g. a TFDS
-``ArrayRecordDataSource``) into the pipeline's video source: item i is
-``{"frames": (T,H,W,3) uint8, "labels": (T,H,W) uint8, "name": str}`` where both arrays are
-``LazyImages``: indexing decodes only the frames asked for (a clip needs 5 of ~100), and
-``np.asarray`` decodes all of them.
+`VideoRecords` turns any random-access sequence of such records (e.g. a TFDS
+`ArrayRecordDataSource`) into the pipeline's video source: item i is
+`{"frames": (T,H,W,3) uint8, "labels": (T,H,W) uint8, "name": str}` where both arrays are
+`LazyImages`: indexing decodes only the frames asked for (a clip needs 5 of ~100), and
+`np.asarray` decodes all of them.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from rde_jax.data.imageio import decode_grey, decode_labels, decode_rgb
+from rde_jax.fileio.imageio import decode_grey, decode_labels, decode_rgb
 
 
 class LazyImages:
@@ -57,11 +57,11 @@ def _text(value: Any) -> str:
 
 
 class VideoRecords:
-  """Video source over stored video records (``__len__``, ``__getitem__``).
+  """Video source over stored video records (`__len__`, `__getitem__`).
 
-  With ``annotated_only`` (the default, what training wants) a video is restricted to its
-  annotated frames, so ``frames`` and ``labels`` have the same length. Otherwise ``frames``
-  has every frame and ``labels`` only the annotated ones (``label_positions`` says where).
+  With `annotated_only` (the default, what training wants) a video is restricted to its
+  annotated frames, so `frames` and `labels` have the same length. Otherwise `frames`
+  has every frame and `labels` only the annotated ones (`label_positions` says where).
   """
 
   def __init__(self, records: Sequence[Mapping[str, Any]], *, annotated_only: bool = True):
@@ -91,8 +91,8 @@ def _decode_ids(data: bytes, *, name: str) -> np.ndarray:
 
 
 class StaticRecords:
-  """Static-image source over stored records: item i is ``{"image": (H,W,3) uint8,
-  "mask": (H,W) uint8 0..255, "name": str}`` (decoded on access)."""
+  """Static-image source over stored records: item i is `{"image": (H,W,3) uint8,
+  "mask": (H,W) uint8 0..255, "name": str}` (decoded on access)."""
 
   def __init__(self, records: Sequence[Mapping[str, Any]]):
     self.records = records

@@ -1,7 +1,7 @@
 """Clip sampling for the video stages: frame indices, skip curriculum, objects.
 
-As the official ``dataset/vos_dataset.py VOSDataset.__getitem__`` (frames, objects, the BL30K
-size filter) and ``train.py`` (the skip curriculum).
+As the official `dataset/vos_dataset.py VOSDataset.__getitem__` (frames, objects, the BL30K
+size filter) and `train.py` (the skip curriculum).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ def max_skip_at(step: int, total_steps: int, stage: int) -> int:
 
   Stage 1 (BL30K) switches at [0.1, 0.2, 0.3, 0.4, 0.8], stages 2/3 at [0.1, 0.2, 0.3, 0.4, 0.9]
   (the official code switches per epoch; here per step). In DAVIS frames: divide by 5 for
-  YouTube-VOS (``VideoSet.skip_divisor``). Stage 0 has no curriculum (ValueError).
+  YouTube-VOS (`VideoSet.skip_divisor`). Stage 0 has no curriculum (ValueError).
   """
   if stage not in _SKIP_FRACTIONS:
     raise ValueError(f"no skip curriculum for stage {stage} (only 1, 2, 3)")
@@ -28,7 +28,7 @@ def max_skip_at(step: int, total_steps: int, stage: int) -> int:
 
 
 def sample_frame_indices(length: int, max_jump: int, rng: np.random.Generator, num_frames: int = 5) -> np.ndarray:
-  """Indices of ``num_frames`` frames of a ``length``-frame video, as the official 5-frame sampler.
+  """Indices of `num_frames` frames of a `length`-frame video, as the official 5-frame sampler.
 
   j = min(length, max_jump); start ~ U[0, max(max_jump//2 + 1, length - num_frames*j + 1)) (redrawn
   while it is past the end: the official code then fails and retries); f_k = f_{k-1} + U{1..j+1}
@@ -51,9 +51,9 @@ def sample_frame_indices(length: int, max_jump: int, rng: np.random.Generator, n
 
 
 def large_enough_objects(ids: np.ndarray, labels: np.ndarray) -> np.ndarray:
-  """The BL30K object filter on the first sampled frame (``VOSDataset.__getitem__``, ``is_bl``).
+  """The BL30K object filter on the first sampled frame (`VOSDataset.__getitem__`, `is_bl`).
 
-  ids: candidate object ids present in ``labels[0]``; labels (T >= 3, H, W) of the sampled frames
+  ids: candidate object ids present in `labels[0]`; labels (T >= 3, H, W) of the sampled frames
   (after augmentation). An object is kept if it covers more than 30x30 pixels in frame 0, or more
   than 10x10 pixels while covering fewer than 20x20 in each of frames 1 and 2 (small objects are
   fine only if they stay small).
@@ -70,10 +70,10 @@ def large_enough_objects(ids: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 def select_objects(first_labels: np.ndarray, rng: np.random.Generator,
                    sampled_labels: np.ndarray | None = None) -> tuple[int, int]:
-  """(target, second) object ids among those present in ``first_labels`` (H, W).
+  """(target, second) object ids among those present in `first_labels` (H, W).
 
   target = -1 when no object qualifies; second = -1 without a second object. With
-  ``sampled_labels`` (T, H, W; BL30K) only ``large_enough_objects`` qualify.
+  `sampled_labels` (T, H, W; BL30K) only `large_enough_objects` qualify.
   """
   ids = np.unique(first_labels)
   ids = ids[ids != 0]

@@ -108,7 +108,7 @@ def _sample_object(rng: np.random.Generator, cfg: SyntheticConfig, hue: float) -
 
 
 def _pose(obj: _Object, t: int, cfg: SyntheticConfig) -> tuple[np.ndarray, float, float]:
-  """Centre (y, x), rotation angle and scale of ``obj`` at frame ``t``."""
+  """Centre (y, x), rotation angle and scale of `obj` at frame `t`."""
   centre = obj.center + obj.amplitude * (np.sin(obj.omega * t + obj.phase) - np.sin(obj.phase))
   scale = 1.0 + cfg.scale_pulse * np.sin(obj.pulse_omega * t + obj.pulse_phase)
   return centre, obj.angle0 + obj.spin * t, scale
@@ -201,10 +201,10 @@ def generate_video(
     max_objects: int = 3,
     config: SyntheticConfig | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-  """Generates one video deterministically from ``seed``.
+  """Generates one video deterministically from `seed`.
 
   Returns frames (T, H, W, 3) uint8 and labels (T, H, W) uint8 (0 = bg, 1..K), with every
-  object visible in frame 0. ``config`` overrides the keyword sizes when given.
+  object visible in frame 0. `config` overrides the keyword sizes when given.
   """
   cfg = config or SyntheticConfig(
       height=height, width=width, num_frames=num_frames, min_objects=min_objects, max_objects=max_objects
@@ -246,10 +246,10 @@ def generate_video(
 
 
 class SyntheticVideos:
-  """In-memory video source: item i is ``generate_video(seed * 1_000_003 + i, config=...)``.
+  """In-memory video source: item i is `generate_video(seed * 1_000_003 + i, config=...)`.
 
-  ``__getitem__(i) -> {"frames": (T,H,W,3) uint8, "labels": (T,H,W) uint8, "name": str}``;
-  an LRU cache keeps as many generated videos as fit in ``cache_bytes`` (default 1 GiB, i.e.
+  `__getitem__(i) -> {"frames": (T,H,W,3) uint8, "labels": (T,H,W) uint8, "name": str}`;
+  an LRU cache keeps as many generated videos as fit in `cache_bytes` (default 1 GiB, i.e.
   about 500 videos of 128x128x32).
   """
 

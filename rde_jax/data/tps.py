@@ -1,22 +1,22 @@
-"""Thin-plate-spline warp of the static stage, as the official ``dataset/tps.py random_tps_warp``.
+"""Thin-plate-spline warp of the static stage, as the official `dataset/tps.py random_tps_warp`.
 
     rgb, mask = random_tps_warp(rgb, mask, rng, scale=0.02)   # (H,W,3) uint8, (H,W) uint8
 
-What the official code does (it calls the ``thinplatespline`` package and OpenCV's ``remap``),
+What the official code does (it calls the `thinplatespline` package and OpenCV's `remap`),
 written out here with numpy:
 
-* control points (``pick_random_points``): 12 distinct rows and 12 distinct columns, each drawn
-  without replacement, normalised by the image size; the official ``np.stack((rows/h, cols/w), 1)``
+* control points (`pick_random_points`): 12 distinct rows and 12 distinct columns, each drawn
+  without replacement, normalised by the image size; the official `np.stack((rows/h, cols/w), 1)`
   hands the *row* fraction to the spline as its x coordinate (crops are square, so this only
   matters for non-square inputs, and it is kept);
-* destinations = sources + N(0, scale) (``scale`` 0.02 of the image size);
+* destinations = sources + N(0, scale) (`scale` 0.02 of the image size);
 * one spline per axis fitted at the destinations to the displacement (source - destination),
-  kernel U(r) = r² log(r + 1e-6) with an affine part (``tps_theta_from_points``);
-* evaluated on the grid ``linspace(0, 1, W) x linspace(0, 1, H)`` and scaled by (W, H)
-  (``tps_grid``, ``tps_grid_to_remap``): even a zero displacement maps output pixel j to input
+  kernel U(r) = r² log(r + 1e-6) with an affine part (`tps_theta_from_points`);
+* evaluated on the grid `linspace(0, 1, W) x linspace(0, 1, H)` and scaled by (W, H)
+  (`tps_grid`, `tps_grid_to_remap`): even a zero displacement maps output pixel j to input
   j * W / (W - 1), so the last row and column sample just past the image;
 * the image is resampled bilinearly, the mask with **nearest** sampling, both with a **black
-  (zero)** border (``cv2.remap`` defaults: ``BORDER_CONSTANT``, value 0). The bilinear weights are
+  (zero)** border (`cv2.remap` defaults: `BORDER_CONSTANT`, value 0). The bilinear weights are
   exact, as OpenCV 5's remap (bit-identical, tests/test_data_tps.py); OpenCV 4, which the
   official runs used, rounded coordinates to 1/32 pixel (a few grey levels apart on noise).
 """
@@ -44,7 +44,7 @@ def _fit(ctrl: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 
 def tps_source_coords(src: np.ndarray, dst: np.ndarray, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-  """Remap maps of the warp taking ``src`` control points to ``dst`` ((N, 2) fractions, (x, y)).
+  """Remap maps of the warp taking `src` control points to `dst` ((N, 2) fractions, (x, y)).
 
   Returns (map_x, map_y), each (height, width) float32: the input pixel each output pixel reads.
   """
@@ -68,13 +68,13 @@ def _sample(img: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
 
 
 def remap_nearest(img: np.ndarray, map_x: np.ndarray, map_y: np.ndarray) -> np.ndarray:
-  """``cv2.remap(img, map_x, map_y, INTER_NEAREST)`` with a zero border: coordinates rounded."""
+  """`cv2.remap(img, map_x, map_y, INTER_NEAREST)` with a zero border: coordinates rounded."""
   rows, cols = np.rint(map_y).astype(np.int64), np.rint(map_x).astype(np.int64)
   return _sample(img, rows, cols).astype(img.dtype)
 
 
 def remap_bilinear(img: np.ndarray, map_x: np.ndarray, map_y: np.ndarray) -> np.ndarray:
-  """``cv2.remap(img, map_x, map_y, INTER_LINEAR)`` with a zero border, uint8 in and out."""
+  """`cv2.remap(img, map_x, map_y, INTER_LINEAR)` with a zero border, uint8 in and out."""
   x0, y0 = np.floor(map_x).astype(np.int64), np.floor(map_y).astype(np.int64)
   fx, fy = map_x - x0, map_y - y0
   if img.ndim == 3:
@@ -86,7 +86,7 @@ def remap_bilinear(img: np.ndarray, map_x: np.ndarray, map_y: np.ndarray) -> np.
 
 def random_control_points(rng: np.random.Generator, height: int, width: int, points: int,
                           scale: float) -> tuple[np.ndarray, np.ndarray]:
-  """(src, dst) control points (points, 2) as the official ``pick_random_points`` + noise."""
+  """(src, dst) control points (points, 2) as the official `pick_random_points` + noise."""
   if points > min(height, width):
     raise ValueError(f"TPS warp needs {points} distinct rows and columns, image is {height}x{width}")
   rows = rng.choice(height, size=points, replace=False) / height

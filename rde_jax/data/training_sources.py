@@ -3,21 +3,21 @@
     specs = video_specs("davis+youtube", cfg.data, clip_cfg)   # stages 2 / 3
     specs = video_specs("bl30k", cfg.data, clip_cfg)           # stage 1
 
-What each source is (official ``train.py`` and ``dataset/vos_dataset.py``):
+What each source is (official `train.py` and `dataset/vos_dataset.py`):
 
-| name | folder (``cfg.data.<name>_root``) | TFDS (``cfg.data.tfds_dir``) | repeat | skip divisor |
+| name | folder (`cfg.data.<name>_root`) | TFDS (`cfg.data.tfds_dir`) | repeat | skip divisor |
 | --- | --- | --- | --- | --- |
-| ``bl30k`` | ``BL30K/`` (JPEGImages/, Annotations/) | ``bl30k_vos`` | 1 | 1 (every frame annotated) |
-| ``davis`` | ``DAVIS/2017/trainval`` (JPEGImages/480p/, ...) | ``davis_vos/2017`` | ``davis_repeat`` (5) | 1 |
-| ``youtube`` | the folder holding ``train_480p/`` | ``youtube_vos_2019/official`` (or ``/full``) | 1 | 5 (every 5th frame) |
+| `bl30k` | `BL30K/` (JPEGImages/, Annotations/) | `bl30k_vos` | 1 | 1 (every frame annotated) |
+| `davis` | `DAVIS/2017/trainval` (JPEGImages/480p/, ...) | `davis_vos/2017` | `davis_repeat` (5) | 1 |
+| `youtube` | the folder holding `train_480p/` | `youtube_vos_2019/official` (or `/full`) | 1 | 5 (every 5th frame) |
 
 BL30K clips also use the official size filter on the first sampled frame
-(``VideoClipConfig.filter_small_objects``). With ``cfg.data.official_subsets`` (the default)
-DAVIS and YouTube-VOS are restricted to the official lists (``official_subsets.py``); from folders
-the switch applies at run time, for TFDS it picks the YouTube-VOS build (``official`` / ``full``;
+(`VideoClipConfig.filter_small_objects`). With `cfg.data.official_subsets` (the default)
+DAVIS and YouTube-VOS are restricted to the official lists (`official_subsets.py`); from folders
+the switch applies at run time, for TFDS it picks the YouTube-VOS build (`official` / `full`;
 the DAVIS build holds the list, which is DAVIS-2017's own train split). The pipeline then
 concatenates the sources (DAVIS repeated) and shuffles them each epoch, as the official
-``ConcatDataset([davis] * 5 + [youtube])`` under a shuffling sampler: YouTube-VOS is sampled
+`ConcatDataset([davis] * 5 + [youtube])` under a shuffling sampler: YouTube-VOS is sampled
 uniformly and a DAVIS video 5 times as often.
 """
 
@@ -56,7 +56,7 @@ def _tfds(name: str, tfds_dir: str, split: str = "train") -> Any:
 
 
 def video_source(name: str, data: Any) -> Any:
-  """The random-access video source ``name`` (one of SOURCES) of a config's ``data`` block."""
+  """The random-access video source `name` (one of SOURCES) of a config's `data` block."""
   from rde_jax.data import folder_source as fs
   root, subset = getattr(data, f"{name}_root", ""), bool(data.official_subsets)
   if name == "bl30k":
@@ -71,8 +71,8 @@ def video_source(name: str, data: Any) -> Any:
 
 
 def static_specs(data: Any) -> list[SourceSpec]:
-  """Stage-0 sources: ``data.static_root`` (the STCN/RDE ``static/`` folder: fss/, DUTS-TR/, ...)
-  read directly, or the built ``static_masks/<set>`` datasets of ``data.tfds_dir``."""
+  """Stage-0 sources: `data.static_root` (the STCN/RDE `static/` folder: fss/, DUTS-TR/, ...)
+  read directly, or the built `static_masks/<set>` datasets of `data.tfds_dir`."""
   from rde_jax.data import builders, folder_source, folders
   specs = []
   configs = {c.name: c for c in builders.StaticMasks.BUILDER_CONFIGS}
@@ -89,7 +89,7 @@ def static_specs(data: Any) -> list[SourceSpec]:
 
 
 def video_specs(sources: str, data: Any, clip: VideoClipConfig) -> list[SourceSpec]:
-  """SourceSpecs of '+'-joined official ``sources`` (see the table above)."""
+  """SourceSpecs of '+'-joined official `sources` (see the table above)."""
   specs = []
   for name in sources.split("+"):
     src = video_source(name, data)
@@ -103,7 +103,7 @@ def video_specs(sources: str, data: Any, clip: VideoClipConfig) -> list[SourceSp
 
 
 def davis_val_source(data: Any) -> Any:
-  """DAVIS-2017 val (periodic evaluation while training): ``data.davis_root`` or ``davis_vos/2017``."""
+  """DAVIS-2017 val (periodic evaluation while training): `data.davis_root` or `davis_vos/2017`."""
   if data.davis_root:
     from rde_jax.data import folder_source, folders
     return folder_source.FolderVideos(folders.davis_videos(data.davis_root, split="val"))

@@ -1,6 +1,6 @@
 """DAVIS 2016/2017 (val, test-dev): segment every sequence from its first annotation, write
 indexed PNGs `results/<seq>/<frame>.png`, and score J&F with the official-toolkit semantics
-(`rde_jax.davis_eval`) when every frame has ground truth.
+(`rde_jax.metrics.davis_scores`) when every frame has ground truth.
 
 Inference follows the official eval_davis.py: all objects of a sequence in one memory, frames at
 native 480p, official 16-px padding (unless shape buckets are configured). Object ids are the ids
@@ -20,7 +20,8 @@ from absl import logging
 
 from rde_jax import inference
 from rde_jax.data import folders
-from rde_jax.data.imageio import check_same_size, DataError
+from rde_jax.errors import DataError
+from rde_jax.fileio.imageio import check_same_size
 from rde_jax.evaluation import runner
 from rde_jax.fileio import label_png, storage, video_reader
 from rde_jax.metrics import davis_scores

@@ -19,7 +19,8 @@ import numpy as np
 from absl import logging
 
 from rde_jax.data import folders
-from rde_jax.data.imageio import check_same_size, DataError, read_bytes
+from rde_jax.errors import DataError
+from rde_jax.fileio.imageio import check_same_size, read_bytes
 from rde_jax import inference
 from rde_jax.evaluation import runner
 from rde_jax.fileio import label_png, storage, video_reader

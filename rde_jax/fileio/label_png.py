@@ -19,7 +19,8 @@ from typing import Iterable
 import numpy as np
 from PIL import Image
 
-from rde_jax.data.imageio import DataError, PathLike, read_bytes
+from rde_jax.errors import DataError
+from rde_jax.fileio.imageio import PathLike, read_bytes
 from rde_jax.fileio import atomic, storage
 
 

@@ -25,7 +25,8 @@ from typing import Iterator, Sequence
 import numpy as np
 from PIL import Image, ImageSequence
 
-from rde_jax.data.imageio import DataError, PathLike, read_bytes, read_rgb
+from rde_jax.errors import DataError
+from rde_jax.fileio.imageio import PathLike, read_bytes, read_rgb
 from rde_jax.fileio import storage
 
 

@@ -81,13 +81,13 @@ class Geometry:
   def crop(self) -> tuple[tuple[int, int], tuple[int, int]]:
     return ((self.pads[0][0], self.work[0]), (self.pads[1][0], self.work[1]))
 
-  def matrices(self, prop: Any) -> tuple[Any, Any, Any, Any]:
+  def matrices(self, engine: Any) -> tuple[Any, Any, Any, Any]:
     """Device resize matrices (in: rh, rw bicubic; out: uh, uw bilinear), Nones at native size."""
     if self.work == self.size:
       return None, None, None, None
     (hh, ww), (h, w) = self.size, self.work
-    return (prop.put(resize.bicubic_matrix(hh, h)), prop.put(resize.bicubic_matrix(ww, w)),
-            prop.put(resize.bilinear_matrix(h, hh)), prop.put(resize.bilinear_matrix(w, ww)))
+    return (engine.put(resize.bicubic_matrix(hh, h)), engine.put(resize.bicubic_matrix(ww, w)),
+            engine.put(resize.bilinear_matrix(h, hh)), engine.put(resize.bilinear_matrix(w, ww)))
 
   def labels_to_work(self, labels: np.ndarray) -> np.ndarray:
     """(H,W) ids -> (h,w) ids with PyTorch's nearest rule (`resize.nearest_labels`)."""

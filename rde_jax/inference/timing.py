@@ -46,16 +46,16 @@ class ChunkRecord:
 class Clock:
   """Splits a generator's busy time into reading, compiling and the rest (model time)."""
 
-  def __init__(self, stats: RunStats, prop: Any):
-    self.stats, self.prop = stats, prop
+  def __init__(self, stats: RunStats, engine: Any):
+    self.stats, self.engine = stats, engine
     self.resume()
 
   def resume(self) -> None:
-    self.t0, self.read_s, self.c0 = time.perf_counter(), 0.0, self.prop.compile_seconds
+    self.t0, self.read_s, self.c0 = time.perf_counter(), 0.0, self.engine.compile_seconds
 
   def pause(self, frames: int = 0) -> tuple[float, float]:
     """Books the time since `resume`; returns its (model, compile) seconds."""
-    compiled = self.prop.compile_seconds - self.c0
+    compiled = self.engine.compile_seconds - self.c0
     s = self.stats
     model = time.perf_counter() - self.t0 - self.read_s - compiled
     s.model_seconds += model

@@ -17,7 +17,6 @@ from typing import Any, Sequence
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from rde_jax.model import memory_read
 from rde_jax.model.network import RDEVOS
@@ -26,11 +25,9 @@ from rde_jax.model.network import RDEVOS
 class ClipForward:
   """Callable (variables, batch) -> outputs dict; static settings fixed at construction."""
 
-  def __init__(self, model: RDEVOS, *, num_objects: int, sam_frames: Sequence[int] = (2, 4),
-               unroll: bool = True):
-    """`unroll` lets XLA see the whole (short) clip: on CPU its backward ran ~3x faster than a
-    rolled loop (conds on static frame indices fold away). The carry is constant-size either way."""
-    self.unroll = unroll
+  def __init__(self, model: RDEVOS, *, num_objects: int, sam_frames: Sequence[int] = (2, 4)):
+    """The (short) clip is unrolled with static frame indices, so XLA sees the whole clip (on
+    CPU its backward ran ~3x faster than a rolled loop with traced conds)."""
     self.model = model
     self.num_objects = num_objects
     self.sam_frames = tuple(sam_frames)
@@ -96,9 +93,8 @@ class ClipForward:
     sam_flags = jnp.asarray([t in self.sam_frames for t in range(1, t_len)])
     use_sam = bool(self.sam_frames)
 
-    def step(c: dict, xs: tuple) -> tuple[dict, dict]:
-      t, is_sam = xs  # Python ints when unrolled (static control flow), tracers under scan
-      f = {k: jax.lax.dynamic_index_in_dim(v, t, 1, keepdims=False) for k, v in feats.items()}
+    def step(c: dict, t: int) -> tuple[dict, dict]:
+      f = {k: v[:, t] for k, v in feats.items()}
       valid = jnp.repeat(jnp.arange(t_len) < t, hw[0] * hw[1])
       mk = keys.reshape(b, -1, keys.shape[-1])
       mv = c["bank_v"].reshape(b, o, t_len * hw[0] * hw[1], -1)
@@ -106,40 +102,35 @@ class ClipForward:
       out = {"logits_stm": logits, "readout_stm": r_stm}
       if use_sam:
         def compress(cc):
-          k_prev = jax.lax.dynamic_index_in_dim(feats["k16"], t - 1, 1, keepdims=False)
+          k_prev = feats["k16"][:, t - 1]
           key2 = jnp.stack([cc["rde_k"], k_prev], 1)
           val2 = jnp.stack([cc["rde_v"], cc["prev_v"]], 2).reshape(b * o, 2, *hw, -1)
           nk, nv = self._apply(variables, key2, val2, method=RDEVOS.compress)
           return nk[:, 0], nv[:, 0].reshape(b, o, *hw, -1)
-        rde_k, rde_v = _cond(t >= 2, compress, lambda cc: (cc["rde_k"], cc["rde_v"]), c)
+        rde_k, rde_v = compress(c) if t >= 2 else (c["rde_k"], c["rde_v"])
 
         def sam_read(_):
           mk1 = rde_k.reshape(b, -1, rde_k.shape[-1])
           mv1 = rde_v.reshape(b, o, -1, rde_v.shape[-1])
           lg, _, r = self._segment(variables, f, mk1, mv1, None, selector)
           return lg, r
-        zeros = lambda _: (jnp.zeros_like(logits), jnp.zeros_like(r_stm))
-        logits_sam, r_sam = _cond(is_sam, sam_read, zeros, None)
+        zeros = (jnp.zeros_like(logits), jnp.zeros_like(r_stm))
+        logits_sam, r_sam = sam_read(None) if t in self.sam_frames else zeros
         out.update(logits_sam=logits_sam, readout_sam=r_sam)
       else:
         rde_k, rde_v = c["rde_k"], c["rde_v"]
-      encode = lambda m: self._value(variables, rgb_at(rgb, t), f["f16"], m)
-      v_t = _cond(t < t_len - 1, encode,  # the last frame's value is never used
-                         lambda m: jnp.zeros_like(c["prev_v"]), masks)
+      # The last frame's value is never used.
+      v_t = (self._value(variables, rgb[:, t], f["f16"], masks) if t < t_len - 1
+             else jnp.zeros_like(c["prev_v"]))
       out["masks"] = masks
-      new_bank = jax.lax.dynamic_update_index_in_dim(c["bank_v"], v_t, t, 2)
+      new_bank = c["bank_v"].at[:, :, t].set(v_t)
       return {"bank_v": new_bank, "rde_k": rde_k, "rde_v": rde_v, "prev_v": v_t}, out
 
-    if self.unroll:
-      per_frame = []
-      for t in range(1, t_len):
-        carry, out = step(carry, (t, t in self.sam_frames))
-        per_frame.append(out)
-      outs = {k: jnp.stack([o[k] for o in per_frame], 1) for k in per_frame[0]}
-    else:
-      ts = jnp.arange(1, t_len)
-      _, outs = jax.lax.scan(step, carry, (ts, sam_flags))
-      outs = {k: jnp.moveaxis(v, 0, 1) for k, v in outs.items()}  # (B, T-1, ...)
+    per_frame = []
+    for t in range(1, t_len):
+      carry, out = step(carry, t)
+      per_frame.append(out)
+    outs = {k: jnp.stack([o[k] for o in per_frame], 1) for k in per_frame[0]}
     logits = outs["logits_stm"]
     if use_sam:
       logits = jnp.where(sam_flags[None, :, None, None, None], outs["logits_sam"], logits)
@@ -148,15 +139,3 @@ class ClipForward:
     if use_sam:
       result["readout_sam"] = outs["readout_sam"]
     return result
-
-
-def _cond(pred: Any, true_fn: Any, false_fn: Any, operand: Any) -> Any:
-  """lax.cond, or a plain Python branch when the predicate is static."""
-  if isinstance(pred, (bool, np.bool_)):
-    return true_fn(operand) if pred else false_fn(operand)
-  return jax.lax.cond(pred, true_fn, false_fn, operand)
-
-
-def rgb_at(rgb: jnp.ndarray, t: jnp.ndarray) -> jnp.ndarray:
-  """rgb (B,T,H,W,3) at a traced frame index -> (B,H,W,3)."""
-  return jax.lax.dynamic_index_in_dim(rgb, t, 1, keepdims=False)

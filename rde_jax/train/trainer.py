@@ -30,8 +30,8 @@ from rde_jax.train.clip_loss import clip_loss, LossConfig
 from rde_jax.train.loss_scale import LossScale
 
 
-# Training runs direct convolutions on every backend (docs/training.md: on the CPU the fast path
-# gave no gain on a training step, and the gradients keep the official arithmetic).
+# Training runs direct convolutions on every backend, the CPU included: the gradients keep the
+# official arithmetic (docs/training.md, "Convolutions in training").
 TRAIN_CONV_ALGORITHM = "direct"
 
 

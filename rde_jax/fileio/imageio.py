@@ -13,14 +13,10 @@ from typing import Union
 import numpy as np
 from PIL import Image
 
-from rde_jax.errors import UserError
+from rde_jax.errors import DataError
 from rde_jax.fileio import storage
 
 PathLike = Union[str, os.PathLike]
-
-
-class DataError(UserError, ValueError):
-  """Invalid or unreadable input data; the message names the file or folder."""
 
 
 def _open(data: bytes, name: str) -> Image.Image:
