@@ -70,14 +70,6 @@ def read_rgb(path: PathLike) -> np.ndarray:
   return decode_rgb(read_bytes(path), name=os.fspath(path))
 
 
-def read_labels(path: PathLike, *, require_palette: bool = True) -> np.ndarray:
-  return decode_labels(read_bytes(path), name=os.fspath(path), require_palette=require_palette)
-
-
-def read_grey(path: PathLike) -> np.ndarray:
-  return decode_grey(read_bytes(path), name=os.fspath(path))
-
-
 def encode_png(array: np.ndarray, *, compress_level: int = 1) -> bytes:
   """(H, W) or (H, W, 3) uint8 -> PNG bytes ('L' or 'RGB'; lossless)."""
   array = np.ascontiguousarray(array)

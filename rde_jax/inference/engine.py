@@ -8,8 +8,8 @@ STM baseline, segment, the benchmark's stage timings) runs these functions.
 
 Frames are ImageNet-normalised and padded to multiples of 16: (Hp,Wp,3). Every jitted function
 is compiled ahead of time once per argument shape (`Engine.call`; counted in `compiles`, timed
-in `compile_seconds`). Memory variants (`modes.MemoryMode`) differ only in `memory.read` and
-`memory.store`.
+in `compile_seconds`). Memory variants (`modes.MemoryMode`) differ only in `memory` (`empty`,
+`reserve`, `read`, `store`, `open_banks`) and `modes`.
 """
 
 from __future__ import annotations

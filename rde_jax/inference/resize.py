@@ -94,10 +94,3 @@ def nearest_labels(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
   rows = nearest_indices(labels.shape[0], int(size[0]))
   cols = nearest_indices(labels.shape[1], int(size[1]))
   return labels[rows[:, None], cols[None, :]]
-
-
-def resize_hw(x: np.ndarray, rh: np.ndarray, rw: np.ndarray, *, channels_last: bool) -> np.ndarray:
-  """Applies (h', H) and (w', W) matrices to (..., H, W, C) or (..., H, W) arrays (numpy)."""
-  if channels_last:
-    return np.einsum("ah,...hwc,bw->...abc", rh, x, rw)
-  return np.einsum("ah,...hw,bw->...ab", rh, x, rw)
