@@ -177,3 +177,25 @@ def test_cli_errors_and_checkpoint_mismatch(clip, tmp_path):
                         capture_output=True, text=True, timeout=120)
   assert proc.returncode == 1 and "does not match the requested" in proc.stderr
   assert not (tmp_path / "o").exists()
+
+
+def test_preset_and_flags_make_one_settings_object():
+  """--preset applies first; flags given explicitly win over it; the rest keep the defaults."""
+  from absl import flags
+  from rde_jax.errors import UserError
+
+  def settings(*argv):
+    fv = flags.FlagValues()
+    segment.define_flags(fv)
+    fv(["segment", *argv])
+    return segment.settings_from_flags(fv)
+
+  assert settings() == InferenceSettings()
+  s = settings("--preset=official", "--top_k=20")
+  assert (s.dtype, s.conv_algorithm, s.top_k, s.mem_every) == ("float16", "direct", 20, 3)
+  assert settings("--preset=official", "--dtype=float32").dtype == "float32"
+  assert settings("--max_side=0").max_side is None and settings("--max_side=480").max_side == 480
+  with pytest.raises(UserError, match="--preset must be one of"):
+    settings("--preset=turbo")
+  with pytest.raises(UserError, match="--max_side must be 0"):
+    settings("--max_side=8")
