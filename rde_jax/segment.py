@@ -6,7 +6,8 @@ r"""Segment your own video from a first-frame mask.
 INPUT (--video): a folder of JPEG/PNG frames (natural name order), a GIF, or a video file
 (MP4/AVI/MOV/MKV/WEBM: needs the optional extra `pip install imageio-ffmpeg`, or PyAV).
 --mask: label image of the annotated frame: indexed (palette) or grayscale PNG, 0 = background,
-1..K objects (a grey 0/255 mask is one object); 16-bit PNGs are accepted when ids <= 255.
+1..K objects (a 0/255 mask is one object; in a mask holding other ids, 255 is void as in DAVIS
+and YouTube-VOS, unless --keep_255); 16-bit PNGs are accepted when ids <= 255.
 
 Writes --out as a whole (a new or empty folder, or an earlier output with --overwrite):
   masks/<frame>.png   one indexed PNG per frame (DAVIS palette; the frame file's stem for
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import collections
 import functools
+import itertools
 import os
 import sys
 import tempfile
@@ -41,21 +43,24 @@ from rde_jax.data.imageio import DataError
 from rde_jax.fileio import atomic, atomic_dir, label_png, storage, video_reader
 from rde_jax.fileio.video_outputs import VideoOutputs
 
+# What --out holds (outputs written before manifests existed are recognised by it).
+OUTPUT_LAYOUT = ("summary.json", "masks/", "masks/*.png", "overlay.mp4", "overlay.gif")
+
 
 def _frames_from(source: video_reader.FrameSource, start: int,
                  keep: collections.deque | None) -> tuple[list[np.ndarray], Iterator[np.ndarray]]:
   """(frames before `start`, iterator from `start` on); frames fed on are also kept for overlays."""
   it = iter(source)
   before = []
-  for _ in range(start):
+  for _ in range(start + 1):  # the frames before `start`, then `start` itself must exist
     f = next(it, None)
     if f is None:
-      raise DataError(f"--start_frame {start} is beyond the end of the video "
-                      f"({len(before)} frames)")
+      raise DataError(f"--start_frame {start} is outside the video ({len(before)} frames)")
     before.append(f)
+  annotated = before.pop()
 
   def feed() -> Iterator[np.ndarray]:
-    for f in it:
+    for f in itertools.chain([annotated], it):
       if keep is not None:
         keep.append(f)
       yield f
@@ -67,7 +72,8 @@ def segment_to_folder(model: api.VOSModel, video: str | os.PathLike, mask: str |
                       dtype: str = "float32", memory_mode: str = "two-frames-compress",
                       include_last: bool = False, max_side: int | None = None,
                       start_frame: int = 0,
-                      resize_mask: bool = False, chunk: int = 8, write_overlay: bool = True,
+                      resize_mask: bool = False, keep_255: bool = False, chunk: int = 8,
+                      write_overlay: bool = True,
                       show_progress: bool = False, overwrite: bool = False,
                       flag_prefix: str = "") -> dict[str, Any]:
   """Validates the inputs, segments the video and writes masks/, the overlay and summary.json.
@@ -79,14 +85,17 @@ def segment_to_folder(model: api.VOSModel, video: str | os.PathLike, mask: str |
   dtype = validate.segment_options(flag_prefix, mem_every=mem_every, top_k=top_k, chunk=chunk,
                                    max_side=max_side, start_frame=start_frame, dtype=dtype)
   validate.choice(f"{flag_prefix}memory_mode", memory_mode, inference.MODES)
-  out = validate.output_dir(f"{flag_prefix}out", out, overwrite=overwrite, marker="summary.json",
-                            what="segment results")
+  out = validate.output_dir(
+      f"{flag_prefix}out", out, overwrite=overwrite, marker="summary.json",
+      what="segment results", legacy=OUTPUT_LAYOUT,
+      inputs=[(f"{flag_prefix}video", video), (f"{flag_prefix}mask", mask),
+              (f"{flag_prefix}checkpoint", model.source)])
   source = video_reader.open_video(video)
   labels = label_png.read_label_image(mask, binary_255_is_one=True)
   compact, lut = api.prepare_mask(labels, source.size, resize_mask=resize_mask,
-                                  name=os.fspath(mask))
-  if source.num_frames and isinstance(source, video_reader.FrameFiles) and \
-      start_frame >= source.num_frames:
+                                  name=os.fspath(mask), keep_255=keep_255)
+  if source.num_frames and isinstance(source, (video_reader.FrameFiles, video_reader.GifFrames)) \
+      and start_frame >= source.num_frames:  # exact counts; video files: `_frames_from`
     raise DataError(f"--start_frame {start_frame} is outside the video "
                     f"({source.num_frames} frames)")
   if storage.is_remote(out):  # an object store: segment into a local folder, then upload it
@@ -94,13 +103,13 @@ def segment_to_folder(model: api.VOSModel, video: str | os.PathLike, mask: str |
       summary = segment_to_folder(
           model, video, mask, local, mem_every=mem_every, top_k=top_k, dtype=dtype,
           memory_mode=memory_mode, include_last=include_last, max_side=max_side,
-          start_frame=start_frame, resize_mask=resize_mask, chunk=chunk,
+          start_frame=start_frame, resize_mask=resize_mask, keep_255=keep_255, chunk=chunk,
           write_overlay=write_overlay, show_progress=show_progress)
       summary["out"] = os.fspath(out)
       atomic.write_json(Path(local) / "summary.json", summary)
       storage.upload_folder(local, out, last="summary.json", replace=("masks",))
     return summary
-  with atomic_dir.replacing(out) as stage:
+  with atomic_dir.replacing(out, OUTPUT_LAYOUT) as stage:
     summary = _run(model, source, compact, lut, stage, mem_every=mem_every, top_k=top_k,
                    dtype=dtype, memory_mode=memory_mode, include_last=include_last,
                    max_side=max_side or None, start=start_frame, chunk=chunk,
@@ -129,6 +138,8 @@ def _run(model: api.VOSModel, source: video_reader.FrameSource, compact: np.ndar
       outputs.write(source.name(t), empty, frame)
       bar.update()
     engine = model.engine(top_k=top_k, dtype=dtype, memory_mode=memory_mode)
+    if source.num_frames:  # never pad a chunk beyond the video (the count may be an estimate)
+      chunk = max(1, min(chunk, source.num_frames - start - 1))
     for t, labels in inference.propagate(
         engine, rest, compact, mem_every=mem_every, include_last=include_last, chunk=chunk,
         output="labels", stats=stats, work_size=api.work_size(source.size, max_side)):
@@ -172,6 +183,8 @@ def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
   i("max_side", 0, "Run at long side <= this (0: native size; else >= 16).")
   i("start_frame", 0, "Index of the annotated frame.")
   b("resize_mask", False, "Resize a mask of another size (nearest).")
+  b("keep_255", False, "Track mask pixels of value 255 as an object (default: void, as in "
+    "DAVIS / YouTube-VOS, when the mask holds other objects).")
   i("chunk", 8, "Frames per device call (>= 1).")
   b("overlay", True, "Write the overlay video.")
   b("progress", True, "Progress bar on stderr.")
@@ -190,18 +203,22 @@ def main(argv: list[str], fv: flags.FlagValues = flags.FLAGS) -> int:
   validate.choice("--arch", fv.arch, ("",) + validate.ARCHES)
   validate.choice("--matmul_precision", fv.matmul_precision, validate.PRECISIONS)
   validate.output_dir("--out", fv.out, overwrite=fv.overwrite, marker="summary.json",
-                      what="segment results")
+                      what="segment results", legacy=OUTPUT_LAYOUT,
+                      inputs=[("--video", fv.video), ("--mask", fv.mask),
+                              ("--checkpoint", fv.checkpoint)])
   validate.model_dir("--checkpoint", fv.checkpoint)
   source = video_reader.open_video(fv.video)
   labels = label_png.read_label_image(fv.mask, binary_255_is_one=True)
-  api.prepare_mask(labels, source.size, resize_mask=fv.resize_mask, name=fv.mask)
+  api.prepare_mask(labels, source.size, resize_mask=fv.resize_mask, name=fv.mask,
+                   keep_255=fv.keep_255, notes=False)  # checked now; said once, below
   runtime.configure(matmul_precision=fv.matmul_precision, conv_algorithm=fv.conv_algorithm,
                     compilation_cache=runtime.DEFAULT_CACHE)
   model = api.load(fv.checkpoint, arch=fv.arch or None)
   summary = segment_to_folder(
       model, fv.video, fv.mask, fv.out, mem_every=fv.mem_every, top_k=fv.top_k, dtype=fv.dtype,
       memory_mode=fv.memory_mode, include_last=fv.include_last, max_side=fv.max_side or None,
-      start_frame=fv.start_frame, resize_mask=fv.resize_mask, chunk=fv.chunk,
+      start_frame=fv.start_frame, resize_mask=fv.resize_mask, keep_255=fv.keep_255,
+      chunk=fv.chunk,
       write_overlay=fv.overlay, show_progress=fv.progress, overwrite=fv.overwrite,
       flag_prefix="--")
   print(f"{summary['frames']} frames, objects {summary['objects']}, {summary['fps']:.1f} FPS "

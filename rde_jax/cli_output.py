@@ -1,0 +1,153 @@
+"""What the commands print on stderr when a library fails: one line, not its thread dumps.
+
+* `disk_full(e)`: 'error: disk full (No space left on device) writing PATH' for an exception
+  whose chain holds ENOSPC/EDQUOT, however a library wrapped it (orbax/tensorstore raise
+  `ValueError: RESOURCE_EXHAUSTED: ... No space left on device`). PATH is the folder the user
+  named: a staging folder `.NAME.staging.<pid>.<token>` is reported as NAME.
+* `quiet_library_logs`: unless --verbosity is given, library log records below WARNING are
+  dropped, ERROR records of library background threads are dropped (asynchronous work that
+  failed: the main thread re-raises it and the command reports it as its one line; orbax logs
+  each such failure with its traceback several times), and the library records kept lose their
+  tracebacks (--verbosity=0 shows everything).
+* `StderrTracebackFilter`: tensorstore's completion callbacks print a traceback ending in
+  `RuntimeError: Event loop is closed` for every pending write or read of an orbax operation
+  that failed (its event loop is already closed; 10-150 of them on a full disk or a model
+  folder missing its data). The filter drops exactly those blocks; all other output passes.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import logging
+import os
+import re
+import sys
+import threading
+from typing import Sequence
+
+_FULL = (errno.ENOSPC, errno.EDQUOT)
+_FULL_TEXT = re.compile(r"No space left on device|Disk quota exceeded|os_error_code='(28|122)'")
+_QUOTED_PATH = re.compile(r'(?:local file|Failed writing:?|file) "([^"]+)"')
+_STAGING = re.compile(r"/\.([^/]+)\.(?:staging|trash)\.\d+\.[0-9a-f]+")
+
+
+def _chain(e: BaseException) -> list[BaseException]:
+  out, seen = [], set()
+  while e is not None and id(e) not in seen and len(out) < 20:
+    seen.add(id(e))
+    out.append(e)
+    e = e.__cause__ or e.__context__
+  return out
+
+
+def user_path(path: str) -> str:
+  """A path as the user named it: staging folders mapped to their target, orbax temporaries
+  cut off."""
+  path = _STAGING.sub(r"/\1", path)
+  path = re.sub(r"\.orbax-checkpoint-tmp.*$", "", path)
+  return path.rstrip("/")
+
+
+def disk_full(e: BaseException) -> str | None:
+  """The one line for a full disk anywhere in `e`'s chain (None: not a full disk)."""
+  for x in _chain(e):
+    text = str(x)
+    if (isinstance(x, OSError) and x.errno in _FULL) or _FULL_TEXT.search(text):
+      path = getattr(x, "filename", None) if isinstance(x, OSError) else None
+      if not path:
+        m = _QUOTED_PATH.search(text)
+        path = m.group(1) if m else None
+      where = f" writing {user_path(os.fspath(path))}" if path else ""
+      return (f"error: disk full (No space left on device){where}; nothing half-written is "
+              "left: free some space and rerun")
+  return None
+
+
+def quiet_library_logs(ours: Sequence[str]) -> None:
+  """Installs the record filter of the module docstring on the root handlers (once)."""
+  ours = tuple(ours)
+
+  def keep(record: logging.LogRecord) -> bool:
+    if record.pathname.startswith(ours):
+      return True
+    if record.levelno < logging.WARNING:
+      return False
+    if record.levelno >= logging.ERROR and record.thread != threading.main_thread().ident:
+      return False
+    record.exc_info, record.exc_text, record.stack_info = None, None, None
+    return True
+
+  keep._rde_quiet = True  # type: ignore[attr-defined]
+  for handler in logging.getLogger().handlers:
+    if not any(getattr(f, "_rde_quiet", False) for f in handler.filters):
+      handler.addFilter(keep)
+
+
+class StderrTracebackFilter(io.TextIOBase):
+  """Wraps sys.stderr; drops traceback blocks whose exception line starts with one of `drop`.
+  Lines are grouped per thread, so another thread's output never ends a held block."""
+
+  def __init__(self, stream: io.TextIOBase, drop: Sequence[str] = (
+      "RuntimeError: Event loop is closed",)):
+    self._stream, self._drop = stream, tuple(drop)
+    self._lock = threading.Lock()
+    self._pending: dict[int, str] = {}  # per thread: text after its last newline
+    self._block: dict[int, list[str]] = {}  # per thread: traceback lines held back
+
+  def _line(self, tid: int, line: str) -> None:
+    block = self._block.get(tid)
+    if line.startswith("Traceback (most recent call last):"):
+      self._flush_block(tid)
+      self._block[tid] = [line]
+    elif block and line.startswith(" "):
+      block.append(line)
+    elif block:
+      if not line.startswith(self._drop):
+        self._stream.write("".join(block) + line)
+      del self._block[tid]
+    else:
+      self._stream.write(line)
+
+  def _flush_block(self, tid: int) -> None:
+    block = self._block.pop(tid, None)
+    if block:
+      self._stream.write("".join(block))
+
+  def write(self, text: str) -> int:
+    tid = threading.get_ident()
+    with self._lock:
+      pending = self._pending.pop(tid, "") + text
+      *lines, pending = pending.split("\n")
+      for line in lines:
+        self._line(tid, line + "\n")
+      if pending and tid not in self._block:  # a partial line outside a traceback: now
+        self._stream.write(pending)
+      elif pending:
+        self._pending[tid] = pending
+    return len(text)
+
+  def flush(self) -> None:
+    with self._lock:
+      for tid in list(self._block):
+        self._flush_block(tid)
+      for text in self._pending.values():
+        self._stream.write(text)
+      self._pending.clear()
+      self._stream.flush()
+
+  def fileno(self) -> int:
+    return self._stream.fileno()
+
+  def isatty(self) -> bool:
+    return self._stream.isatty()
+
+  @property
+  def encoding(self) -> str:  # type: ignore[override]
+    return getattr(self._stream, "encoding", "utf-8")
+
+
+def filter_stderr() -> None:
+  """Installs `StderrTracebackFilter` on sys.stderr (once)."""
+  if not isinstance(sys.stderr, StderrTracebackFilter):
+    sys.stderr = StderrTracebackFilter(sys.stderr)
