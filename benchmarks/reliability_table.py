@@ -46,7 +46,9 @@ def run_case(case: R.Case, env: R.Env, repo: Path, scratch: Path) -> dict:
   after = R.snapshot(work, env.root)
   lines = [l for l in stderr.splitlines() if l.strip()]
   errors = [l for l in lines if l.startswith(("error: ", "FATAL Flags parsing error: "))]
-  return {"verdict": R.judge(case, rc, stderr, before, after), "rc": rc,
+  if case.expect == "success":  # the note (or the last line) is the message
+    errors = [l for l in lines if re.search(case.match, l)] if case.match else []
+  return {"verdict": R.judge(case, rc, stderr, before, after, env, work), "rc": rc,
           "stderr_lines": len(lines), "message": (errors or lines or [""])[-1][:160],
           "seconds": round(seconds, 1)}
 

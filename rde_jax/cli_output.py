@@ -84,56 +84,65 @@ def quiet_library_logs(ours: Sequence[str]) -> None:
       handler.addFilter(keep)
 
 
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit|Warning)\b")
+_CHAINED = ("During handling of the above exception", "The above exception was the direct cause")
+_NOISE_FRAMES = ("asyncio/base_events.py", "self._check_closed()",
+                 "raise RuntimeError('Event loop is closed')")
+
+
 class StderrTracebackFilter(io.TextIOBase):
-  """Wraps sys.stderr; drops traceback blocks whose exception line starts with one of `drop`.
-  Lines are grouped per thread, so another thread's output never ends a held block."""
+  """Wraps sys.stderr; drops the tracebacks whose exception line starts with `drop`.
 
-  def __init__(self, stream: io.TextIOBase, drop: Sequence[str] = (
-      "RuntimeError: Event loop is closed",)):
-    self._stream, self._drop = stream, tuple(drop)
+  Traceback lines are held until their exception line. Several threads print such tracebacks
+  at once, interleaved line by line, so: other lines (our `error:` line, log lines) pass at
+  once while a traceback is held; after a dropped traceback, orphaned lines of its known frames
+  are dropped too; every other traceback is printed whole."""
+
+  def __init__(self, stream: io.TextIOBase, drop: str = "RuntimeError: Event loop is closed"):
+    self._stream, self._drop = stream, drop
     self._lock = threading.Lock()
-    self._pending: dict[int, str] = {}  # per thread: text after its last newline
-    self._block: dict[int, list[str]] = {}  # per thread: traceback lines held back
+    self._pending = ""  # text after the last newline
+    self._held: list[str] = []  # traceback lines held back
 
-  def _line(self, tid: int, line: str) -> None:
-    block = self._block.get(tid)
-    if line.startswith("Traceback (most recent call last):"):
-      self._flush_block(tid)
-      self._block[tid] = [line]
-    elif block and line.startswith(" "):
-      block.append(line)
-    elif block:
-      if not line.startswith(self._drop):
-        self._stream.write("".join(block) + line)
-      del self._block[tid]
+  def _line(self, line: str) -> None:
+    text = line.rstrip("\n")
+    if text.startswith("Traceback (most recent call last):") or (
+        self._held and (text.startswith((" ",) + _CHAINED) or not text)):
+      self._held.append(line)
+    elif text.startswith(self._drop):
+      self._held = []
+    elif self._held and _EXCEPTION_LINE.match(text):
+      self._stream.write("".join(self._held) + line)
+      self._held = []
+    elif text.startswith(" ") and any(f in text for f in _NOISE_FRAMES):
+      pass  # an interleaved, already dropped traceback's frame
     else:
       self._stream.write(line)
 
-  def _flush_block(self, tid: int) -> None:
-    block = self._block.pop(tid, None)
-    if block:
-      self._stream.write("".join(block))
-
   def write(self, text: str) -> int:
-    tid = threading.get_ident()
     with self._lock:
-      pending = self._pending.pop(tid, "") + text
-      *lines, pending = pending.split("\n")
+      self._pending += text
+      *lines, self._pending = self._pending.split("\n")
       for line in lines:
-        self._line(tid, line + "\n")
-      if pending and tid not in self._block:  # a partial line outside a traceback: now
-        self._stream.write(pending)
-      elif pending:
-        self._pending[tid] = pending
+        self._line(line + "\n")
+      if self._pending and not self._held and not self._pending.startswith(("Traceback", " ")):
+        self._stream.write(self._pending)  # a partial line (a progress bar): now
+        self._pending = ""
     return len(text)
 
   def flush(self) -> None:
+    """Flushes what passed (a held traceback waits for its exception line)."""
     with self._lock:
-      for tid in list(self._block):
-        self._flush_block(tid)
-      for text in self._pending.values():
-        self._stream.write(text)
-      self._pending.clear()
+      self._stream.flush()
+
+  def drain(self) -> None:
+    """At exit: what is still held, unless it is only frames of the dropped kind."""
+    with self._lock:
+      rest = self._held + ([self._pending] if self._pending else [])
+      if any(line.strip() and not line.startswith("Traceback") and
+             not any(f in line for f in _NOISE_FRAMES) for line in rest):
+        self._stream.write("".join(rest))
+      self._held, self._pending = [], ""
       self._stream.flush()
 
   def fileno(self) -> int:
@@ -150,4 +159,6 @@ class StderrTracebackFilter(io.TextIOBase):
 def filter_stderr() -> None:
   """Installs `StderrTracebackFilter` on sys.stderr (once)."""
   if not isinstance(sys.stderr, StderrTracebackFilter):
+    import atexit
     sys.stderr = StderrTracebackFilter(sys.stderr)
+    atexit.register(sys.stderr.drain)
