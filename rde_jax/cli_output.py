@@ -93,7 +93,9 @@ _NOISE_FRAMES = ("asyncio/base_events.py", "self._check_closed()",
 class StderrTracebackFilter(io.TextIOBase):
   """Wraps sys.stderr; drops the tracebacks whose exception line starts with `drop`.
 
-  Traceback lines are held until their exception line. Several threads print such tracebacks
+  Output passes line by line (Python prints an exception line in pieces; a partial line with
+  a carriage return, a progress bar, passes at once). Traceback lines are held until their
+  exception line. Several threads print such tracebacks
   at once, interleaved line by line, so: other lines (our `error:` line, log lines) pass at
   once while a traceback is held; after a dropped traceback, orphaned lines of its known frames
   are dropped too; every other traceback is printed whole."""
@@ -125,8 +127,8 @@ class StderrTracebackFilter(io.TextIOBase):
       *lines, self._pending = self._pending.split("\n")
       for line in lines:
         self._line(line + "\n")
-      if self._pending and not self._held and not self._pending.startswith(("Traceback", " ")):
-        self._stream.write(self._pending)  # a partial line (a progress bar): now
+      if "\r" in self._pending:  # a progress bar redraws without newlines: now
+        self._stream.write(self._pending)
         self._pending = ""
     return len(text)
 

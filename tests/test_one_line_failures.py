@@ -29,8 +29,8 @@ _LOOP_CLOSED = ("Traceback (most recent call last):\n"
 def test_the_stderr_filter_drops_only_closed_event_loop_tracebacks():
   out = io.StringIO()
   f = cli_output.StderrTracebackFilter(out)
-  for piece in _LOOP_CLOSED.split("\n"):  # written in pieces, as PyErr_Display does
-    f.write(piece + "\n" if piece else "")
+  for piece in _LOOP_CLOSED.replace(": ", ":| ").replace("\n", "\n|").split("|"):
+    f.write(piece)  # written in pieces, as PyErr_Display does
   other = "Traceback (most recent call last):\n  File \"x.py\"\nValueError: real\n"
   f.write(other)
   f.write("progress 50%\r")  # a partial line passes at once
