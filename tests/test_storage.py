@@ -300,3 +300,16 @@ def test_an_upload_deletes_only_the_earlier_upload_s_own_files(bucket, tmp_path)
   storage.upload_folder(second, "gs://bucket/out", replace=("masks",))
   left = {p.name for p in storage.files_under("gs://bucket/out/masks")}
   assert left == {"0.png", "mine.txt"}  # the stale 1.png goes, the user's file stays
+
+
+def test_a_workdir_lock_on_an_object_store(bucket):
+  from rde_jax.train import workdir_lock
+  first = workdir_lock.WorkdirLock("gs://bucket/run")
+  first.acquire()
+  with pytest.raises(workdir_lock.WorkdirLockedError, match="in use by another training run"):
+    workdir_lock.WorkdirLock("gs://bucket/run").acquire()
+  first.release()
+  assert not storage.as_path("gs://bucket/run/train.lock").exists()
+  again = workdir_lock.WorkdirLock("gs://bucket/run")
+  again.acquire()  # free again
+  again.release()
