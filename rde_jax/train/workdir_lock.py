@@ -34,8 +34,8 @@ from rde_jax.errors import UserError
 from rde_jax.fileio import storage
 
 NAME = "train.lock"
-HEARTBEAT_SECONDS = 60.0
-LEASE_SECONDS = 600.0
+HEARTBEAT_SECONDS = 30.0
+LEASE_SECONDS = 180.0  # six missed heartbeats: the holder is gone
 
 
 class WorkdirLockedError(UserError):
