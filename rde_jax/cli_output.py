@@ -59,8 +59,8 @@ def disk_full(e: BaseException) -> str | None:
         m = _QUOTED_PATH.search(text)
         path = m.group(1) if m else None
       where = f" writing {user_path(os.fspath(path))}" if path else ""
-      return (f"error: disk full (No space left on device){where}; nothing half-written is "
-              "left: free some space and rerun")
+      return (f"error: disk full (No space left on device){where}; what was written "
+              "before is intact: free some space and rerun")
   return None
 
 

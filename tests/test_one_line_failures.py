@@ -55,8 +55,8 @@ def test_disk_full_is_found_however_a_library_wrapped_it():
                      'cess_0/": Failed to write 2217928 bytes to file 4: No space left on device '
                      "[os_error_code='28']")
   assert cli_output.disk_full(orbax) == ("error: disk full (No space left on device) writing "
-                                         "/data/m/variables; nothing half-written is left: free "
-                                         "some space and rerun")
+                                         "/data/m/variables; what was written before is intact: "
+                                         "free some space and rerun")
   try:
     try:
       raise OSError(errno.ENOSPC, "No space left on device", "/w/metrics.jsonl")
@@ -89,7 +89,7 @@ def test_convert_onto_a_full_disk_prints_one_line_and_leaves_nothing(tmp_path):
     assert proc.returncode == 1
     assert proc.stderr.splitlines() == [
         f"error: disk full (No space left on device) writing {small / 'model'}/variables; "
-        "nothing half-written is left: free some space and rerun"], proc.stderr
+        "what was written before is intact: free some space and rerun"], proc.stderr
     assert list(small.iterdir()) == []
   finally:
     subprocess.run(["umount", str(small)], check=False)
