@@ -61,6 +61,7 @@ def _cell(r: dict) -> str:
     return short(r.get("verdict", "-")).replace("|", "\\|")
   text = short(r["message"])
   text = text.split(": ", 1)[1] if text.startswith(("error: ", "FATAL")) else text
+  text = re.sub(r"^[IWEF]\d{4} [\d:.]+ +\d+ \S+\] ", "", text)  # an absl log prefix
   return f"ok: `{text[:110]}`".replace("|", "\\|")
 
 
