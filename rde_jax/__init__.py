@@ -8,7 +8,31 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
+
+
+def _version() -> str:
+  """pyproject.toml's version: read from it in a source checkout (PYTHONPATH=.), else from the
+  installed package's metadata (which a wheel copies from it). One place: pyproject.toml."""
+  import os
+  pyproject = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                           "pyproject.toml")
+  if os.path.isfile(pyproject):
+    import tomllib
+    try:
+      with open(pyproject, "rb") as f:
+        project = tomllib.load(f).get("project", {})
+      if project.get("name") == "rde-jax" and "version" in project:
+        return str(project["version"])
+    except (OSError, tomllib.TOMLDecodeError):
+      pass
+  from importlib import metadata
+  try:
+    return metadata.version("rde-jax")
+  except metadata.PackageNotFoundError:
+    return "0+unknown"
+
+
+__version__ = _version()
 
 
 def load(checkpoint_dir: Any, **kwargs: Any) -> Any:

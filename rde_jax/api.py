@@ -20,6 +20,7 @@ from typing import Any, Iterable, Iterator
 
 import jax
 import numpy as np
+from absl import logging
 
 from rde_jax import checkpoint, inference, validate
 from rde_jax.errors import DataError
@@ -49,11 +50,17 @@ def work_size(size: tuple[int, int], max_side: int | None) -> tuple[int, int] | 
 
 
 def prepare_mask(mask: Any, size: tuple[int, int], *, resize_mask: bool = False,
-                 name: str = "first mask") -> tuple[np.ndarray, np.ndarray]:
+                 name: str = "first mask", keep_255: bool = False,
+                 notes: bool = True) -> tuple[np.ndarray, np.ndarray]:
   """Validates a first-frame label map against the frame size -> (compact ids (H,W), lut).
 
+  Pixels of value 255 in a mask that also holds other objects are void (the DAVIS / YouTube-VOS
+  convention): background in the first frame, said in one log line; `keep_255` tracks them as
+  object 255. A mask whose only object is 255 (a 0/255 mask) is one object. `resize_mask`
+  resizes a mask of another size (nearest neighbour; one line says so when that stretches it).
+  `notes=False` leaves those lines out (a validation pass before the real one).
   Raises DataError for: not 2-D integer ids, ids above 255, no object, a size different from the
-  frames (unless `resize_mask`, which resizes with nearest neighbour).
+  frames (unless `resize_mask`).
   """
   mask = np.asarray(mask)
   if mask.ndim != 2 or not (np.issubdtype(mask.dtype, np.integer) or mask.dtype == bool):
@@ -66,7 +73,17 @@ def prepare_mask(mask: Any, size: tuple[int, int], *, resize_mask: bool = False,
       raise DataError(f"{name}: mask size {mask.shape[1]}x{mask.shape[0]} differs from the frames "
                       f"({size[1]}x{size[0]}, W x H); pass --resize_mask (resize_mask=True) to "
                       "resize it with nearest neighbour")
+    (mh, mw), (fh, fw) = mask.shape, size
+    if notes and abs(mw * fh - fw * mh) > 0.01 * fw * mh:
+      logging.warning("%s: mask %dx%d has another aspect ratio than the frames (%dx%d, W x H); "
+                      "--resize_mask stretches it", name, mw, mh, fw, fh)
     mask = resize.nearest_labels(mask, size)
+  void = mask == 255
+  if not keep_255 and void.any() and (mask[~void] != 0).any():
+    logging.log_if(logging.WARNING, "%s: %d pixels of value 255 are void (DAVIS / YouTube-VOS) "
+                   "and not tracked; pass --keep_255 (keep_255=True) to track them as object 255",
+                   notes, name, int(void.sum()))
+    mask = np.where(void, 0, mask).astype(np.uint8)
   if not mask.any():
     raise DataError(f"{name}: the mask holds no object (all background); label objects 1..K")
   return label_png.compact_ids(mask)
@@ -102,6 +119,9 @@ class VOSModel:
     """
     settings = _settings(settings, overrides)
     start_frame = validate.integer("start_frame", start_frame, minimum=0)
+    if hasattr(frames, "__len__") and len(frames) - start_frame > 1:
+      # never pad a chunk beyond the video (chunk does not change results)
+      settings = settings.replace(chunk=min(settings.chunk, len(frames) - start_frame - 1))
     return self._stream(iter(frames), first_mask, settings, resize_mask, start_frame, stats)
 
   def _stream(self, it: Iterator[np.ndarray], first_mask: Any, settings: InferenceSettings,

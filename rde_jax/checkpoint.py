@@ -27,6 +27,9 @@ from rde_jax.model.network import abstract_variables
 
 
 FORMAT = "rde_jax.model/1"
+COMPRESSION_BOUND = 64  # the weights on disk (zstd) are never 64 x smaller than in memory
+# What a model directory holds (those written before manifests existed are recognised by it).
+MODEL_LAYOUT = ("model.json", "variables/", "variables/**")
 
 
 class CheckpointMismatchError(UserError, ValueError):
@@ -52,7 +55,7 @@ def save_model(directory: str | os.PathLike, variables: Any, arch: Arch, **meta:
     directory.mkdir(parents=True, exist_ok=True)
     _write_model(directory, tree, meta, force=True)
     return
-  with atomic_dir.replacing(directory) as stage:
+  with atomic_dir.replacing(directory, MODEL_LAYOUT) as stage:
     _write_model(stage, tree, meta, force=False)
 
 
@@ -92,18 +95,63 @@ def load_model(directory: str | os.PathLike, arch: Arch | None = None) -> tuple[
         f"{directory}: no model.json here or in model/",
         hint="convert official weights with `python -m rde_jax.convert --input X.pth --output "
              "DIR`, or train with train.py")
-  try:
-    meta = json.loads(meta_path.read_text())
-    saved = Arch.from_config(meta["arch"])
-  except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-    raise CheckpointMismatchError(f"{meta_path}: unreadable model description ({e})") from e
+  saved = _read_description(meta_path)
   if arch is not None and arch != saved:
     raise _mismatch(directory, saved, arch)
+  shapes = _shapes_within_the_files(directory, saved)
   import orbax.checkpoint as ocp
-  target = jax.tree_util.tree_map(lambda s: np.zeros(s.shape, s.dtype), abstract_variables(saved))
+  target = jax.tree_util.tree_map(lambda s: np.zeros(s.shape, s.dtype), shapes)
   try:
     with ocp.StandardCheckpointer() as ckptr:
       restored = ckptr.restore(directory / "variables", target)
   except Exception as e:  # orbax raises many types for truncated or foreign trees
-    raise CheckpointMismatchError(f"{directory / 'variables'}: cannot restore ({e})") from e
+    text = " ".join(str(e).split())
+    raise CheckpointMismatchError(f"{directory / 'variables'}: cannot restore the weights: the "
+                                  f"model folder is incomplete or damaged ({text[:200]})") from e
   return saved, jax.tree_util.tree_map(np.asarray, dict(restored))
+
+
+def _read_description(meta_path: Any) -> Arch:
+  """model.json -> Arch; refuses another format version and an inconsistent architecture."""
+  from rde_jax.model import architectures
+  try:
+    meta = json.loads(meta_path.read_text())
+    fmt = meta.get("format") if isinstance(meta, dict) else None
+    if fmt != FORMAT:
+      raise CheckpointMismatchError(
+          f"{meta_path}: model format {fmt!r}, this version of rde_jax reads {FORMAT!r}",
+          hint="a model written by a newer rde_jax needs that version (pip install -U rde-jax); "
+               "else convert the weights again")
+    saved = Arch.from_config(meta["arch"])
+    architectures.validate(saved)
+    fields = [getattr(saved, f.name) for f in dataclasses.fields(Arch)]
+    numbers = [x for f in fields for x in (f if isinstance(f, tuple) else (f,))
+               if not isinstance(x, bool)]
+    if not all(isinstance(x, int) and 0 < x <= 1 << 16 for x in numbers):
+      raise ValueError(f"architecture sizes must be integers 1..65536, got {saved}")
+  except CheckpointMismatchError:
+    raise
+  except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as e:
+    raise CheckpointMismatchError(f"{meta_path}: unreadable model description ({e})") from e
+  return saved
+
+
+def _shapes_within_the_files(directory: Any, arch: Arch) -> Any:
+  """The variables' shapes, after checking that variables/ (local) is large enough to hold
+  them: a tiny model.json must not make us allocate gigabytes for a restore that then fails."""
+  shapes = abstract_variables(arch)
+  folder = directory / "variables"
+  if storage.is_remote(directory):
+    return shapes
+  if not folder.is_dir():
+    raise ModelNotFoundError(f"{folder}: no such folder: the model folder is incomplete "
+                             "(model.json without its weights)",
+                             hint="copy the whole model folder, or convert the weights again")
+  need = sum(int(np.prod(s.shape)) * 4 for s in jax.tree_util.tree_leaves(shapes))
+  have = sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(folder)
+             for f in files)
+  if need > COMPRESSION_BOUND * have + (64 << 20):
+    raise CheckpointMismatchError(
+        f"{directory}: model.json declares {need:,} bytes of weights but variables/ holds "
+        f"{have:,} bytes; the model folder is incomplete or its model.json is not its own")
+  return shapes

@@ -7,7 +7,10 @@
   command exits with status 1; `--debug` re-raises it with the traceback. Flag and config-field
   errors exit with status 2 the same way.
 * Unless `--verbosity` is given, log records below WARNING from libraries (orbax, JAX's
-  "Unable to initialize backend 'tpu'", ...) are dropped; our own INFO lines stay.
+  "Unable to initialize backend 'tpu'", ...) are dropped; our own INFO lines stay; a library
+  failure that the command reports as its one line is not dumped again (`cli_output`).
+* A full disk ends in `error: disk full (...) writing PATH`, however a library wrapped it.
+* `--help` lists the command's flags, for console scripts (bin/rde-segment) too.
 * SIGTERM exits like Ctrl-C: half-written outputs are removed on the way out.
 * `call(main, define_flags, argv)` runs a command in-process with fresh flags (tests).
 """
@@ -69,10 +72,16 @@ def parse_flags(argv: Sequence[str], fv: flags.FlagValues = flags.FLAGS) -> list
   except flags.Error as e:
     print_error([f"error: {_one_line(str(e))}",
                  f"hint: {os.path.basename(argv[0])} --helpshort lists the flags"])
-  except (KeyError, AttributeError, TypeError, ValueError) as e:  # config_flags overrides
+  except Exception as e:  # a config file that does not load, or a bad override
     if "--debug" in argv:
       raise
-    print_error(_config_override_error(e, argv))
+    broken = _broken_config_file(e, argv, fv)
+    if broken:
+      print_error([f"error: {broken}"])
+    elif isinstance(e, (KeyError, AttributeError, TypeError, ValueError)):  # overrides
+      print_error(_config_override_error(e, argv))
+    else:
+      raise
   sys.exit(2)
 
 
@@ -90,6 +99,37 @@ def define_all(define_flags: Callable[[flags.FlagValues], None], fv: flags.FlagV
   define_common_flags(fv)
 
 
+def _config_files(argv: Sequence[str], fv: flags.FlagValues) -> list[tuple[str, str]]:
+  """(flag name, file) of every config-file flag on the command line."""
+  from ml_collections.config_flags import config_flags  # is_config_flag is not re-exported
+  found = []
+  for i, arg in enumerate(argv):
+    name, _, value = arg.lstrip("-").partition("=")
+    if name not in fv or "." in name or not config_flags.is_config_flag(fv[name]):
+      continue
+    if not value and i + 1 < len(argv):
+      value = argv[i + 1]
+    found.append((name, value.split(":", 1)[0]))
+  return found
+
+
+def _broken_config_file(e: BaseException, argv: Sequence[str], fv: flags.FlagValues) -> str | None:
+  """'--config: FILE: cannot load it (SyntaxError: ... line 3)' when `e` was raised while a
+  config file was being imported or run (a syntax error, a missing module, get_config failing)."""
+  import traceback
+  for name, path in _config_files(argv, fv):
+    real = os.path.realpath(path)
+    frames = [f for f in traceback.extract_tb(e.__traceback__)
+              if os.path.realpath(f.filename) == real]
+    if isinstance(e, SyntaxError) and e.filename and os.path.realpath(e.filename) == real:
+      return f"--{name}: {path}: cannot load it (SyntaxError: {e.msg}, line {e.lineno})"
+    if frames:
+      text = " ".join(str(e).split())
+      return (f"--{name}: {path}: cannot load it ({type(e).__name__}: {text}, "
+              f"line {frames[-1].lineno})")
+  return None
+
+
 def _one_line(text: str) -> str:
   """First line of a message, plus its last line when it embeds a traceback (config files)."""
   lines = [line.strip() for line in text.splitlines() if line.strip()]
@@ -100,32 +140,22 @@ def _one_line(text: str) -> str:
 
 def _missing_config_file(argv: Sequence[str], fv: flags.FlagValues) -> str | None:
   """'--config: PATH: no such file' for a config-file flag naming a missing file."""
-  from ml_collections.config_flags import config_flags  # is_config_flag is not re-exported
-  for i, arg in enumerate(argv):
-    name, _, value = arg.lstrip("-").partition("=")
-    if name not in fv or "." in name or not config_flags.is_config_flag(fv[name]):
-      continue
-    if not value and i + 1 < len(argv):
-      value = argv[i + 1]
-    path = value.split(":", 1)[0]
+  for name, path in _config_files(argv, fv):
     if path and not os.path.isfile(path):
       return f"--{name}: {path}: no such file"
   return None
 
 
 def quiet_libraries(fv: flags.FlagValues = flags.FLAGS) -> None:
-  """Drops library log records below WARNING unless --verbosity was given."""
+  """Unless --verbosity was given: library log records below WARNING and library background
+  threads' ERROR records are dropped, and tracebacks printed for orbax's closed event loops
+  (`cli_output`)."""
   if "verbosity" in fv and fv["verbosity"].present:
     return
-  ours = (_PACKAGE_DIR + os.sep, os.path.abspath(sys.argv[0]) if sys.argv else "")
-
-  def keep(record: logging.LogRecord) -> bool:
-    return record.levelno >= logging.WARNING or record.pathname.startswith(ours)
-
-  for handler in logging.getLogger().handlers:
-    if not any(getattr(f, "_rde_quiet", False) for f in handler.filters):
-      keep._rde_quiet = True  # type: ignore[attr-defined]
-      handler.addFilter(keep)
+  from rde_jax import cli_output
+  cli_output.quiet_library_logs((_PACKAGE_DIR + os.sep,
+                                 os.path.abspath(sys.argv[0]) if sys.argv else ""))
+  cli_output.filter_stderr()
 
 
 def guarded(fn: Callable[[], int | None], *, debug: bool = False) -> int:
@@ -141,14 +171,21 @@ def guarded(fn: Callable[[], int | None], *, debug: bool = False) -> int:
       raise
     print_error([f"error: {e}", "hint: --helpshort lists the flags"])
     return 2
-  except OSError as e:  # disk full, permission denied, ... while writing
-    if debug:
-      raise
-    name = f"{e.filename}: " if e.filename else ""
-    print_error([f"error: {name}{e.strerror or e}"])
   except KeyboardInterrupt:
     print_error(["error: interrupted (nothing half-written is left)"])
     return 130
+  except Exception as e:  # disk full however a library wrapped it; permission denied, ...
+    if debug:
+      raise
+    from rde_jax import cli_output
+    full = cli_output.disk_full(e)
+    if full:
+      print_error([full])
+    elif isinstance(e, OSError):
+      name = f"{cli_output.user_path(os.fspath(e.filename))}: " if e.filename else ""
+      print_error([f"error: {name}{e.strerror or e}"])
+    else:
+      raise  # a bug: keeps its traceback
   return 1
 
 
@@ -173,8 +210,14 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 def run(main: Main, define_flags: Callable[[flags.FlagValues], None]) -> None:
-  """The `if __name__ == '__main__'` of an absl command."""
+  """The `if __name__ == '__main__'` of an absl command (and of its console script)."""
+  before = set(flags.FLAGS)
   define_all(define_flags, flags.FLAGS, sys.argv)
+  # `--help` lists the key flags of the module named by sys.argv[0]: for a console script
+  # (bin/rde-segment) that is not the module that defined them, so register them for it.
+  main_module = sys.argv[0] if sys.argv else "__main__"
+  for name in sorted(set(flags.FLAGS) - before):
+    flags.FLAGS.register_key_flag_for_module(main_module, flags.FLAGS[name])
 
   def entry(argv: Sequence[str]) -> int:
     quiet_libraries(flags.FLAGS)

@@ -38,9 +38,22 @@ def initialize(coordinator_address: str | None = None, num_processes: int | None
 
 
 def initialize_from_flags(fv: Any) -> None:
-  """`initialize` with the flags of `rde_jax.cli.define_multihost_flags` (train.py, eval.py)."""
-  initialize(fv.coordinator_address, fv.num_processes, fv.process_id,
-             heartbeat_seconds=fv.multihost_heartbeat_s)
+  """`initialize` with the flags of `rde_jax.cli.define_multihost_flags` (train.py, eval.py).
+
+  The flags are checked first, and a failure of `jax.distributed.initialize` (no coordinator
+  found, ...) becomes one UserError line naming the flags."""
+  from rde_jax import validate
+  validate.multihost_flags(fv.coordinator_address, fv.num_processes, fv.process_id)
+  try:
+    initialize(fv.coordinator_address, fv.num_processes, fv.process_id,
+               heartbeat_seconds=fv.multihost_heartbeat_s)
+  except (ValueError, RuntimeError, TypeError) as e:  # jax's own checks and connection errors
+    from rde_jax.errors import UserError
+    text = " ".join(str(e).split())
+    raise UserError(f"--multihost: jax.distributed.initialize failed: {text[:300]}",
+                    hint="pass --coordinator_address=HOST:PORT --num_processes=N "
+                         "--process_id=I, or run where JAX detects the cluster (Cloud TPU, "
+                         "SLURM, Open MPI); docs/pod.md") from e
 
 
 def is_multihost() -> bool:

@@ -13,6 +13,7 @@ from typing import Any
 
 import jax
 
+import rde_jax
 from rde_jax import cpu_settings, validate
 
 DEFAULT_CACHE = os.path.join("~", ".cache", "rde_jax", "jax_compilation_cache")
@@ -48,6 +49,7 @@ def environment(**settings: Any) -> dict[str, Any]:
       "num_devices": len(devices),
       "host": platform.node(),
       "python": sys.version.split()[0],
+      "rde_jax": rde_jax.__version__,
       "jax": jax.__version__,
       "jaxlib": jaxlib.__version__,
       "flax": flax.__version__,

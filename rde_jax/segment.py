@@ -6,7 +6,8 @@ r"""Segment your own video from a first-frame mask.
 INPUT (--video): a folder of JPEG/PNG frames (natural name order), a GIF, or a video file
 (MP4/AVI/MOV/MKV/WEBM: needs the optional extra `pip install imageio-ffmpeg`, or PyAV).
 --mask: label image of the annotated frame: indexed (palette) or grayscale PNG, 0 = background,
-1..K objects (a grey 0/255 mask is one object); 16-bit PNGs are accepted when ids <= 255.
+1..K objects (a 0/255 mask is one object; in a mask holding other ids, 255 is void as in DAVIS
+and YouTube-VOS, unless --keep_255); 16-bit PNGs are accepted when ids <= 255.
 
 Writes --out as a whole (a new or empty folder, or an earlier output with --overwrite):
   masks/<frame>.png   one indexed PNG per frame (DAVIS palette; the frame file's stem for
@@ -45,6 +46,9 @@ from rde_jax.inference import settings as settings_lib
 from rde_jax.inference.settings import InferenceSettings
 from rde_jax.inference.timing import RunStats
 
+# What --out holds (outputs written before manifests existed are recognised by it).
+OUTPUT_LAYOUT = ("summary.json", "masks/", "masks/*.png", "overlay.mp4", "overlay.gif")
+
 
 @dataclasses.dataclass
 class Job:
@@ -69,7 +73,7 @@ class Job:
         atomic.write_json(Path(local) / "summary.json", summary)
         storage.upload_folder(local, self.out, last="summary.json", replace=("masks",))
       return summary
-    with atomic_dir.replacing(self.out) as stage:
+    with atomic_dir.replacing(self.out, OUTPUT_LAYOUT) as stage:
       summary = self._write(model, stage, write_overlay, show_progress)
       atomic.write_json(stage / "summary.json", summary)
     return summary
@@ -81,11 +85,15 @@ class Job:
     outputs = VideoOutputs(stage / "masks", fps=source.fps,
                            overlay_stem=stage / "overlay" if write_overlay else None)
     stats = RunStats()
+    settings = self.settings
+    if source.num_frames:  # never pad a chunk beyond the video (the count may be an estimate)
+      settings = settings.replace(chunk=max(1, min(settings.chunk,
+                                                   source.num_frames - start - 1)))
     wall = time.perf_counter()
     with outputs, tqdm.tqdm(total=source.num_frames, desc="segment", unit="frame",
                             disable=not show_progress, file=sys.stderr) as bar:
       (stage / "masks").mkdir()
-      for t, labels in model.segment_iter(_tee(source, keep), self.compact, self.settings,
+      for t, labels in model.segment_iter(_tee(source, keep), self.compact, settings,
                                           start_frame=start, stats=stats):
         outputs.write(source.name(t), self.lut[labels], keep.popleft() if keep else None)
         bar.update()
@@ -117,19 +125,24 @@ def _tee(frames: Any, keep: collections.deque | None) -> Any:
 
 def prepare(video: str | os.PathLike, mask: str | os.PathLike, out: str | os.PathLike,
             settings: InferenceSettings | None = None, *, start_frame: int = 0,
-            resize_mask: bool = False, overwrite: bool = False, flag_prefix: str = "") -> Job:
+            resize_mask: bool = False, keep_255: bool = False, overwrite: bool = False,
+            checkpoint: str | os.PathLike | None = None, flag_prefix: str = "") -> Job:
   """Checks every value and input once, before anything is written: the output folder (an
-  `out` holding earlier results is replaced only with `overwrite`), the video, the mask."""
+  `out` holding earlier results is replaced only with `overwrite`, and only when everything in
+  it was written by us; an input inside it is refused), the video, the mask."""
   settings = InferenceSettings() if settings is None else settings
   start_frame = validate.integer(f"{flag_prefix}start_frame", start_frame, minimum=0)
+  inputs = [(f"{flag_prefix}video", video), (f"{flag_prefix}mask", mask)]
+  if checkpoint is not None:
+    inputs.append((f"{flag_prefix}checkpoint", checkpoint))
   out = validate.output_dir(f"{flag_prefix}out", out, overwrite=overwrite, marker="summary.json",
-                            what="segment results")
+                            what="segment results", legacy=OUTPUT_LAYOUT, inputs=inputs)
   source = video_reader.open_video(video)
   labels = label_png.read_label_image(mask, binary_255_is_one=True)
   compact, lut = api.prepare_mask(labels, source.size, resize_mask=resize_mask,
-                                  name=os.fspath(mask))
-  if source.num_frames and isinstance(source, video_reader.FrameFiles) and \
-      start_frame >= source.num_frames:
+                                  name=os.fspath(mask), keep_255=keep_255)
+  if source.num_frames and isinstance(source, (video_reader.FrameFiles, video_reader.GifFrames)) \
+      and start_frame >= source.num_frames:  # exact counts; video files: checked when read
     raise DataError(f"--start_frame {start_frame} is outside the video "
                     f"({source.num_frames} frames)")
   return Job(os.fspath(video), os.fspath(mask), out, settings, start_frame, source, compact, lut)
@@ -137,13 +150,15 @@ def prepare(video: str | os.PathLike, mask: str | os.PathLike, out: str | os.Pat
 
 def segment_to_folder(model: api.VOSModel, video: str | os.PathLike, mask: str | os.PathLike,
                       out: str | os.PathLike, settings: InferenceSettings | None = None, *,
-                      start_frame: int = 0, resize_mask: bool = False, write_overlay: bool = True,
+                      start_frame: int = 0, resize_mask: bool = False, keep_255: bool = False,
+                      write_overlay: bool = True,
                       show_progress: bool = False, overwrite: bool = False,
                       flag_prefix: str = "") -> dict[str, Any]:
   """Checks the inputs (`prepare`), segments the video and writes masks/, the overlay and
   summary.json into `out` (`Job.run`: a failed or killed run leaves the earlier `out`)."""
   job = prepare(video, mask, out, settings, start_frame=start_frame, resize_mask=resize_mask,
-                overwrite=overwrite, flag_prefix=flag_prefix)
+                keep_255=keep_255, overwrite=overwrite, checkpoint=model.source,
+                flag_prefix=flag_prefix)
   return job.run(model, write_overlay=write_overlay, show_progress=show_progress)
 
 
@@ -182,6 +197,8 @@ def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
   i("max_side", 0, "Run at long side <= this (0: native size; else >= 16).")
   i("start_frame", 0, "Index of the annotated frame.")
   b("resize_mask", False, "Resize a mask of another size (nearest).")
+  b("keep_255", False, "Track mask pixels of value 255 as an object (default: void, as in "
+    "DAVIS / YouTube-VOS, when the mask holds other objects).")
   i("chunk", d.chunk, "Frames per device call (>= 1).")
   b("overlay", True, "Write the overlay video.")
   b("progress", True, "Progress bar on stderr.")
@@ -200,7 +217,8 @@ def main(argv: list[str], fv: flags.FlagValues = flags.FLAGS) -> int:
   validate.choice("--matmul_precision", fv.matmul_precision, validate.PRECISIONS)
   validate.model_dir("--checkpoint", fv.checkpoint)
   job = prepare(fv.video, fv.mask, fv.out, settings, start_frame=fv.start_frame,
-                resize_mask=fv.resize_mask, overwrite=fv.overwrite, flag_prefix="--")
+                resize_mask=fv.resize_mask, keep_255=fv.keep_255, overwrite=fv.overwrite,
+                checkpoint=fv.checkpoint, flag_prefix="--")
   runtime.configure(matmul_precision=fv.matmul_precision, compilation_cache=runtime.DEFAULT_CACHE)
   model = api.load(fv.checkpoint, arch=fv.arch or None)
   summary = job.run(model, write_overlay=fv.overlay, show_progress=fv.progress)

@@ -9,6 +9,7 @@ Each check raises `UserError` naming the field (as the user wrote it: `--top_k`,
 
 from __future__ import annotations
 
+import math
 import numbers
 import os
 from pathlib import Path
@@ -34,9 +35,12 @@ def integer(name: str, value: Any, *, minimum: int | None = None, note: str = ""
 
 def number(name: str, value: Any, *, above: float | None = None,
            minimum: float | None = None, maximum: float | None = None) -> float:
-  """A real number with `value > above`, `value >= minimum`, `value <= maximum` as given."""
-  if isinstance(value, bool) or not isinstance(value, numbers.Real) or value != value:
+  """A finite real number with `value > above`, `value >= minimum`, `value <= maximum` as given
+  (NaN and +-inf are never valid)."""
+  if isinstance(value, bool) or not isinstance(value, numbers.Real):
     raise UserError(f"{name} must be a number, got {value!r}")
+  if not math.isfinite(value):
+    raise UserError(f"{name} must be a finite number, got {value!r}")
   if above is not None and not value > above:
     raise UserError(f"{name} must be > {above:g}, got {value:g}")
   if minimum is not None and value < minimum:
@@ -134,14 +138,18 @@ def workdir(name: str, path: Any) -> Any:
   return p
 
 
-def output_dir(name: str, path: Any, *, overwrite: bool, marker: str, what: str) -> Path:
+def output_dir(name: str, path: Any, *, overwrite: bool, marker: str, what: str,
+               inputs: Sequence[tuple[str, Any]] = (), legacy: Sequence[str] = ()) -> Path:
   """A folder the command writes as a whole: new, empty, or (with `overwrite`) an earlier output
-  (one holding `marker`). Anything else is refused, so no unrelated file is ever replaced.
-  URIs (gs://) pass unchanged (object stores are written by upload, not swapped)."""
-  from rde_jax.fileio import atomic_dir
+  of ours. An earlier output is one with our manifest (`fileio/manifest.py`; or, written before
+  manifests, `marker` and only what `legacy` matches); it is replaced only if everything in it
+  is on the manifest, so no file of the user's is ever deleted. `inputs` ((flag, path) pairs)
+  must not lie inside the folder. URIs (gs://) pass unchanged (written by upload, not swapped)."""
+  from rde_jax.fileio import atomic_dir, manifest
   if "://" in os.fspath(path):
     return path
   p = Path(os.path.expanduser(os.fspath(path))).absolute()
+  inputs_outside(name, p, inputs)
   atomic_dir.recover(p)
   if p.exists() and not p.is_dir():
     raise UserError(f"{name} {p} is a file; pass a folder to write into")
@@ -151,15 +159,49 @@ def output_dir(name: str, path: Any, *, overwrite: bool, marker: str, what: str)
   entries = sorted(e.name for e in p.iterdir())
   if not entries:
     return p
-  if (p / marker).exists():
-    if not overwrite:
-      raise UserError(f"{name} {p} already holds {what} ({marker})",
-                      hint="pass --overwrite (overwrite=True) to replace them, or choose "
-                           "another folder")
-    return p
-  shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
-  raise UserError(f"{name} {p} exists and is not an earlier output of this command (it holds "
-                  f"{shown}, no {marker}); choose a new or empty folder")
+  if not (p / marker).exists() and not manifest.is_ours(p):
+    shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
+    raise UserError(f"{name} {p} exists and is not an earlier output of this command (it holds "
+                    f"{shown}, no {marker}); choose a new or empty folder")
+  manifest.check_replaceable(p, legacy, name=name)
+  if not overwrite:
+    raise UserError(f"{name} {p} already holds {what} ({marker})",
+                    hint="pass --overwrite (overwrite=True) to replace them, or choose "
+                         "another folder")
+  return p
+
+
+def inputs_outside(name: str, out: Any, inputs: Sequence[tuple[str, Any]]) -> None:
+  """Refuses an input file or folder that is the output folder `out` or lies inside it (the
+  output is replaced as a whole, so the input would be deleted)."""
+  if "://" in os.fspath(out):
+    return
+  real_out = os.path.realpath(os.path.expanduser(os.fspath(out)))
+  for flag, path in inputs:
+    if path is None or "://" in os.fspath(path):
+      continue
+    real = os.path.realpath(os.path.expanduser(os.fspath(path)))
+    if real == real_out or real.startswith(real_out.rstrip(os.sep) + os.sep):
+      raise UserError(f"{flag} {path} is inside {name} {out}, which this command replaces as a "
+                      "whole (that would delete it)",
+                      hint=f"choose a {name} folder that holds none of the inputs")
+
+
+def multihost_flags(coordinator_address: Any, num_processes: Any, process_id: Any) -> None:
+  """--coordinator_address HOST:PORT, --num_processes >= 1, 0 <= --process_id < num_processes
+  (None: auto-detected), checked before jax.distributed starts."""
+  if num_processes is not None:
+    integer("--num_processes", num_processes, minimum=1)
+  if process_id is not None:
+    integer("--process_id", process_id, minimum=0)
+    if num_processes is not None and process_id >= num_processes:
+      raise UserError(f"--process_id must be < --num_processes ({num_processes}), "
+                      f"got {process_id}")
+  if coordinator_address is not None:
+    host, _, port = str(coordinator_address).rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+      raise UserError(f"--coordinator_address must be HOST:PORT (a port 1-65535), "
+                      f"got {coordinator_address!r}")
 
 
 def unknown_fields(name: str, cfg: Any, reference: Any, skip: Iterable[str] = ()) -> None:

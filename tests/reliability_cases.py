@@ -89,11 +89,17 @@ def make_env(root: Path) -> Env:
 
 @dataclasses.dataclass(frozen=True)
 class Case:
+  """`expect='error'`: refused with one `error:` line matching `match`, nothing changed.
+  `expect='success'`: exit 0, no traceback, `match` found in stderr (a note), and `check(env,
+  work)` (None: fine, else what is wrong) holds for the outputs. `slow`: trains or segments."""
   id: str
   command: str
   args: Callable[[Env, Path], list[str]]
-  match: str  # regex the error line must match
+  match: str  # regex the error line (or, for a success, stderr) must match
   setup: Callable[[Env, Path], None] | None = None
+  expect: str = "error"
+  check: Callable[[Env, Path], str | None] | None = None
+  slow: bool = False
 
 
 # ---- setups: earlier outputs or bad files inside the case's folder ----
@@ -173,6 +179,149 @@ def a_folder(name: str) -> Callable[[Env, Path], None]:
   return setup
 
 
+def inside_out(name: str, what: str) -> Callable[[Env, Path], None]:
+  """An earlier segment output in out/ that also holds an input (`what`: frames, mask, model)."""
+  def setup(env: Env, work: Path) -> None:
+    earlier_segment(env, work)
+    src = {"frames": env.frames, "mask": env.mask, "model": env.model}[what]
+    (shutil.copytree if src.is_dir() else shutil.copyfile)(src, work / "out" / name)
+  return setup
+
+
+def earlier_segment_with(name: str) -> Callable[[Env, Path], None]:
+  """An earlier segment output holding a file of the user's (`name`, relative to out/)."""
+  def setup(env: Env, work: Path) -> None:
+    earlier_segment(env, work)
+    (work / "out" / name).write_text("the user's own notes\n")
+  return setup
+
+
+def earlier_model_with(name: str, pth: bool = False) -> Callable[[Env, Path], None]:
+  def setup(env: Env, work: Path) -> None:
+    earlier_model(env, work)
+    if pth:
+      shutil.copyfile(env.pth, work / "model" / name)
+    else:
+      (work / "model" / name).write_text("the user's own notes\n")
+  return setup
+
+
+def bad_config(kind: str) -> Callable[[Env, Path], None]:
+  def setup(env: Env, work: Path) -> None:
+    text = {"syntax": "def get_config(:\n", "import": "import no_such_module_xyz\n"
+            "def get_config():\n  return None\n"}[kind]
+    (work / "bad.py").write_text(text)
+  return setup
+
+
+def a_lock(env: Env, work: Path) -> None:
+  """WORKDIR/train.lock of a live run (pid 1 always exists) with a fresh heartbeat."""
+  import socket
+  import time
+  (work / "train").mkdir()
+  (work / "train" / "train.lock").write_text(json.dumps(
+      {"host": socket.gethostname(), "pid": 1, "processes": 1, "started": time.time(),
+       "heartbeat": time.time()}))
+
+
+def trained_run(env: Env, work: Path) -> None:
+  """A 2-step runlocal training run (checkpointed) in work/train, trained once per env."""
+  src = env.root / "trained" / "train"
+  if not (env.root / "trained" / "done").exists():
+    import importlib.util
+    from rde_jax.train import loop
+    spec = importlib.util.spec_from_file_location(
+        "synthetic_cfg", Path(__file__).resolve().parents[1] / "configs" / "synthetic.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    cfg = module.get_config("runlocal")
+    cfg.eval.source, cfg.compilation_cache = "none", ""
+    loop.train_and_evaluate(cfg, src)
+    (env.root / "trained" / "done").write_text("")
+  shutil.copytree(src, work / "train")
+
+
+def model_missing(kind: str) -> Callable[[Env, Path], None]:
+  """A copy of the model without its weights (`variables`), with damaged weights (`data`), a
+  model.json of a newer format (`format`) or one declaring a huge architecture (`huge`)."""
+  def setup(env: Env, work: Path) -> None:
+    shutil.copytree(env.model, work / "m")
+    if kind == "variables":
+      shutil.rmtree(work / "m" / "variables")
+    elif kind == "data":
+      for d in (work / "m" / "variables").rglob("d"):
+        if d.is_dir():
+          shutil.rmtree(d)
+    else:
+      meta = json.loads((work / "m" / "model.json").read_text())
+      if kind == "format":
+        meta["format"] = "rde_jax.model/2"
+      else:
+        meta["arch"]["key_planes"] = [4096, 4096, 4096]
+      (work / "m" / "model.json").write_text(json.dumps(meta))
+  return setup
+
+
+def a_gif(env: Env, work: Path) -> None:
+  from PIL import Image
+  frames = [Image.open(p).convert("RGB") for p in sorted(env.frames.glob("*.jpg"))]
+  frames[0].save(work / "clip.gif", save_all=True, append_images=frames[1:], duration=40)
+
+
+def bomb_pth(kind: str) -> Callable[[Env, Path], None]:
+  """A tiny file declaring a huge tensor: a stride-0 .pth view or an .npz header."""
+  def setup(env: Env, work: Path) -> None:
+    if kind == "stride0":
+      import torch_zip_writer as tw
+      tw.save({"key_comp.weight": tw.Tensor(np.zeros(1, np.float32), (2**27,), (0,))},
+              work / "bad.pth")
+    else:
+      import io
+      import zipfile
+      buf = io.BytesIO()
+      np.lib.format.write_array_header_1_0(
+          buf, {"descr": "<f4", "fortran_order": False, "shape": (2**40,)})
+      with zipfile.ZipFile(work / "bad.npz", "w") as z:
+        z.writestr("key_comp.weight.npy", buf.getvalue() + bytes(16))
+  return setup
+
+
+def nan_pth(env: Env, work: Path) -> None:
+  import torch_zip_writer
+  from rde_jax.convert import pth_reader
+  sd = pth_reader.load_state_dict(env.pth)
+  sd["key_comp.bias"] = np.full_like(sd["key_comp.bias"], np.nan)
+  torch_zip_writer.save(sd, work / "bad.pth")
+
+
+def mask_with(kind: str) -> Callable[[Env, Path], None]:
+  """`void`: the clip's mask with object 2 drawn as 255; `aspect`: a 48x48 mask."""
+  def setup(env: Env, work: Path) -> None:
+    from PIL import Image
+    from rde_jax.fileio import label_png as masks_io
+    labels = np.asarray(Image.open(env.mask))
+    if kind == "void":
+      masks_io.write_label_png(work / "m.png", np.where(labels == 2, 255, labels).astype(np.uint8))
+    else:
+      masks_io.write_label_png(work / "m.png", np.asarray(
+          Image.fromarray(labels).resize((48, 48), Image.NEAREST)))
+  return setup
+
+
+def summary_says(**want: object) -> Callable[[Env, Path], str | None]:
+  """Checks fields of out/summary.json ('settings.chunk' for nested ones)."""
+  def check(env: Env, work: Path) -> str | None:
+    summary = json.loads((work / "out" / "summary.json").read_text())
+    for key, value in want.items():
+      got = summary
+      for part in key.split("__"):
+        got = got[part]
+      if got != value:
+        return f"summary {key.replace('__', '.')} is {got!r}, not {value!r}"
+    return None
+  return check
+
+
 # ---- argument builders ----
 
 def seg(*extra: str, video: str | None = None, mask: str | None = None,
@@ -204,9 +353,10 @@ def copy_results(env: Env, work: Path) -> None:
   shutil.copytree(env.results, work / "res")
 
 
-def ev(*extra: str, workdir: str = "{w}/ev") -> Callable[[Env, Path], list[str]]:
+def ev(*extra: str, workdir: str = "{w}/ev",
+       config: str = "configs/davis2017_val.py:runlocal") -> Callable[[Env, Path], list[str]]:
   def args(env: Env, work: Path) -> list[str]:
-    return ["--config=configs/davis2017_val.py:runlocal", f"--config.checkpoint={env.model}",
+    return [f"--config={config.format(w=work)}", f"--config.checkpoint={env.model}",
             f"--config.dataset.root={env.davis}", f"--workdir={workdir.format(w=work)}",
             *[e.format(w=work) for e in extra]]
   return args
@@ -215,7 +365,7 @@ def ev(*extra: str, workdir: str = "{w}/ev") -> Callable[[Env, Path], list[str]]
 def tr(*extra: str, workdir: str = "{w}/train",
        config: str = "configs/synthetic.py:runlocal") -> Callable[[Env, Path], list[str]]:
   def args(env: Env, work: Path) -> list[str]:
-    return [f"--config={config}", "--config.eval.source=none",
+    return [f"--config={config.format(w=work)}", "--config.eval.source=none",
             "--config.compilation_cache=", f"--workdir={workdir.format(w=work)}",
             *[e.format(w=work) for e in extra]]
   return args
@@ -382,6 +532,100 @@ CASES = [
 ]
 
 
+ISSUE_21 = [
+    # 1. Data loss: only what we wrote is replaced; an input inside the output never is.
+    Case("segment video inside out", "segment",
+         seg("--overwrite", video="{w}/out/frames"), r"--video .*frames is inside --out",
+         inside_out("frames", "frames")),
+    Case("segment mask inside out", "segment", seg("--overwrite", mask="{w}/out/first.png"),
+         r"--mask .*first\.png is inside --out", inside_out("first.png", "mask")),
+    Case("segment checkpoint inside out", "segment", seg("--overwrite", ckpt="{w}/out/model"),
+         r"--checkpoint .*model is inside --out", inside_out("model", "model")),
+    Case("segment user file in out", "segment", seg("--overwrite"),
+         r"--out .*holds notes\.txt, which rde_jax did not write",
+         earlier_segment_with("notes.txt")),
+    Case("segment user file in out/masks", "segment", seg("--overwrite"),
+         r"--out .*holds masks/mine\.txt, which rde_jax did not write",
+         earlier_segment_with("masks/mine.txt")),
+    Case("convert input inside output", "convert",
+         conv("{w}/model/tiny.pth", "--output={w}/model", "--overwrite"),
+         r"--input .*tiny\.pth is inside --output", earlier_model_with("tiny.pth", pth=True)),
+    Case("convert user file in output", "convert",
+         conv("{pth}", "--output={w}/model", "--overwrite"),
+         r"--output .*holds notes\.txt, which rde_jax did not write",
+         earlier_model_with("notes.txt")),
+    # 2. One run per workdir; no silent resume with another config.
+    Case("train.py workdir locked", "train.py", tr(),
+         r"--workdir .* is in use by another training run \(host .*, pid 1", a_lock),
+    Case("train.py resume with another lr", "train.py", tr("--config.lr=0.005"),
+         r"config\.lr is 0\.005 but the run being resumed .* used 0\.001", trained_run,
+         slow=True),
+    Case("train.py resume with another seed", "train.py", tr("--config.seed=7"),
+         r"config\.seed is 7 but the run being resumed", trained_run, slow=True),
+    # 4. Training fields: a non-finite number is never valid.
+    Case("train.py lr inf", "train.py", tr("--config.lr=inf"), r"config\.lr must be a finite"),
+    Case("train.py lambda_mc inf", "train.py", tr("--config.lambda_mc=inf"),
+         r"config\.lambda_mc must be a finite"),
+    Case("train.py weight_decay nan", "train.py", tr("--config.weight_decay=nan"),
+         r"config\.weight_decay must be a finite"),
+    Case("train.py seed -1", "train.py", tr("--config.seed=-1"), r"config\.seed.*>= 0"),
+    Case("train.py loss_scale_init 0", "train.py", tr("--config.loss_scale_init=0.0"),
+         r"config\.loss_scale_init must be > 0"),
+    Case("train.py loss_scale_growth_interval 0", "train.py",
+         tr("--config.loss_scale_growth_interval=0"),
+         r"config\.loss_scale_growth_interval.*>= 1"),
+    # 5. Library failures as one line.
+    Case("train.py multihost no coordinator", "train.py", tr("--multihost"),
+         r"--multihost: jax\.distributed\.initialize failed"),
+    Case("train.py multihost num_processes 0", "train.py",
+         tr("--multihost", "--num_processes=0"), r"--num_processes.*>= 1"),
+    Case("eval.py multihost process_id 2 of 2", "eval.py",
+         ev("--multihost", "--num_processes=2", "--process_id=2"),
+         r"--process_id must be < --num_processes \(2\)"),
+    Case("eval.py multihost address without port", "eval.py",
+         ev("--multihost", "--coordinator_address=localhost"),
+         r"--coordinator_address must be HOST:PORT"),
+    Case("train.py config syntax error", "train.py", tr(config="{w}/bad.py"),
+         r"--config: .*bad\.py: cannot load it \(SyntaxError", bad_config("syntax")),
+    Case("eval.py config missing module", "eval.py", ev(config="{w}/bad.py"),
+         r"--config: .*bad\.py: cannot load it \(ModuleNotFoundError", bad_config("import")),
+    Case("segment model without variables", "segment", seg(ckpt="{w}/m"),
+         r"m/variables: no such folder", model_missing("variables")),
+    Case("segment model with damaged weights", "segment", seg(ckpt="{w}/m"),
+         r"m/variables: cannot restore the weights", model_missing("data")),
+    # 6. Single cases.
+    Case("segment start_frame = GIF length", "segment",
+         seg("--start_frame=12", video="{w}/clip.gif"), r"--start_frame 12 is outside the video",
+         a_gif),
+    Case("segment chunk 2000 on 12 frames", "segment", seg("--chunk=2000"), r"",
+         expect="success", check=summary_says(settings__chunk=11), slow=True),
+    Case("train.py NaN stop", "train.py", tr("--config.lr=1e30", "--config.num_steps=3"),
+         r"step \d+: non-finite loss", slow=True),
+    # 7. Sizes read from files are checked before allocating.
+    Case("convert stride-0 view of 2**27 elements", "convert",
+         conv("{w}/bad.pth", "--output={w}/o"), r"bad\.pth: .*declares 134217728 elements",
+         bomb_pth("stride0")),
+    Case("convert npz declaring 2**40 elements", "convert",
+         conv("{w}/bad.npz", "--output={w}/o"), r"bad\.npz: .*refusing to allocate",
+         bomb_pth("npz")),
+    Case("segment model.json huge architecture", "segment", seg(ckpt="{w}/m"),
+         r"model\.json declares [\d,]+ bytes of weights", model_missing("huge")),
+    # 8. Rough edges.
+    Case("segment model.json newer format", "segment", seg(ckpt="{w}/m"),
+         r"model\.json: model format 'rde_jax\.model/2'", model_missing("format")),
+    Case("convert NaN state dict", "convert", conv("{w}/bad.pth", "--output={w}/o"),
+         r"bad\.pth: state dict holds NaN or infinite values in 1 tensors: key_comp\.bias",
+         nan_pth),
+    Case("segment mask 255 is void", "segment", seg(mask="{w}/m.png"),
+         r"255 are void", mask_with("void"), expect="success",
+         check=summary_says(objects=[1]), slow=True),
+    Case("segment resize_mask aspect note", "segment", seg("--resize_mask", mask="{w}/m.png"),
+         r"another aspect ratio than the frames", mask_with("aspect"), expect="success",
+         slow=True),
+]
+CASES += ISSUE_21
+
+
 def snapshot(*folders: Path) -> dict[str, str]:
   """{relative path: sha1 of the bytes ('dir' for folders)} of everything under `folders`."""
   out = {}
@@ -395,9 +639,12 @@ def snapshot(*folders: Path) -> dict[str, str]:
   return out
 
 
-def judge(case: Case, rc: int, stderr: str, before: dict, after: dict) -> str:
+def judge(case: Case, rc: int, stderr: str, before: dict, after: dict, env: Env | None = None,
+          work: Path | None = None) -> str:
   """'ok' or the list of what went wrong (exit 0, traceback, leftovers, changed outputs...)."""
   import re
+  if case.expect == "success":
+    return _judge_success(case, rc, stderr, env, work)
   problems = []
   if rc == 0:
     problems.append("exit 0")
@@ -417,4 +664,20 @@ def judge(case: Case, rc: int, stderr: str, before: dict, after: dict) -> str:
     problems.append(f"left behind: {', '.join(os.path.basename(a) for a in added[:3])}")
   if removed or changed:
     problems.append("earlier output changed")
+  return "ok" if not problems else "; ".join(problems)
+
+
+def _judge_success(case: Case, rc: int, stderr: str, env: Env | None, work: Path | None) -> str:
+  import re
+  problems = []
+  if rc != 0:
+    problems.append(f"exit {rc}")
+  if "Traceback" in stderr:
+    problems.append(f"traceback ({len(stderr.splitlines())} lines)")
+  if not re.search(case.match, stderr):
+    problems.append("no note")
+  if not problems and case.check is not None and env is not None:
+    wrong = case.check(env, work)
+    if wrong:
+      problems.append(wrong)
   return "ok" if not problems else "; ".join(problems)

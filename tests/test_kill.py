@@ -183,6 +183,6 @@ def test_training_eval_outputs_are_replaced_as_a_whole(tmp_path):
   res = train_eval.evaluate_videos(variables, arch, [{"frames": frames, "labels": labels,
                                                       "name": "v"}], cfg, tmp_path / "eval")
   assert set(res["per_video"]) == {"v"}
-  assert sorted(p.name for p in (tmp_path / "eval").iterdir()) == ["v"]
+  assert sorted(p.name for p in (tmp_path / "eval").iterdir()) == [".rde_jax_written.json", "v"]
   assert len(list((tmp_path / "eval" / "v").glob("*.png"))) == 4
   assert _hidden(tmp_path / "eval") == []

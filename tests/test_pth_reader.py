@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rde_jax.convert.pth_reader import (CheckpointFormatError, LegacyCheckpointError,
-                    load_state_dict, UnsafeCheckpointError)
+from rde_jax.convert.pth_reader import (CheckpointError, CheckpointFormatError,
+                                        LegacyCheckpointError, load_state_dict,
+                                        UnsafeCheckpointError)
 
 from . import torch_zip_writer as tw
 
@@ -259,14 +260,52 @@ def test_missing_storage_record(tmp_path: Path) -> None:
 
 def test_storage_too_short(tmp_path: Path) -> None:
   _rewrite(_good(tmp_path), tmp_path / "bad.pth", patch={"archive/data/0": b"\x00" * 10})
-  with pytest.raises(CheckpointFormatError, match=r"bad.pth.*has 10 bytes"):
+  with pytest.raises(CheckpointFormatError, match=r"bad.pth.*the record holds 10 bytes"):
     load_state_dict(tmp_path / "bad.pth")
 
 
 def test_tensor_exceeds_storage(tmp_path: Path) -> None:
-  tw.save({"w": tw.Tensor(np.arange(4, dtype=np.float32), (3, 2), (2, 1))}, tmp_path / "o.pth")
+  tw.save({"w": tw.Tensor(np.arange(4, dtype=np.float32), (2, 2), (2, 1), offset=1)},
+          tmp_path / "o.pth")
   with pytest.raises(CheckpointFormatError, match=r"o.pth: storage has 4 elements"):
     load_state_dict(tmp_path / "o.pth")
+
+
+@pytest.mark.parametrize("size,stride", [((3, 2), (2, 1)), ((2**31,), (0,)),
+                                         ((2**20, 2**20), (0, 0))])
+def test_more_elements_than_the_storage_are_refused_before_allocating(tmp_path, size, stride):
+  # A 1 KB file must not make the reader allocate gigabytes (a stride-0 view passes the
+  # last-element bound check).
+  tw.save({"w": tw.Tensor(np.arange(4, dtype=np.float32), size, stride)}, tmp_path / "o.pth")
+  assert (tmp_path / "o.pth").stat().st_size < 2048
+  with pytest.raises(CheckpointFormatError, match=r"o.pth: .*declares \d+ elements but its "
+                     r"storage holds 4; refusing"):
+    load_state_dict(tmp_path / "o.pth")
+
+
+def test_many_views_of_one_storage_are_refused(tmp_path):
+  big = np.zeros(1000, np.float32)
+  views = {f"w{i}": tw.Tensor(big, (1000,), (1,), key="0") for i in range(3)}
+  tw.save(views, tmp_path / "o.pth")
+  with pytest.raises(CheckpointFormatError, match=r"3000 declared by all its tensors"):
+    load_state_dict(tmp_path / "o.pth")
+  tw.save({k: views[k] for k in ("w0", "w1")}, tmp_path / "tied.pth")  # tied weights: fine
+  assert set(load_state_dict(tmp_path / "tied.pth")) == {"w0", "w1"}
+
+
+def test_storage_larger_than_its_record_is_refused_before_reading(tmp_path):
+  _rewrite(_good(tmp_path), tmp_path / "bad.pth", patch={"archive/data/0": b"\x00" * 8})
+  with pytest.raises(CheckpointFormatError, match=r"declares \d+ x torch\.\w+ .* holds 8 bytes"):
+    load_state_dict(tmp_path / "bad.pth")
+
+
+def test_use_torch_without_torch_gives_an_install_hint(tmp_path, monkeypatch):
+  import sys
+  monkeypatch.setitem(sys.modules, "torch", None)  # import torch -> ImportError
+  with pytest.raises(CheckpointError) as e:
+    load_state_dict(_good(tmp_path), use_torch=True)
+  assert "--use_torch: torch is not installed" in str(e.value)
+  assert "pip install 'rde-jax[torch]'" in e.value.hint
 
 
 def test_corrupt_pickle(tmp_path: Path) -> None:

@@ -75,8 +75,8 @@ def test_folder_and_gif_outputs(clip, tmp_path):
   summary = json.loads((tmp_path / "a" / "summary.json").read_text())
   assert summary["frames"] == 12 and summary["objects"] == [1, 2] and summary["fps"] > 0
   assert summary["settings"]["top_k"] == 20 and summary["environment"]["platform"]
-  assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["masks", overlay.name,
-                                                               "summary.json"]
+  assert sorted(p.name for p in (tmp_path / "a").iterdir()) == [
+      ".rde_jax_written.json", "masks", overlay.name, "summary.json"]  # + what we wrote
   # The GIF gives the same frames (lossy palette, so masks are close), named 00000.png...
   _segment(model, d, tmp_path / "b", video=d / "clip.gif", write_overlay=False)
   gif_mask = np.asarray(Image.open(tmp_path / "b" / "masks" / "00009.png"))

@@ -286,3 +286,31 @@ def test_orbax_is_handed_gs_paths_unchanged(bucket, monkeypatch):
   assert seen == [("save", "gs://bucket/models/m/variables"),
                   ("restore", "gs://bucket/models/m/variables"),
                   ("manager", "gs://bucket/run/checkpoints")]
+
+
+def test_an_upload_deletes_only_the_earlier_upload_s_own_files(bucket, tmp_path):
+  from rde_jax.fileio import manifest
+  first, second = tmp_path / "first", tmp_path / "second"
+  for folder, pngs in ((first, ("0.png", "1.png")), (second, ("0.png",))):
+    (folder / "masks").mkdir(parents=True)
+    for name in pngs:
+      (folder / "masks" / name).write_bytes(b"png")
+    manifest.write(folder)
+  storage.upload_folder(first, "gs://bucket/out", replace=("masks",))
+  storage.write_remote("gs://bucket/out/masks/mine.txt", b"the user's")
+  storage.upload_folder(second, "gs://bucket/out", replace=("masks",))
+  left = {p.name for p in storage.files_under("gs://bucket/out/masks")}
+  assert left == {"0.png", "mine.txt"}  # the stale 1.png goes, the user's file stays
+
+
+def test_a_workdir_lock_on_an_object_store(bucket):
+  from rde_jax.train import workdir_lock
+  first = workdir_lock.WorkdirLock("gs://bucket/run")
+  first.acquire()
+  with pytest.raises(workdir_lock.WorkdirLockedError, match="in use by another training run"):
+    workdir_lock.WorkdirLock("gs://bucket/run").acquire()
+  first.release()
+  assert not storage.as_path("gs://bucket/run/train.lock").exists()
+  again = workdir_lock.WorkdirLock("gs://bucket/run")
+  again.acquire()  # free again
+  again.release()

@@ -13,6 +13,7 @@ new complete model); an existing model directory is replaced only with --overwri
 
 from __future__ import annotations
 
+import math
 import re
 import zipfile
 from typing import Any, Mapping
@@ -125,13 +126,19 @@ def from_torch_state_dict(state_dict: Mapping[str, Any], arch: Arch | None = Non
   """Official state dict {key: array} -> Flax variables {'params', 'batch_stats'} (float32).
 
   `arch` defaults to the one read off the state dict (5- or 4-channel value encoder, with or
-  without mem_compress). Raises ConversionError listing missing, unexpected and mis-shaped keys.
+  without mem_compress). Raises ConversionError listing missing, unexpected and mis-shaped keys,
+  or the tensors holding NaN/inf.
   """
   sd = {k: np.asarray(v) for k, v in state_dict.items() if not k.endswith("num_batches_tracked")}
   arch_given = arch
   arch = arch or arch_from_state_dict(sd)
   want = expected_shapes(arch)
   out: dict[str, dict] = {col: {} for col in want}
+  nonfinite = sorted(k for k, v in sd.items()
+                     if np.issubdtype(v.dtype, np.floating) and not np.isfinite(v).all())
+  if nonfinite:  # a diverged training run: its model would segment nothing
+    raise ConversionError(f"state dict holds NaN or infinite values in {len(nonfinite)} tensors: "
+                          f"{', '.join(nonfinite[:5])}{', ...' if len(nonfinite) > 5 else ''}")
   unexpected, misshaped, misshaped_paths = [], [], set()
   for key, value in sd.items():
     col, path = flax_path(key)
@@ -195,10 +202,34 @@ def _read_input(path: str, use_torch: bool) -> dict[str, np.ndarray]:
   if not path.endswith(".npz"):
     return pth_reader.load_state_dict(path, use_torch=use_torch)
   try:
+    _check_npz_sizes(path)
     with np.load(path, allow_pickle=False) as z:
       return {k: z[k] for k in z.files}
+  except ConversionError:
+    raise
   except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
     raise ConversionError(f"{path}: not a readable .npz state dict ({type(e).__name__}: {e})") from e
+
+
+def _check_npz_sizes(path: str) -> None:
+  """Every array's declared shape x dtype must fit its record (numpy allocates the declared
+  size before reading: a tiny file could ask for terabytes)."""
+  with zipfile.ZipFile(path) as zf:
+    for info in zf.infolist():
+      if not info.filename.endswith(".npy"):
+        continue
+      with zf.open(info) as f:
+        major, _ = np.lib.format.read_magic(f)
+        read_header = (np.lib.format.read_array_header_1_0 if major == 1
+                       else np.lib.format.read_array_header_2_0)
+        shape, _, dtype = read_header(f)
+        header = f.tell()
+      nbytes = math.prod(shape) * dtype.itemsize
+      if nbytes > info.file_size - header:
+        raise ConversionError(
+            f"{path}: array '{info.filename[:-4]}' declares shape {shape} of {dtype} "
+            f"({nbytes} bytes) but its record holds {info.file_size - header}; refusing to "
+            "allocate it")
 
 
 def convert_file(input_path: str, output: str, *, overwrite: bool = False,
@@ -210,7 +241,8 @@ def convert_file(input_path: str, output: str, *, overwrite: bool = False,
   """
   from rde_jax import checkpoint, validate
   validate.existing("--input", input_path, kind="file")
-  validate.output_dir("--output", output, overwrite=overwrite, marker="model.json", what="a model")
+  validate.output_dir("--output", output, overwrite=overwrite, marker="model.json", what="a model",
+                      inputs=[("--input", input_path)], legacy=checkpoint.MODEL_LAYOUT)
   sd = _read_input(input_path, use_torch)
   try:
     variables = from_torch_state_dict(sd)

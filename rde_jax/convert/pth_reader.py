@@ -13,6 +13,7 @@ from __future__ import annotations
 import _compat_pickle
 import collections
 import io
+import math
 import os
 import pickle
 import tarfile
@@ -91,12 +92,13 @@ _STORAGE_TYPES = {n: _StorageType(n, np.dtype(d), n == "BFloat16Storage") for n,
 
 
 class _Storage:
-  """A loaded storage: flat native-endian array plus the bfloat16 flag."""
+  """A loaded storage: flat native-endian array plus the bfloat16 flag; `viewed` counts the
+  elements of the tensors built from it so far."""
 
-  __slots__ = ("data", "bf16")
+  __slots__ = ("data", "bf16", "viewed")
 
   def __init__(self, data: np.ndarray, bf16: bool) -> None:
-    self.data, self.bf16 = data, bf16
+    self.data, self.bf16, self.viewed = data, bf16, 0
 
 
 def _rebuild_tensor_v2(storage: Any, storage_offset: Any, size: Any, stride: Any,
@@ -111,6 +113,18 @@ def _rebuild_tensor_v2(storage: Any, storage_offset: Any, size: Any, stride: Any
     raise CheckpointFormatError(f"bad tensor geometry: offset={storage_offset!r} "
                   f"size={size!r} stride={stride!r}")
   data = storage.data
+  numel = math.prod(size)
+  if len(size) > 32:
+    raise CheckpointFormatError(f"tensor of {len(size)} dimensions (size={size})")
+  # Sizes come from the file: checked before anything is allocated. A tensor never holds more
+  # elements than its storage (a stride-0 view of a 1 KB file could declare 2**31 of them),
+  # and all tensors of a storage together at most twice its size (tied weights).
+  storage.viewed += numel
+  if numel > data.size or storage.viewed > 2 * data.size:
+    raise CheckpointFormatError(
+      f"tensor (size={size}, stride={stride}) declares {numel} elements but its storage holds "
+      f"{data.size}" + (f" ({storage.viewed} declared by all its tensors)"
+                        if numel <= data.size else "") + "; refusing to allocate them")
   if 0 in size:
     out = np.empty(size, data.dtype)
   else:
@@ -236,6 +250,10 @@ def _read_pickle(path: str) -> Any:
         raise CheckpointFormatError(f"{path}: missing storage record '{name}'")
       dtype = stype.dtype.newbyteorder("<" if order == "little" else ">")
       nbytes = numel * dtype.itemsize
+      if nbytes > zf.getinfo(name).file_size:  # checked before reading or allocating
+        raise CheckpointFormatError(
+          f"{path}: storage '{name}' declares {numel} x {stype!r} ({nbytes} bytes) but the "
+          f"record holds {zf.getinfo(name).file_size} bytes")
       raw = read(name, nbytes)
       if len(raw) < nbytes:
         raise CheckpointFormatError(f"{path}: storage '{name}' has {len(raw)} bytes, "
@@ -275,7 +293,13 @@ def _extract(obj: Any, path: str) -> dict[str, np.ndarray]:
 
 
 def _load_with_torch(path: str) -> Any:
-  import torch  # optional dependency
+  try:
+    import torch  # optional dependency
+  except ImportError as e:
+    raise CheckpointError(
+        f"--use_torch: torch is not installed ({e})",
+        hint="pip install 'rde-jax[torch]', or drop --use_torch: the built-in reader needs no "
+             "torch and runs no pickled code") from None
 
   def conv(o: Any) -> Any:
     if isinstance(o, torch.Tensor):
@@ -283,7 +307,13 @@ def _load_with_torch(path: str) -> Any:
       return (t.float() if t.dtype == torch.bfloat16 else t).numpy().copy()
     return {k: conv(v) for k, v in o.items()} if isinstance(o, dict) else o
 
-  return conv(torch.load(path, map_location="cpu", weights_only=True))
+  try:
+    obj = torch.load(path, map_location="cpu", weights_only=True)
+  except Exception as e:  # torch raises UnpicklingError, RuntimeError, ... for bad files
+    text = " ".join(str(e).split())[:200]
+    raise CheckpointFormatError(f"{path}: torch.load refused it ({type(e).__name__}: {text})"
+                                ) from e
+  return conv(obj)
 
 
 def load_state_dict(path: str | os.PathLike[str], *, use_torch: bool = False) -> dict[str, np.ndarray]:

@@ -13,7 +13,12 @@ but `.NAME.old` is the complete old version: `recover(NAME)` (called by every re
 renames it back; after 3 NAME is the new version and `.NAME.old` is a leftover. Only a complete
 old version is ever called `.NAME.old`, since step 4 renames it away before deleting.
 Staging and trash folders of dead processes are deleted by the next writer (`clean_stale`).
-One writer per target at a time (e.g. one training run per workdir).
+One writer per target at a time (e.g. one training run per workdir: `train/workdir_lock.py`).
+
+Nothing but our own output is ever replaced: the new version gets a manifest of what was written
+(`fileio/manifest.py`), and an existing NAME holding any entry not on its manifest (a user's
+file, an input) is refused with `manifest.ForeignFileError`, checked before the work and again
+right before the swap. `legacy` patterns describe outputs written before manifests existed.
 """
 
 from __future__ import annotations
@@ -23,8 +28,11 @@ import os
 import re
 import secrets
 import shutil
+import time
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
+
+from rde_jax.fileio import manifest
 
 _TEMP = re.compile(r"^\.(?P<name>.+)\.(?:staging|trash)\.(?P<pid>\d+)\.[0-9a-f]+$")
 
@@ -72,6 +80,23 @@ def _discard(path: Path) -> None:
   except FileNotFoundError:
     return
   shutil.rmtree(trash, ignore_errors=True)
+
+
+def _remove_settled(folder: Path, quiet_seconds: float = 0.3, limit_seconds: float = 3.0) -> None:
+  """Deletes `folder`, again while a writer's orphaned background threads (orbax/tensorstore
+  after a failed save) recreate it, until it stayed absent `quiet_seconds` (at most
+  `limit_seconds`; what is left then belongs to a dead pid and goes with `clean_stale`)."""
+  deadline = time.monotonic() + limit_seconds
+  absent_since = None
+  while time.monotonic() < deadline:
+    if folder.exists():
+      shutil.rmtree(folder, ignore_errors=True)
+      absent_since = None
+    elif absent_since is None:
+      absent_since = time.monotonic()
+    elif time.monotonic() - absent_since >= quiet_seconds:
+      return
+    time.sleep(0.05)
 
 
 def recover(target: str | os.PathLike) -> Path:
@@ -132,9 +157,12 @@ def _signals_deferred() -> Iterator[None]:
       signal.raise_signal(s)
 
 
-def publish(stage: Path, target: Path) -> None:
-  """Swaps the complete `stage` in as `target` (steps 2-4 of the module docstring)."""
+def publish(stage: Path, target: Path, legacy: Sequence[str] = ()) -> None:
+  """Swaps the complete `stage` in as `target` (steps 2-4 of the module docstring), after
+  recording what `stage` holds and checking that `target` holds only what we wrote."""
+  manifest.write(stage)
   with _signals_deferred():
+    manifest.check_replaceable(recover(target), legacy)
     _swap(stage, target)
 
 
@@ -154,10 +182,12 @@ def _swap(stage: Path, target: Path) -> None:
 
 
 @contextlib.contextmanager
-def replacing(target: str | os.PathLike) -> Iterator[Path]:
+def replacing(target: str | os.PathLike, legacy: Sequence[str] = ()) -> Iterator[Path]:
   """Yields an empty staging folder beside `target`; on success it replaces `target`.
 
-  On an exception (or KeyboardInterrupt) the staging folder and any parent folders this call
+  An existing `target` holding anything we did not write (no manifest: anything `legacy` does
+  not match) is refused with `manifest.ForeignFileError`, before and after the work. On an
+  exception (or KeyboardInterrupt) the staging folder and any parent folders this call
   created are removed, and `target` is left as it was.
   """
   target = Path(target).absolute()
@@ -165,13 +195,14 @@ def replacing(target: str | os.PathLike) -> Iterator[Path]:
   stage = None
   try:
     clean_stale(target)
+    manifest.check_replaceable(target, legacy)
     stage = _temp_name(target, "staging")
     os.mkdir(stage)  # mode 0o777 minus the umask (tempfile.mkdtemp would give 0o700)
     yield stage
-    publish(stage, target)
+    publish(stage, target, legacy)
   except BaseException:
     if stage is not None:
-      shutil.rmtree(stage, ignore_errors=True)
+      _remove_settled(stage)
     for d in made:
       with contextlib.suppress(OSError):
         d.rmdir()  # only if still empty

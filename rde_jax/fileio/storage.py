@@ -161,14 +161,24 @@ def upload_folder(local: PathLike, remote: PathLike, *, last: str | None = None,
                   replace: tuple[str, ...] = ()) -> None:
   """Uploads every file under `local` to the same place under `remote`, the file named `last`
   (e.g. summary.json, the "done" mark) after all others. Files under `remote/<d>` for `d` in
-  `replace` that `local` does not hold (an earlier run's) are deleted first."""
+  `replace` that `local` does not hold (an earlier run's) are deleted first, but only those the
+  earlier upload wrote (listed in its manifest, `fileio/manifest.py`; without one, PNGs)."""
+  import json
+
+  from rde_jax.fileio import manifest
   remote = as_path(remote)
   names = sorted(os.path.relpath(os.path.join(d, f), local)
                  for d, _, files in os.walk(local) for f in files)
+  try:
+    ours = set(json.loads((remote / manifest.NAME).read_text())["entries"])
+  except (OSError, ValueError, KeyError, TypeError):
+    ours = None
   for d in replace:
     if (remote / d).exists():
       for p in files_under(remote / d):
-        if os.fspath(p.relative_to(remote)) not in names:
+        rel = p.relative_to(remote).as_posix()
+        written = rel in ours if ours is not None else rel.endswith(".png")
+        if rel not in names and written:
           p.unlink()
   for name in sorted(names, key=lambda n: n == last):
     upload(os.path.join(local, name), remote / name)

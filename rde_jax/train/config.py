@@ -99,6 +99,9 @@ def shrink_to_runlocal(c: ml_collections.ConfigDict, num_steps: int = 2) -> ml_c
   return c
 
 
+SEED_MAX = 2**31 - 1  # numpy / grain seeds; the held-out videos use seed + 7919 (< 2**32)
+
+
 def validate(c: ml_collections.ConfigDict) -> None:
   """Raises UserError naming the first bad field (before anything is created or computed)."""
   from rde_jax import validate as v
@@ -127,9 +130,16 @@ def validate(c: ml_collections.ConfigDict) -> None:
             note="config.data.num_frames")
   if d.max_skip != -1:
     v.integer("config.data.max_skip", d.max_skip, minimum=1, note="-1: the stage's curriculum")
+  for x in d.crop_scale:
+    v.number("config.data.crop_scale", x, above=0, maximum=1)
   if len(d.crop_scale) != 2 or not 0 < d.crop_scale[0] <= d.crop_scale[1] <= 1:
     raise v.UserError(f"config.data.crop_scale must be (low, high) with 0 < low <= high <= 1, "
                       f"got {tuple(d.crop_scale)}")
+  v.integer("config.seed", c.seed, minimum=0)
+  if c.seed > SEED_MAX:
+    raise v.UserError(f"config.seed must be <= {SEED_MAX}, got {c.seed}")
+  v.number("config.loss_scale_init", c.loss_scale_init, above=0)
+  v.integer("config.loss_scale_growth_interval", c.loss_scale_growth_interval, minimum=1)
   v.integer("config.batch_size", c.batch_size, minimum=1)
   v.integer("config.num_steps", c.num_steps, minimum=1)
   v.number("config.lr", c.lr, above=0)

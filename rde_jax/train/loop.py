@@ -14,6 +14,7 @@ created (`train_config.validate`).
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
@@ -22,19 +23,21 @@ import ml_collections
 from absl import logging
 
 from rde_jax import checkpoint, runtime, validate
+from rde_jax.errors import UserError
 from rde_jax.data.pipeline import make_iterator
-from rde_jax.fileio import atomic, storage
+from rde_jax.fileio import atomic, manifest, storage
 from rde_jax.train import config as train_config
-from rde_jax.train import inputs
+from rde_jax.train import inputs, resume_check, workdir_lock
 from rde_jax.train.initial_weights import initial_variables
 from rde_jax.train.metric_writer import MetricWriter
-from rde_jax.train.periodic_eval import evaluate_videos
+from rde_jax.train.periodic_eval import EVAL_LAYOUT, evaluate_videos
 from rde_jax.train.preemption import StopCheck
 from rde_jax.train.trainer import Trainer, TrainState, variables_of
 
 
-class NonFiniteError(RuntimeError):
-  """Loss or gradient became NaN/Inf."""
+class NonFiniteError(UserError, RuntimeError):
+  """Loss or gradient became NaN/Inf (reported as one `error:` line; the last good checkpoint
+  is kept)."""
 
 
 def _manager(workdir: Any, cfg: ml_collections.ConfigDict):
@@ -59,20 +62,45 @@ def _restore(mgr: Any, state: TrainState) -> TrainState:
   return mgr.restore(mgr.latest_step(), args=ocp.args.StandardRestore(abstract))
 
 
-def train_and_evaluate(cfg: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
-  """Trains (or resumes) to cfg.num_steps, then evaluates. Returns the final summary."""
+def _close(mgr: Any, writer: MetricWriter) -> None:
+  """Waits for the checkpoint being written (its background threads end with it)."""
+  try:
+    mgr.wait_until_finished()
+    mgr.close()
+  finally:
+    writer.close()
+
+
+def train_and_evaluate(cfg: ml_collections.ConfigDict, workdir: str, *,
+                       allow_changed_resume: bool = False) -> dict[str, Any]:
+  """Trains (or resumes) to cfg.num_steps, then evaluates. Returns the final summary.
+
+  One run per workdir (`workdir_lock`); a resume with a config that changes the training
+  (seed, lr, batch, data, ...) is refused unless `allow_changed_resume` (`resume_check`).
+  """
   train_config.validate(cfg)
   workdir_p = storage.as_path(validate.workdir("--workdir", workdir))
+  if not storage.is_remote(workdir_p):  # exports replace these folders: only what we wrote
+    manifest.check_replaceable(workdir_p / "model", checkpoint.MODEL_LAYOUT, name="--workdir")
+    manifest.check_replaceable(workdir_p / "eval", EVAL_LAYOUT, name="--workdir")
   runtime.configure(compilation_cache=cfg.compilation_cache)
-  is_main = jax.process_index() == 0
   trainer = Trainer(cfg)
   variables = initial_variables(cfg, trainer.arch)
   ds = inputs.train_pipeline(cfg)
   eval_set = inputs.eval_videos(cfg)
   workdir_p.mkdir(parents=True, exist_ok=True)  # after every check that reads user input
+  with workdir_lock.held(workdir_p):
+    return _train(cfg, workdir_p, trainer, variables, ds, eval_set, allow_changed_resume)
+
+
+def _train(cfg: ml_collections.ConfigDict, workdir_p: Any, trainer: Trainer, variables: Any,
+           ds: Any, eval_set: Any, allow_changed_resume: bool) -> dict[str, Any]:
+  is_main = jax.process_index() == 0
   batch_stats = jax.device_put(variables["batch_stats"], trainer.replicated)
   state = trainer.init_state(variables["params"])
   mgr = _manager(workdir_p, cfg)
+  resume_check.check(cfg, workdir_p, resuming=mgr.latest_step() is not None,
+                     allow_changed=allow_changed_resume, write=is_main)
   if mgr.latest_step() is not None:
     state = _restore(mgr, state)
     logging.info("resumed from step %d", int(state.step))
@@ -86,10 +114,14 @@ def train_and_evaluate(cfg: ml_collections.ConfigDict, workdir: str) -> dict[str
     for step in range(start, cfg.num_steps):
       state, metrics = trainer.step(state, batch_stats, next(batches), step)
       if not bool(metrics["finite"]) and not bool(metrics["skipped"]):
+        kept = (f"the last good checkpoint (step {mgr.latest_step()}) is kept in "
+                f"{workdir_p / 'checkpoints'}" if mgr.latest_step() is not None
+                else "no checkpoint was written yet")
         raise NonFiniteError(
             f"step {step}: non-finite loss ({float(metrics['total_loss'])}) or gradient norm "
-            f"({float(metrics['grad_norm'])}); the update was not applied and the last good "
-            f"checkpoint (step {mgr.latest_step()}) is kept in {workdir_p / 'checkpoints'}")
+            f"({float(metrics['grad_norm'])}); the update was not applied and {kept}",
+            hint="lower config.lr, or train in float32 (config.dtype); resuming restarts from "
+                 "the last checkpoint")
       done = step + 1
       if done % cfg.log_every == 0 or done == cfg.num_steps:
         now = time.time()
@@ -108,11 +140,15 @@ def train_and_evaluate(cfg: ml_collections.ConfigDict, workdir: str) -> dict[str
           checkpoint.save_model(workdir_p / "model", variables_of(state, batch_stats),
                                 trainer.arch, step=done, config=cfg.to_dict())
       if stop:
-        mgr.wait_until_finished()
+        _close(mgr, writer)
         return {"status": "preempted", "step": done}
       if cfg.eval_every and done % cfg.eval_every == 0 and done < cfg.num_steps and eval_set:
         res = evaluate_videos(variables_of(state, batch_stats), trainer.arch, eval_set, cfg)
         writer.write_scalars(done, {f"eval/{k}": v for k, v in res["scores"].items()})
+  except BaseException:  # a NaN stop, an error, Ctrl-C: finish the checkpoint being written
+    with contextlib.suppress(Exception):  # (the first error is the one to report)
+      _close(mgr, writer)
+    raise
   finally:
     preempt.restore()
   final_step = int(state.step)

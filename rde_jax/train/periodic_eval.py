@@ -22,6 +22,10 @@ from rde_jax.metrics import davis_scores
 from rde_jax.model.architectures import Arch
 
 
+# What WORKDIR/eval holds (one folder per video; see `write_outputs`).
+EVAL_LAYOUT = ("*/", "*/*.png", "*/input.gif", "*/overlay.gif")
+
+
 def evaluate_videos(variables: Any, arch: Arch, videos: list[dict],
                     cfg: ml_collections.ConfigDict,
                     out_dir: Any = None) -> dict[str, Any]:
@@ -36,7 +40,7 @@ def evaluate_videos(variables: Any, arch: Arch, videos: list[dict],
   share = multihost.assign([len(v["frames"]) for v in videos], jax.process_count())
   results, frames_done, seconds = {}, 0, 0.0
   whole = out_dir is not None and not multihost.is_multihost() and not storage.is_remote(out_dir)
-  with atomic_dir.replacing(out_dir) if whole else contextlib.nullcontext(out_dir) as target:
+  with atomic_dir.replacing(out_dir, EVAL_LAYOUT) if whole else contextlib.nullcontext(out_dir) as target:
     for i in share[jax.process_index()]:
       video = videos[i]
       frames, gt = np.asarray(video["frames"]), np.asarray(video["labels"])
