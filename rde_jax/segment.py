@@ -106,7 +106,7 @@ class Job:
         "wall_seconds": time.perf_counter() - wall,
         "overlay": outputs.overlay_path.name if outputs.overlay_path else None,
         "masks": "masks",
-        "settings": {**self.settings.to_dict(), "arch": model.arch.to_config().to_dict()},
+        "settings": {**settings.to_dict(), "arch": model.arch.to_config().to_dict()},
         "environment": runtime.environment(
             dtype=self.settings.dtype,
             conv_algorithm=model.engine(self.settings).conv_algorithm),

@@ -124,13 +124,17 @@ def test_a_preempted_training_run_exits_143(monkeypatch, tmp_path):
 
 
 def test_start_frame_equal_to_the_length_of_a_video_file_is_outside():
-  from rde_jax import segment
+  import itertools
+  from rde_jax import api
   from rde_jax.errors import DataError
+  from rde_jax.inference.settings import InferenceSettings
   frames = [np.zeros((4, 4, 3), np.uint8)] * 3  # a source whose count is not known up front
-  before, rest = segment._frames_from(frames, 2, None)
-  assert len(before) == 2 and len(list(rest)) == 1
-  with pytest.raises(DataError, match=r"--start_frame 3 is outside the video \(3 frames\)"):
-    segment._frames_from(frames, 3, None)
+  model = api.VOSModel(None, None)  # no frame reaches the network in these cases
+  mask = np.ones((4, 4), np.uint8)
+  stream = model._stream(iter(frames), mask, InferenceSettings(), False, 2, None)
+  assert [t for t, _ in itertools.islice(stream, 2)] == [0, 1]  # frames before 2: background
+  with pytest.raises(DataError, match=r"start_frame 3 is beyond the end of the video \(3 frames\)"):
+    list(model._stream(iter(frames), mask, InferenceSettings(), False, 3, None))
 
 
 def test_mask_255_is_void_unless_kept_and_a_stretch_is_said(caplog):
@@ -156,12 +160,12 @@ def test_the_api_never_pads_a_chunk_beyond_the_video(monkeypatch):
   from rde_jax import api
   seen = {}
 
-  def fake_propagate(engine, frames, labels, **kw):
-    seen["chunk"] = kw["chunk"]
+  def fake_propagate(engine, frames, labels, settings, **kw):
+    seen["chunk"] = settings.chunk
     return iter(())
 
   monkeypatch.setattr(api.inference, "propagate", fake_propagate)
-  monkeypatch.setattr(api.VOSModel, "engine", lambda self, **kw: None)
+  monkeypatch.setattr(api.VOSModel, "engine", lambda self, *a, **kw: None)
   model = api.VOSModel(None, None)
   frames = np.zeros((5, 16, 16, 3), np.uint8)
   mask = np.ones((16, 16), np.uint8)
