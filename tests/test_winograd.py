@@ -69,13 +69,6 @@ def _uses_winograd(x: jnp.ndarray, **kw) -> bool:
   return "dot_general" in hlo and "tensor<36x" in hlo  # the 36 products of the tile positions
 
 
-@pytest.fixture
-def default_precision():
-  """The suite runs under 'highest' (conftest); these tests need XLA's default precision."""
-  with jax.default_matmul_precision("default"):
-    yield
-
-
 def test_switch_chooses_winograd_only_where_it_applies(default_precision):
   big = jnp.zeros((1, 32, 40, 64), jnp.float32)
   with conv_algorithm.using("winograd"):
