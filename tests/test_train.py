@@ -23,6 +23,7 @@ from configs_helper import small_config
 from workers import ROOT, python_env
 
 
+@pytest.mark.slow  # a test that steps a Trainer compiles it: about a minute of CPU
 def test_train_steps_decrease_the_loss_on_a_fixed_batch():
   cfg = small_config(lr=2e-3)
   tr = Trainer(cfg)
@@ -42,6 +43,7 @@ def _final_params(workdir):
   return jax.tree_util.tree_leaves(variables["params"])
 
 
+@pytest.mark.slow
 def test_kill_and_resume_is_bit_identical(tmp_path, monkeypatch):
   cfg = small_config()
   loop.train_and_evaluate(cfg, str(tmp_path / "straight"))
@@ -79,6 +81,7 @@ def test_metric_writer_keeps_lines_up_to_the_resume_step(tmp_path):
   assert [(r["step"], r["x"]) for r in got] == [(1, 1), (2, 2), (3, 30)]
 
 
+@pytest.mark.slow
 def test_non_finite_loss_stops_with_the_last_checkpoint_intact(tmp_path, monkeypatch):
   cfg = small_config()
   real = inputs.train_pipeline
@@ -146,6 +149,7 @@ def test_eight_devices_give_the_same_update_as_one():
   assert r["worst"] < 1e-2 * r["lr"], res.stdout
 
 
+@pytest.mark.slow
 def test_bfloat16_compute_keeps_float32_parameters():
   cfg32, cfg16 = small_config(), small_config(dtype="bfloat16")
   batch = inputs.train_pipeline(cfg32)[0]
