@@ -69,6 +69,7 @@ def test_labels_output_is_the_argmax_of_the_probabilities(prop):
   np.testing.assert_array_equal(labs, probs.argmax(1))
 
 
+@pytest.mark.slow
 def test_shape_bucket_padding(prop):
   assert inference.pad_amounts(57, target=80) == (3, 20)  # official 'before', the rest after
   assert inference.pad_amounts(64, target=64) == (0, 0)
@@ -115,6 +116,7 @@ def test_resize_matrices_match_pytorch():
   assert resize.short_side_size(1280, 720, 480) == (853, 480)
 
 
+@pytest.mark.slow
 def test_per_object_banks_equal_one_memory_when_all_objects_start_together(prop):
   mb = prop
   frames, labels = F.video(0, 11)
@@ -192,6 +194,7 @@ def test_youtube_empty_annotation_is_an_interaction(prop):
   assert np.abs(got[6] - plain[6]).max() > 1e-4
 
 
+@pytest.mark.slow
 def test_youtube_new_object_judged_at_the_file_size(prop):
   """A one-pixel object vanishes at the working size, yet it is new at that frame (official:
   np.unique of the full-size annotation): its bank opens and it gets probability later."""
