@@ -75,6 +75,7 @@ def test_davis_end_to_end_and_resume(davis, tmp_path):
   assert evaluation.run(cfg, tmp_path)["computed_this_run"] == ["charlie"]
 
 
+@pytest.mark.slow
 def test_davis_testdev_and_2016(tmp_path):
   root = tmp_path / "testdev"
   F.write_davis(root, ("delta",), num_frames=5, split="test-dev")

@@ -90,6 +90,7 @@ def test_mode_matches_the_official_listing(video, mode, include_last):
   np.testing.assert_allclose(got, want, atol=2e-5)
 
 
+@pytest.mark.slow
 def test_modes_differ_and_constant_modes_keep_one_state_shape(video):
   frames, labels, _, _ = video
   shared = F.tiny_model()

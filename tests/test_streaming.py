@@ -7,7 +7,7 @@ import jax
 import numpy as np
 import pytest
 
-from rde_jax import inference
+from rde_jax import api, inference
 from rde_jax.inference import frame_schedule, resize
 from rde_jax.model import memory_read
 
@@ -16,7 +16,10 @@ import eval_fakes as F
 
 @pytest.fixture(scope="module")
 def prop():
-  return F.tiny_model().engine(top_k=20)
+  """An engine of this module's own: the compilations counted here are its tests' only (a shared
+  one also holds those of other tests, e.g. the eval runs' at their config's precision)."""
+  shared = F.tiny_model()
+  return api.VOSModel(shared.arch, shared.variables).engine(top_k=20)
 
 
 def _cycled(frames, n):
@@ -89,6 +92,7 @@ def test_shape_bucket_padding(prop):
   assert np.all(np.isfinite(bucket)) and not np.allclose(bucket, official)  # larger: numerics move
 
 
+@pytest.mark.slow
 def test_work_size_resizes_in_and_out(prop):
   frames, labels = F.video(3, 5)
   out = np.stack([x for _, x in inference.propagate(prop, frames, labels[0], output="labels",
@@ -174,6 +178,7 @@ def test_nearest_labels_match_torch_interpolate_when_available():
     np.testing.assert_array_equal(resize.nearest_labels(labels, size), want.astype(np.uint8))
 
 
+@pytest.mark.slow
 def test_youtube_empty_annotation_is_an_interaction(prop):
   """An empty annotation file re-aggregates the propagated frame and starts a new segment
   (official `gt_obj[f]` holds an empty label list; eval_youtube.py interacts there)."""

@@ -48,6 +48,7 @@ def test_transformed_kernel_follows_the_definition():
   np.testing.assert_allclose(u, ref, rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_gradients_match_the_direct_convolution():
   rng = np.random.default_rng(1)
   x = jnp.asarray(rng.normal(size=(1, 9, 10, 4)).astype(np.float32))
@@ -69,6 +70,7 @@ def _uses_winograd(x: jnp.ndarray, **kw) -> bool:
   return "dot_general" in hlo and "tensor<36x" in hlo  # the 36 products of the tile positions
 
 
+@pytest.mark.slow
 def test_switch_chooses_winograd_only_where_it_applies(default_precision):
   big = jnp.zeros((1, 32, 40, 64), jnp.float32)
   with conv_algorithm.using("winograd"):
@@ -89,6 +91,7 @@ def test_switch_chooses_winograd_only_where_it_applies(default_precision):
     conv_algorithm.set_algorithm("fast")
 
 
+@pytest.mark.slow
 def test_engine_outputs_close_to_direct_and_recompiled_per_algorithm(default_precision,
                                                                      monkeypatch):
   # The tiny model's convolutions are narrow and small: lower the thresholds so every 3x3
