@@ -20,6 +20,8 @@ from rde_jax.model import architectures
 from rde_jax.model.architectures import Arch
 from rde_jax.model.network import init_variables
 
+from configs_helper import load_config
+
 
 SIZE = (64, 96)  # every fake video has this size and 2 objects: one compilation serves all
 
@@ -103,6 +105,12 @@ def tiny_checkpoint() -> Path:
   arch = Arch.from_config(architectures.tiny())
   checkpoint.save_model(tmp / "model", init_variables(arch, 0), arch, source="tests")
   return tmp / "model"
+
+
+def eval_config(name: str, variant: str | None = "runlocal", **fields):
+  """configs/<name>.py:<variant> evaluating the tiny checkpoint, with `a__b=value` overrides."""
+  fields.setdefault("checkpoint", str(tiny_checkpoint()))
+  return load_config(name, variant, **fields)
 
 
 def tiny_model():

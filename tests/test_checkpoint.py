@@ -45,6 +45,7 @@ def test_architecture_mismatch_is_refused(tmp_path, tiny):
     checkpoint.load_model(tmp_path / "nothing")
 
 
+@pytest.mark.system
 def test_convert_cli_reads_a_pth_without_torch(tmp_path, tiny):
   arch, variables = tiny
   sd = convert.to_torch_state_dict(variables)
@@ -57,6 +58,7 @@ def test_convert_cli_reads_a_pth_without_torch(tmp_path, tiny):
   _assert_same(restored, variables)
 
 
+@pytest.mark.system
 def test_convert_cli_refuses_a_truncated_pth(tmp_path, tiny):
   _, variables = tiny
   pth = tmp_path / "model.pth"

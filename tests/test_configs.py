@@ -3,15 +3,12 @@ the variants that differ say so in their fields."""
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-from pathlib import Path
-
 import jax
 import numpy as np
 import pytest
 
 import data_fakes
+from configs_helper import config_module, load_config
 
 # configs/synthetic.py:runlocal is trained by tests/test_train.py (small_config).
 CONFIGS = ("stage0", "stage1", "stage2", "stage3")
@@ -34,11 +31,8 @@ def tiny_data(tmp_path_factory):
 
 
 def _runlocal(name: str, data: dict):
-  cfg = importlib.import_module(f"configs.{name}").get_config("runlocal")
-  cfg.compilation_cache = ""  # the tests' shared cache (conftest) stays in charge
-  for key, value in data.items():
-    cfg.data[key] = value
-  return cfg
+  # compilation_cache '': the tests' shared cache (conftest) stays in charge
+  return load_config(name, compilation_cache="", **{f"data__{k}": v for k, v in data.items()})
 
 
 @pytest.mark.slow
@@ -52,18 +46,14 @@ def test_runlocal_trains_a_few_steps(name, tiny_data, tmp_path):
 
 
 def test_configs_load_from_their_files_as_train_py_does():
-  root = Path(__file__).resolve().parents[1] / "configs"
   for name in CONFIGS + ("synthetic",):
-    spec = importlib.util.spec_from_file_location(f"cfg_{name}", root / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    full, local = module.get_config(), module.get_config("runlocal")
+    full, local = load_config(name, None), load_config(name)
     assert local.arch == "tiny" and local.num_steps < 10 and local.batch_size == 2
     assert full.arch == ("tiny" if name == "synthetic" else "official") and full.num_steps >= 1000
 
 
 def test_stage2_variants_set_the_documented_loss_weights():
-  from configs import stage2
+  stage2 = config_module("stage2")
   got = {v: (c.lambda_mc, c.lambda_f2, c.lambda_f4) for v in ("paper", "readme", "yv", "")
          for c in [stage2.get_config(v)]}
   assert got["paper"] == (10, 10, 10) and got["readme"] == got[""] == (5, 5, 5)

@@ -1,13 +1,11 @@
 """eval.py end to end on tiny synthetic DAVIS / YouTube-VOS trees with the tiny model."""
 
-import importlib.util
 import json
 import os
 import shutil
 import subprocess
 import sys
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,26 +16,10 @@ from rde_jax.fileio import label_png
 from rde_jax.metrics import davis_scores
 
 import eval_fakes as F
+from configs_helper import REPO, load_config
 
 
-REPO = Path(__file__).resolve().parents[1]
 DAVIS_NAMES = ("alpha", "bravo", "charlie")
-
-
-def load_config(name: str, variant: str = "runlocal", **fields):
-  """configs/<name>.py:<variant> with the tiny checkpoint and `a__b=value` overrides."""
-  spec = importlib.util.spec_from_file_location(name, REPO / "configs" / f"{name}.py")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  cfg = module.get_config(variant)
-  cfg.checkpoint = str(F.tiny_checkpoint())
-  for key, value in fields.items():
-    *parents, leaf = key.split("__")
-    node = cfg
-    for p in parents:
-      node = node[p]
-    node[leaf] = value
-  return cfg
 
 
 @pytest.fixture(scope="module")
@@ -49,10 +31,7 @@ def davis(tmp_path_factory):
 
 def test_configs_document_and_load():
   for name in ("davis2017_val", "davis2017_testdev", "davis2016_val", "youtube2019_valid"):
-    spec = importlib.util.spec_from_file_location(name, REPO / "configs" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    full, local = module.get_config(), module.get_config("runlocal")
+    full, local = load_config(name, None), load_config(name)
     assert full.arch == "official" and local.arch == "tiny"
   assert load_config("youtube2019_valid", None).mem_every == 4
   assert load_config("youtube2019_valid", None).top_k == 20
@@ -60,7 +39,7 @@ def test_configs_document_and_load():
 
 
 def test_davis_end_to_end_and_resume(davis, tmp_path):
-  cfg = load_config("davis2017_val", dataset__root=str(davis))
+  cfg = F.eval_config("davis2017_val", dataset__root=str(davis))
   summary = evaluation.run(cfg, tmp_path)
   results = tmp_path / "results"
   for name in DAVIS_NAMES:
@@ -96,17 +75,18 @@ def test_davis_end_to_end_and_resume(davis, tmp_path):
   assert evaluation.run(cfg, tmp_path)["computed_this_run"] == ["charlie"]
 
 
+@pytest.mark.slow
 def test_davis_testdev_and_2016(tmp_path):
   root = tmp_path / "testdev"
   F.write_davis(root, ("delta",), num_frames=5, split="test-dev")
-  summary = evaluation.run(load_config("davis2017_testdev", dataset__root=str(root)),
+  summary = evaluation.run(F.eval_config("davis2017_testdev", dataset__root=str(root)),
                            tmp_path / "wd")
   assert summary["scores"] is None and "test-dev" in summary["note"]
   with zipfile.ZipFile(tmp_path / "wd" / "submission.zip") as z:
     assert sorted(z.namelist()) == [f"delta/{t:05d}.png" for t in range(5)]
   root16 = tmp_path / "d16"
   F.write_davis(root16, ("echo",), num_frames=5)
-  summary = evaluation.run(load_config("davis2016_val", dataset__root=str(root16)),
+  summary = evaluation.run(F.eval_config("davis2016_val", dataset__root=str(root16)),
                            tmp_path / "w16")
   direct = davis_scores.evaluate_dataset(root16, tmp_path / "w16" / "results", year=2016,
                                        num_workers=1)
@@ -121,7 +101,7 @@ def test_davis_testdev_and_2016(tmp_path):
 def test_youtube_end_to_end(tmp_path):
   root = tmp_path / "yt"
   meta = F.write_youtube(root)
-  summary = evaluation.run(load_config("youtube2019_valid", dataset__root=str(root)),
+  summary = evaluation.run(F.eval_config("youtube2019_valid", dataset__root=str(root)),
                            tmp_path / "wd")
   out = tmp_path / "wd" / "results" / "Annotations"
   for name, info in meta.items():
@@ -138,6 +118,7 @@ def test_youtube_end_to_end(tmp_path):
   assert summary["scores"] is None and summary["frames"] > 0
 
 
+@pytest.mark.system
 def test_cli_two_devices_with_gif_overlays(davis, tmp_path):
   # A stub that hides imageio-ffmpeg: the overlays must fall back to GIF.
   (tmp_path / "stub").mkdir()
@@ -175,7 +156,7 @@ def test_cli_two_devices_with_gif_overlays(davis, tmp_path):
 def test_generic_folders_end_to_end_and_resume(tmp_path):
   root = tmp_path / "long"
   gt = F.write_generic(root)
-  cfg = load_config("generic", dataset__root=str(root))
+  cfg = F.eval_config("generic", dataset__root=str(root))
   summary = evaluation.run(cfg, tmp_path / "wd")
   assert summary["benchmark"] == "generic" and summary["num_videos"] == 3
   per_seq = [davis_scores.evaluate_sequence(gt[n], _read_results(tmp_path / "wd", n, len(gt[n])),

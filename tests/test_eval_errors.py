@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 from PIL import Image
-from test_eval import load_config
 
 from rde_jax import evaluation
 from rde_jax.checkpoint import CheckpointMismatchError
@@ -83,26 +82,26 @@ def test_bad_davis_input(tmp_path, breaker):
   F.write_davis(root, ("alpha",), num_frames=4)
   error, message = breaker(root)
   with pytest.raises(error, match=message):
-    evaluation.run(load_config("davis2017_val", dataset__root=str(root)), tmp_path / "wd")
+    evaluation.run(F.eval_config("davis2017_val", dataset__root=str(root)), tmp_path / "wd")
   assert not (tmp_path / "wd" / "videos" / "alpha.json").exists()  # never marked done
 
 
 def test_checkpoint_and_config_mismatches(tmp_path):
   root = tmp_path / "davis"
   F.write_davis(root, ("alpha",), num_frames=3)
-  cfg = load_config("davis2017_val", dataset__root=str(root), arch="official")
+  cfg = F.eval_config("davis2017_val", dataset__root=str(root), arch="official")
   with pytest.raises(CheckpointMismatchError, match="does not match the requested"):
     evaluation.run(cfg, tmp_path / "wd")
   with pytest.raises(ConfigError, match="dataset.root is empty"):
-    evaluation.run(load_config("davis2017_val"), tmp_path / "wd")
+    evaluation.run(F.eval_config("davis2017_val"), tmp_path / "wd")
   with pytest.raises(ConfigError, match="shape_buckets"):
-    evaluation.run(load_config("davis2017_val", dataset__root=str(root),
-                               shape_buckets=((60, 96),)), tmp_path / "wd")
+    evaluation.run(F.eval_config("davis2017_val", dataset__root=str(root),
+                                 shape_buckets=((60, 96),)), tmp_path / "wd")
   with pytest.raises(ConfigError, match="not in the split"):
-    evaluation.run(load_config("davis2017_val", dataset__root=str(root), videos=("zulu",)),
+    evaluation.run(F.eval_config("davis2017_val", dataset__root=str(root), videos=("zulu",)),
                    tmp_path / "wd")
   with pytest.raises(ConfigError, match="local devices"):
-    evaluation.run(load_config("davis2017_val", dataset__root=str(root), num_devices=64),
+    evaluation.run(F.eval_config("davis2017_val", dataset__root=str(root), num_devices=64),
                    tmp_path / "wd")
 
 
@@ -112,4 +111,4 @@ def test_youtube_missing_all_frames_folder(tmp_path):
   import shutil
   shutil.rmtree(root / "valid_all_frames")
   with pytest.raises(DataError, match="valid_all_frames/JPEGImages: folder not found"):
-    evaluation.run(load_config("youtube2019_valid", dataset__root=str(root)), tmp_path / "wd")
+    evaluation.run(F.eval_config("youtube2019_valid", dataset__root=str(root)), tmp_path / "wd")

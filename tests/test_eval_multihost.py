@@ -17,7 +17,7 @@ from rde_jax import evaluation, multihost
 from rde_jax.evaluation.preemption import Preempted
 
 import eval_fakes as F
-from test_eval import REPO, load_config
+from configs_helper import REPO
 from workers import free_port
 
 
@@ -67,7 +67,7 @@ def _start(cfg_args, workdir, port, *extra):
 @pytest.mark.multiprocess
 def test_two_processes_preempted_then_resumed_match_one(tmp_path):
   root = _davis(tmp_path / "davis")
-  cfg = load_config("davis2017_val", dataset__root=str(root))
+  cfg = F.eval_config("davis2017_val", dataset__root=str(root))
   one = evaluation.run(cfg, tmp_path / "one")
   args = ["--config", str(REPO / "configs" / "davis2017_val.py") + ":runlocal",
           f"--config.checkpoint={F.tiny_checkpoint()}", f"--config.dataset.root={root}"]
@@ -137,7 +137,7 @@ def test_sigkill_of_one_process_ends_the_other_then_resume(tmp_path):
 def test_sigterm_stops_a_single_process_run_cleanly(tmp_path):
   root = tmp_path / "davis"
   F.write_davis(root, ("alpha", "bravo", "charlie"), num_frames=12)
-  cfg = load_config("davis2017_val", dataset__root=str(root), vis=True)
+  cfg = F.eval_config("davis2017_val", dataset__root=str(root), vis=True)
   F.tiny_model()  # compiled before the clock starts
 
   def preempt_after_first_video():

@@ -58,6 +58,7 @@ def test_segment_video_shapes_and_probabilities(tiny):
   np.testing.assert_array_equal(probs[0].argmax(0), labels)
 
 
+@pytest.mark.slow
 def test_chunk_size_does_not_change_results(tiny):
   frames, labels = _video(t=9)
   prop = inference.Engine(tiny, settings=TOP20)
@@ -110,6 +111,7 @@ def test_bad_inputs_are_refused(tiny):
     inference.segment_video(tiny, frames[:0], labels)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
 def test_low_precision_compute_stays_close_to_float32(tiny, dtype):
   """float16 (the paper's AMP) and bfloat16 convolutions/matmuls, float32 softmax and

@@ -110,6 +110,7 @@ def _kill_at_random(args: list[str], rounds: int, window: float,
   return delays
 
 
+@pytest.mark.system
 def test_kill_during_model_export_keeps_a_complete_matching_model(tmp_path):
   target = tmp_path / "workdir" / "model"
   delays = _kill_at_random(["export", str(target)], rounds=2, window=1.5)
@@ -130,6 +131,7 @@ def tiny_pth(tmp_path_factory):
   return path, variables
 
 
+@pytest.mark.system
 def test_kill_during_convert_overwrite_keeps_a_loadable_model(tmp_path, tiny_pth):
   pth, variables = tiny_pth
   target = tmp_path / "model"
@@ -141,6 +143,7 @@ def test_kill_during_convert_overwrite_keeps_a_loadable_model(tmp_path, tiny_pth
   assert _hidden(target) == [], delays
 
 
+@pytest.mark.system
 def test_kill_during_segment_keeps_complete_results(tmp_path):
   frames, labels = F.video(3, 8)
   for t, f in enumerate(frames):
@@ -160,6 +163,7 @@ def test_kill_during_segment_keeps_complete_results(tmp_path):
   assert _hidden(target) == [], delays
 
 
+@pytest.mark.system
 def test_sigterm_during_segment_leaves_nothing_hidden(tmp_path):
   frames, labels = F.video(3, 8)
   for t, f in enumerate(frames):

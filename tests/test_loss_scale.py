@@ -11,7 +11,8 @@ import pytest
 
 from rde_jax.train import inputs, loop
 from rde_jax.train.loss_scale import LossScale
-from test_train import small_config
+
+from configs_helper import small_config
 
 
 def test_scale_halves_on_overflow_and_doubles_after_n_good_steps():

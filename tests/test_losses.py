@@ -6,9 +6,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from configs import synthetic
 from rde_jax.train import losses
 from rde_jax.train import trainer
+
+from configs_helper import load_config
 
 
 def test_bootstrap_schedule_is_the_official_one():
@@ -51,7 +52,7 @@ def test_frame_weights_quirk_and_switch():
 
 
 def test_multistep_lr_matches_torch_semantics():
-  cfg = synthetic.get_config()
+  cfg = load_config("synthetic", None)
   cfg.lr, cfg.lr_steps = 1.0, (10, 20)
   sched = trainer.lr_schedule(cfg)
   # torch MultiStepLR stepped after every update: update i uses 0.1^(#milestones <= i).

@@ -75,8 +75,11 @@ def video():
   return frames, labels, x, onehot
 
 
-@pytest.mark.parametrize("mode,include_last", [(m, False) for m in inference.MODES]
-                         + [("two-frames-compress", True), ("stm", True), ("last", True)])
+# The default mode in the fast tier, the others in the full tier (`slow`).
+@pytest.mark.parametrize("mode,include_last", [
+    pytest.param(m, last, marks=() if m == "two-frames-compress" else pytest.mark.slow)
+    for m, last in [(m, False) for m in inference.MODES]
+    + [("two-frames-compress", True), ("stm", True), ("last", True)]])
 def test_mode_matches_the_official_listing(video, mode, include_last):
   frames, labels, x, onehot = video
   model = F.tiny_model()
@@ -89,6 +92,7 @@ def test_mode_matches_the_official_listing(video, mode, include_last):
   np.testing.assert_allclose(got, want, atol=2e-5)
 
 
+@pytest.mark.slow
 def test_modes_differ_and_constant_modes_keep_one_state_shape(video):
   frames, labels, _, _ = video
   shared = F.tiny_model()

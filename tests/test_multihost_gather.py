@@ -7,14 +7,12 @@ import textwrap
 import numpy as np
 import pytest
 
-from workers import ROOT, finish, free_port, start
+from workers import finish, free_port, start
 
 pytestmark = [pytest.mark.multiprocess, pytest.mark.slow]
 
 _EVAL = textwrap.dedent("""
     import json, sys
-    sys.path.insert(0, {root!r})
-    sys.path.insert(0, {root!r} + "/tests")
     pid = int(sys.argv[1])
     if pid >= 0:
       from rde_jax import multihost
@@ -40,7 +38,7 @@ _EVAL = textwrap.dedent("""
 
 
 def test_two_processes_share_the_videos_and_agree_with_one():
-  outs = finish(start(_EVAL.format(root=ROOT, port=free_port()), (0, 1, -1)), timeout=600)
+  outs = finish(start(_EVAL.format(port=free_port()), (0, 1, -1)), timeout=600)
   two0, two1, one = [json.loads(o.strip().splitlines()[-1]) for o in outs]
   x = np.array([1 / 3, np.nan])
   assert two0["gathered"] == two1["gathered"]

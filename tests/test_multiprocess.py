@@ -5,19 +5,18 @@ import textwrap
 import numpy as np
 import pytest
 
-from workers import ROOT, finish, free_port, start
+from workers import finish, free_port, start
 
 pytestmark = [pytest.mark.multiprocess, pytest.mark.slow]
 
 _WORKER = textwrap.dedent("""
     import sys
-    sys.path.insert(0, {root!r})
     import jax, numpy as np
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
     pid = int(sys.argv[1])
     if pid >= 0:
       jax.distributed.initialize("localhost:{port}", num_processes=2, process_id=pid)
-    from tests.test_train import small_config
+    from configs_helper import small_config
     from rde_jax.train import inputs
     from rde_jax.model.network import init_variables
     from rde_jax.train.trainer import Trainer
@@ -39,7 +38,7 @@ _WORKER = textwrap.dedent("""
 
 
 def test_two_processes_match_one(tmp_path):
- script = _WORKER.format(root=ROOT, port=free_port(), out=str(tmp_path / "params"))
+ script = _WORKER.format(port=free_port(), out=str(tmp_path / "params"))
  outs = finish(start(script, (0, 1, -1)))
  lines = [o.strip().splitlines()[-1].split() for o in outs]
  losses, norms, lr = [float(x[1]) for x in lines], [float(x[2]) for x in lines], float(lines[0][3])

@@ -75,6 +75,7 @@ SUBPROCESS_CASES = ["segment top_k 0", "eval.py unknown field", "train.py unknow
                     "segment model with damaged weights"]
 
 
+@pytest.mark.system
 @pytest.mark.parametrize("case_id", SUBPROCESS_CASES)
 def test_real_commands_print_one_line(case_id, env, tmp_path):
   case = next(c for c in R.CASES if c.id == case_id)

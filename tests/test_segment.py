@@ -42,6 +42,7 @@ def _segment(model, clip_dir, out, **kw):
                                    InferenceSettings(top_k=20), **kw)
 
 
+@pytest.mark.slow
 def test_python_api_arrays_lists_and_iterators(clip):
   _, frames, labels = clip
   model = F.tiny_model()
@@ -150,6 +151,7 @@ def test_bad_inputs_write_nothing(clip, tmp_path, case, monkeypatch):
   assert not (tmp_path / "out").exists()  # nothing written, not even the folder
 
 
+@pytest.mark.slow
 def test_resize_mask_and_grey_masks(clip, tmp_path):
   d, _, labels = clip
   small = np.asarray(Image.fromarray(labels[0]).resize((48, 32), Image.Resampling.NEAREST))
@@ -162,6 +164,7 @@ def test_resize_mask_and_grey_masks(clip, tmp_path):
   assert s["objects"] == [1]
 
 
+@pytest.mark.system
 def test_cli_errors_and_checkpoint_mismatch(clip, tmp_path):
   d, _, _ = clip
   with pytest.raises(CheckpointMismatchError, match="does not match"):

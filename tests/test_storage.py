@@ -17,7 +17,6 @@ from rde_jax.inference.settings import InferenceSettings
 
 import data_fakes
 import eval_fakes as F
-from test_eval import load_config
 
 fsspec = pytest.importorskip("fsspec")
 
@@ -88,8 +87,8 @@ def test_paths_and_atomic_writes(bucket, tmp_path):
 def test_eval_workdir_in_a_bucket_matches_local(bucket, tmp_path):
   root = tmp_path / "davis"
   F.write_davis(root, ("alpha", "bravo"), num_frames=5)
-  cfg = load_config("davis2017_val", dataset__root=str(root), zip=True, vis=True,
-                    compilation_cache="workdir")
+  cfg = F.eval_config("davis2017_val", dataset__root=str(root), zip=True, vis=True,
+                      compilation_cache="workdir")
   local = evaluation.run(cfg, tmp_path / "wd")
   remote = evaluation.run(cfg, "gs://bucket/wd")
   assert remote["scores"] == local["scores"] and remote["computed_this_run"] == ["alpha", "bravo"]
@@ -162,9 +161,9 @@ def test_eval_dataset_and_workdir_in_a_bucket_match_local(bucket, tmp_path):
   root = tmp_path / "davis"
   F.write_davis(root, ("alpha", "bravo"), num_frames=5)
   remote_root = _to_bucket(root, "gs://data/DAVIS")
-  local = evaluation.run(load_config("davis2017_val", dataset__root=str(root), zip=True),
+  local = evaluation.run(F.eval_config("davis2017_val", dataset__root=str(root), zip=True),
                          tmp_path / "wd")
-  cfg = load_config("davis2017_val", dataset__root=remote_root, zip=True)
+  cfg = F.eval_config("davis2017_val", dataset__root=remote_root, zip=True)
   remote = evaluation.run(cfg, "gs://bucket/wd")
   assert remote["scores"] == local["scores"] and remote["computed_this_run"] == ["alpha", "bravo"]
   local_files = _tree(tmp_path / "wd" / "results")
@@ -177,7 +176,7 @@ def test_eval_dataset_and_workdir_in_a_bucket_match_local(bucket, tmp_path):
   # The generic layout (JPEGImages/<seq>, Annotations/<seq>, no ImageSets) from the bucket.
   gen = tmp_path / "generic"
   F.write_generic(gen, lengths=(4, 5))
-  runs = [evaluation.run(load_config("generic", dataset__root=r), tmp_path / w)
+  runs = [evaluation.run(F.eval_config("generic", dataset__root=r), tmp_path / w)
           for r, w in ((str(gen), "g_local"), (_to_bucket(gen, "gs://data/generic"), "g_remote"))]
   assert runs[0]["scores"] == runs[1]["scores"] and runs[1]["num_videos"] == 2
   assert _tree(tmp_path / "g_local" / "results") == _tree(tmp_path / "g_remote" / "results")
@@ -188,7 +187,7 @@ def test_youtube_dataset_in_a_bucket_matches_local(bucket, tmp_path):
   yt = tmp_path / "yt"
   F.write_youtube(yt)
   for r, w in ((str(yt), "y_local"), (_to_bucket(yt, "gs://data/yt"), "y_remote")):
-    evaluation.run(load_config("youtube2019_valid", dataset__root=r), tmp_path / w)
+    evaluation.run(F.eval_config("youtube2019_valid", dataset__root=r), tmp_path / w)
   assert _tree(tmp_path / "y_local" / "results") == _tree(tmp_path / "y_remote" / "results")
   assert len(_tree(tmp_path / "y_local" / "results")) == 16
 
@@ -196,7 +195,7 @@ def test_youtube_dataset_in_a_bucket_matches_local(bucket, tmp_path):
 def test_missing_dataset_root_in_a_bucket_is_named(bucket):
   from rde_jax.errors import UserError
   from rde_jax.evaluation import config as eval_config
-  cfg = load_config("davis2017_val", dataset__root="gs://data/nowhere")
+  cfg = F.eval_config("davis2017_val", dataset__root="gs://data/nowhere")
   with pytest.raises(UserError, match="config.dataset.root: gs://data/nowhere: no such file"):
     eval_config.validate(cfg)
   with pytest.raises(DataError, match="gs://data/nowhere/ImageSets/2017/val.txt: split list"):

@@ -7,7 +7,7 @@ import jax
 import numpy as np
 import pytest
 
-from rde_jax import inference
+from rde_jax import api, inference
 from rde_jax.inference import frame_schedule, resize
 from rde_jax.model import memory_read
 
@@ -16,7 +16,10 @@ import eval_fakes as F
 
 @pytest.fixture(scope="module")
 def prop():
-  return F.tiny_model().engine(inference.InferenceSettings(top_k=20))
+  """An engine of this module's own: the compilations counted here are its tests' only (a shared
+  one also holds those of other tests, e.g. the eval runs' at their config's precision)."""
+  shared = F.tiny_model()
+  return api.VOSModel(shared.arch, shared.variables).engine(inference.InferenceSettings(top_k=20))
 
 
 def _cycled(frames, n):
@@ -69,6 +72,7 @@ def test_labels_output_is_the_argmax_of_the_probabilities(prop):
   np.testing.assert_array_equal(labs, probs.argmax(1))
 
 
+@pytest.mark.slow
 def test_shape_bucket_padding(prop):
   assert inference.pad_amounts(57, target=80) == (3, 20)  # official 'before', the rest after
   assert inference.pad_amounts(64, target=64) == (0, 0)
@@ -88,6 +92,7 @@ def test_shape_bucket_padding(prop):
   assert np.all(np.isfinite(bucket)) and not np.allclose(bucket, official)  # larger: numerics move
 
 
+@pytest.mark.slow
 def test_work_size_resizes_in_and_out(prop):
   frames, labels = F.video(3, 5)
   out = np.stack([x for _, x in inference.propagate(prop, frames, labels[0], output="labels",
@@ -115,6 +120,7 @@ def test_resize_matrices_match_pytorch():
   assert resize.short_side_size(1280, 720, 480) == (853, 480)
 
 
+@pytest.mark.slow
 def test_per_object_banks_equal_one_memory_when_all_objects_start_together(prop):
   mb = prop
   frames, labels = F.video(0, 11)
@@ -172,6 +178,7 @@ def test_nearest_labels_match_torch_interpolate_when_available():
     np.testing.assert_array_equal(resize.nearest_labels(labels, size), want.astype(np.uint8))
 
 
+@pytest.mark.slow
 def test_youtube_empty_annotation_is_an_interaction(prop):
   """An empty annotation file re-aggregates the propagated frame and starts a new segment
   (official `gt_obj[f]` holds an empty label list; eval_youtube.py interacts there)."""
@@ -192,6 +199,7 @@ def test_youtube_empty_annotation_is_an_interaction(prop):
   assert np.abs(got[6] - plain[6]).max() > 1e-4
 
 
+@pytest.mark.slow
 def test_youtube_new_object_judged_at_the_file_size(prop):
   """A one-pixel object vanishes at the working size, yet it is new at that frame (official:
   np.unique of the full-size annotation): its bank opens and it gets probability later."""

@@ -14,6 +14,8 @@ from rde_jax.model import architectures  # noqa: E402
 from rde_jax.model.architectures import Arch  # noqa: E402
 from rde_jax.model.network import RDEVOS, init_variables  # noqa: E402
 
+pytestmark = pytest.mark.slow  # about a minute of CPU where torch is installed
+
 
 def _perturbed_tiny() -> tuple[Arch, dict]:
   """Tiny variables with non-trivial BatchNorm statistics and affine parameters."""

@@ -12,7 +12,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from configs import synthetic
 from rde_jax import checkpoint
 from rde_jax.model.network import init_variables
 from rde_jax.train import inputs
@@ -20,23 +19,11 @@ from rde_jax.train import loop
 from rde_jax.train import metric_writer
 from rde_jax.train.trainer import Trainer
 
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def small_config(**overrides):
-  cfg = synthetic.get_config("runlocal")
-  cfg.eval.source = "none"
-  cfg.compilation_cache = ""  # the tests' shared cache (conftest) stays in charge
-  for k, v in overrides.items():
-    node = cfg
-    *path, leaf = k.split(".")
-    for p in path:
-      node = node[p]
-    node[leaf] = v
-  return cfg
+from configs_helper import small_config
+from workers import ROOT, python_env
 
 
+@pytest.mark.slow  # a test that steps a Trainer compiles it: about a minute of CPU
 def test_train_steps_decrease_the_loss_on_a_fixed_batch():
   cfg = small_config(lr=2e-3)
   tr = Trainer(cfg)
@@ -56,6 +43,7 @@ def _final_params(workdir):
   return jax.tree_util.tree_leaves(variables["params"])
 
 
+@pytest.mark.slow
 def test_kill_and_resume_is_bit_identical(tmp_path, monkeypatch):
   cfg = small_config()
   loop.train_and_evaluate(cfg, str(tmp_path / "straight"))
@@ -93,6 +81,7 @@ def test_metric_writer_keeps_lines_up_to_the_resume_step(tmp_path):
   assert [(r["step"], r["x"]) for r in got] == [(1, 1), (2, 2), (3, 30)]
 
 
+@pytest.mark.slow
 def test_non_finite_loss_stops_with_the_last_checkpoint_intact(tmp_path, monkeypatch):
   cfg = small_config()
   real = inputs.train_pipeline
@@ -125,11 +114,10 @@ def test_non_finite_loss_stops_with_the_last_checkpoint_intact(tmp_path, monkeyp
 
 
 _DATA_PARALLEL = textwrap.dedent("""
-    import sys, json
-    sys.path.insert(0, {root!r})
+    import json
     import jax, numpy as np
     from jax.sharding import Mesh
-    from tests.test_train import small_config
+    from configs_helper import small_config
     from rde_jax.train import inputs
     from rde_jax.model.network import init_variables
     from rde_jax.train.trainer import Trainer
@@ -144,15 +132,14 @@ _DATA_PARALLEL = textwrap.dedent("""
       out.append(jax.tree_util.tree_leaves(jax.device_get(state.params)))
       norms.append(float(m["grad_norm"]))
     worst = max(float(np.max(np.abs(a - b))) for a, b in zip(*out))
-    print(json.dumps({{"worst": worst, "lr": cfg.lr, "norms": norms}}))
+    print(json.dumps({"worst": worst, "lr": cfg.lr, "norms": norms}))
 """)
 
 
 @pytest.mark.slow
 def test_eight_devices_give_the_same_update_as_one():
-  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8",
-             JAX_PLATFORMS="cpu")
-  res = subprocess.run([sys.executable, "-c", _DATA_PARALLEL.format(root=ROOT)], env=env,
+  env = python_env(XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu")
+  res = subprocess.run([sys.executable, "-c", _DATA_PARALLEL], env=env,
                        capture_output=True, text=True, timeout=600, cwd=ROOT)
   assert res.returncode == 0, res.stderr[-3000:]
   r = json.loads(res.stdout.strip().splitlines()[-1])
@@ -162,6 +149,7 @@ def test_eight_devices_give_the_same_update_as_one():
   assert r["worst"] < 1e-2 * r["lr"], res.stdout
 
 
+@pytest.mark.slow
 def test_bfloat16_compute_keeps_float32_parameters():
   cfg32, cfg16 = small_config(), small_config(dtype="bfloat16")
   batch = inputs.train_pipeline(cfg32)[0]

@@ -10,12 +10,11 @@ import pytest
 
 from rde_jax.train.preemption import StopCheck
 
-from workers import ROOT, finish, free_port, start
+from workers import finish, free_port, start
 
 
 _WORKER = textwrap.dedent("""
     import sys, time
-    sys.path.insert(0, {root!r})
     pid = int(sys.argv[1])
     from rde_jax import multihost
     multihost.initialize("localhost:{port}", 2, pid)
@@ -50,7 +49,7 @@ def test_one_process_stops_on_its_flag():
 @pytest.mark.multiprocess
 def test_two_processes_stop_at_the_same_step(tmp_path):
   ready = str(tmp_path / "ready")
-  procs = start(_WORKER.format(root=ROOT, port=free_port(), ready=ready), (0, 1))
+  procs = start(_WORKER.format(port=free_port(), ready=ready), (0, 1))
   deadline = time.time() + 120
   while not all(os.path.exists(ready + str(i)) for i in (0, 1)):
     assert time.time() < deadline and all(p.poll() is None for p in procs)

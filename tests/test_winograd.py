@@ -49,6 +49,7 @@ def test_transformed_kernel_follows_the_definition():
   np.testing.assert_allclose(u, ref, rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_gradients_match_the_direct_convolution():
   rng = np.random.default_rng(1)
   x = jnp.asarray(rng.normal(size=(1, 9, 10, 4)).astype(np.float32))
@@ -70,13 +71,7 @@ def _uses_winograd(x: jnp.ndarray, algorithm: str = "winograd", **kw) -> bool:
   return "dot_general" in hlo and "tensor<36x" in hlo  # the 36 products of the tile positions
 
 
-@pytest.fixture
-def default_precision():
-  """The suite runs under 'highest' (conftest); these tests need XLA's default precision."""
-  with jax.default_matmul_precision("default"):
-    yield
-
-
+@pytest.mark.slow
 def test_field_chooses_winograd_only_where_it_applies(default_precision):
   big = jnp.zeros((1, 32, 40, 64), jnp.float32)
   assert _uses_winograd(big)
@@ -106,6 +101,7 @@ def test_engine_resolves_auto_for_its_backend_and_builds_it_into_the_network():
   assert direct.model.conv_algorithm == "direct"
 
 
+@pytest.mark.slow
 def test_engine_outputs_close_to_direct(default_precision, monkeypatch):
   # The tiny model's convolutions are narrow and small: lower the thresholds so every 3x3
   # stride-1 convolution of the network runs as Winograd.

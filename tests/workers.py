@@ -6,6 +6,14 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TESTS = os.path.join(ROOT, "tests")
+
+
+def python_env(**extra: str) -> dict[str, str]:
+  """This environment for a child Python: the repository and tests/ importable (pytest's
+  `pythonpath` setting reaches this process only), plus `extra` variables."""
+  path = [ROOT, TESTS] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+  return dict(os.environ, PYTHONPATH=os.pathsep.join(path), **extra)
 
 
 def free_port() -> int:
@@ -16,7 +24,7 @@ def free_port() -> int:
 
 def start(script: str, ids) -> list:
   """`python -c script <id>` for each id, on CPU without forced host device counts."""
-  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  env = python_env(JAX_PLATFORMS="cpu")
   env.pop("XLA_FLAGS", None)
   return [subprocess.Popen([sys.executable, "-c", script, str(i)], env=env, cwd=ROOT,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
