@@ -51,6 +51,11 @@ class FileServer:
         header = self.headers.get("Range")
         server.ranges.append(header)
         m = re.fullmatch(r"bytes=(\d+)-", header or "")
+        if m and server.honour_range and int(m.group(1)) >= len(data):
+          self.send_response(416)
+          self.send_header("Content-Range", f"bytes */{len(data)}")
+          self.send_header("Content-Length", "0")
+          return self.end_headers()
         if m and server.honour_range:
           start = int(m.group(1))
           self.send_response(206)

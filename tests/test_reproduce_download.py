@@ -31,6 +31,17 @@ def test_cut_transfer_resumes_with_a_range_request(tmp_path):
   assert download.sha256(tmp_path / "model.pth") == hashlib.sha256(PAYLOAD).hexdigest()
 
 
+def test_a_part_file_killed_before_its_rename_is_taken_as_is(tmp_path):
+  (tmp_path / ".model.pth.part").write_bytes(PAYLOAD)
+  with http_fixture.serve({"model.pth": PAYLOAD}) as (server, base):
+    info = download.fetch(f"{base}/model.pth", tmp_path / "model.pth")
+    assert info["bytes"] == len(PAYLOAD) and (tmp_path / "model.pth").read_bytes() == PAYLOAD
+    (tmp_path / ".x.pth.part").write_bytes(PAYLOAD + b"extra")
+    with pytest.raises(download.DownloadError, match="does not match"):
+      download.fetch(f"{base}/model.pth", tmp_path / "x.pth")
+  assert server.ranges == [f"bytes={len(PAYLOAD)}-", f"bytes={len(PAYLOAD) + 5}-"]
+
+
 def test_a_server_without_ranges_sends_the_whole_file_again(tmp_path):
   (tmp_path / ".model.pth.part").write_bytes(PAYLOAD[:1000])
   with http_fixture.serve({"model.pth": PAYLOAD}, honour_range=False) as (server, base):

@@ -60,6 +60,8 @@ def _open(url: str, headers: dict[str, str]):
   try:
     return urllib.request.urlopen(request, timeout=TIMEOUT_S)
   except urllib.error.HTTPError as e:
+    if e.code == 416 and "Range" in headers:  # nothing after the .part: the caller checks it
+      return e
     raise DownloadError(f"{url}: HTTP {e.code} {e.reason}") from e
   except (urllib.error.URLError, OSError) as e:
     reason = getattr(e, "reason", e)
@@ -84,6 +86,12 @@ def fetch(url: str, dest: str | os.PathLike, *, size: int | None = None) -> dict
   have = part.stat().st_size if part.exists() else 0
   t0 = time.perf_counter()
   resp = _open(url, {"Range": f"bytes={have}-"} if have else {})
+  if getattr(resp, "code", None) == 416:  # a kill after the last byte, before the rename
+    m = re.fullmatch(r"bytes \*/(\d+)", (resp.headers.get("Content-Range") or "").strip())
+    if not m or int(m.group(1)) != have or (size is not None and have != size):
+      raise DownloadError(f"{part}: does not match {url}; delete it and rerun")
+    os.replace(part, dest)
+    return {"bytes": have, "resumed_at": have, "seconds": time.perf_counter() - t0}
   with resp:
     if "text/html" in (resp.headers.get("Content-Type") or ""):
       raise DownloadError(f"{url}: the server sent a web page instead of {dest.name} (Google "
