@@ -168,7 +168,10 @@ def run_row(row: Row, req: Request, record: dict, root: str,
   key = {"settings": json.loads(json.dumps(config_lib.settings(cfg))), "preset": req.preset,
          "sha256": record["sha256"]}
   done = _finished(row_dir / "row.json", key)
-  if multihost.broadcast_flags([done is not None])[0] and done is not None:
+  if multihost.broadcast_flags([done is not None])[0]:  # process 0's view, on every process
+    if done is None:
+      raise UserError(f"{row_dir / 'row.json'}: process 0 reads it, this process does not "
+                      "(--multihost needs W on a file system every host shares)")
     say(f"{row.name}: finished before ({row_dir / 'row.json'}); not recomputed")
     return done
   summary = evaluation.run(cfg, row_dir)
