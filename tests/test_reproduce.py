@@ -73,8 +73,8 @@ def test_whole_table_downloaded_scored_like_eval_py(trees, tmp_path, monkeypatch
     table = reproduce_run.reproduce(req, say=lines.append)
   assert sorted(l.split(":")[0] for l in lines if l.startswith("downloaded")) == [
       f"downloaded {n}" for n in sorted(CHECKPOINTS)]
-  assert table["checkpoints"] == {n: {"sha256": hashlib.sha256(b).hexdigest(), "bytes": len(b)}
-                                  for n, b in served.items()}
+  assert table["checkpoints"] == {n: {"sha256": hashlib.sha256(b).hexdigest(), "bytes": len(b),
+                                      "url": f"{base}/{n}"} for n, b in served.items()}
   assert [r["row"] for r in table["rows"]] == [r.name for r in ROWS] and not table["skipped"]
   assert json.loads((tmp_path / "W" / "table.json").read_text()) == json.loads(
       json.dumps(table))

@@ -216,8 +216,8 @@ def reproduce(req: Request, say: Callable[[str], None] = print) -> dict[str, Any
              for r in rows]
   order = {name: i for i, name in enumerate(req.rows)}
   out = {"rows": results, "skipped": sorted(skipped, key=lambda s: order[s["row"]]),
-         "checkpoints": {k: {f: v[f] for f in ("sha256", "bytes")} for k, v in
-                         checkpoints.items()},
+         "checkpoints": {k: {f: v[f] for f in ("sha256", "bytes", "url") if f in v}
+                         for k, v in checkpoints.items()},
          "preset": req.preset}
   if _primary():
     workdir.mkdir(parents=True, exist_ok=True)
