@@ -34,11 +34,7 @@ def main(argv: list[str], fv: flags.FlagValues = flags.FLAGS) -> int:
   from absl import app
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  from rde_jax import cpu_settings
-  cpu_settings.apply()  # XLA:CPU flags for this CPU, before JAX starts (RDE_JAX_CPU_FLAGS overrides)
-  if fv.multihost:
-    from rde_jax import multihost
-    multihost.initialize_from_flags(fv)
+  cli.start_backend(fv)  # XLA:CPU flags, --multihost: before JAX starts
   from rde_jax import evaluation
   from rde_jax.evaluation.preemption import Preempted
   try:

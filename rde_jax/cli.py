@@ -230,6 +230,17 @@ def run(main: Main, define_flags: Callable[[flags.FlagValues], None]) -> None:
 HEARTBEAT_SECONDS = 30  # --multihost_heartbeat_s: a killed process ends the job within ~30 s
 
 
+def start_backend(fv: flags.FlagValues) -> None:
+  """Before JAX starts (eval.py, rde-reproduce): the XLA:CPU flags for this CPU
+  (`cpu_settings.apply`; RDE_JAX_CPU_FLAGS overrides) and, with --multihost (flags of
+  `define_multihost_flags`), `jax.distributed.initialize()`."""
+  from rde_jax import cpu_settings
+  cpu_settings.apply()
+  if fv.multihost:
+    from rde_jax import multihost
+    multihost.initialize_from_flags(fv)
+
+
 def define_multihost_flags(fv: flags.FlagValues, help_multihost: str) -> None:
   """--multihost and the jax.distributed.initialize() settings (train.py and eval.py)."""
   flags.DEFINE_bool("multihost", False, help_multihost, flag_values=fv)

@@ -116,6 +116,18 @@ def test_youtube_end_to_end(tmp_path):
     names = z.namelist()
   assert "Annotations/late/00025.png" in names and len(names) == 6 + 10
   assert summary["scores"] is None and summary["frames"] > 0
+  # --output_all (official eval_youtube.py): every frame from the first annotation on, and the
+  # meta.json frames unchanged (the skipped frames never touch the memory).
+  evaluation.run(load_config("youtube2019_valid", dataset__root=str(root), output_all=True),
+                 tmp_path / "wd_all")
+  out_all = tmp_path / "wd_all" / "results" / "Annotations"
+  for name in meta:  # both videos have a first-frame annotation
+    assert sorted(p.stem for p in (out_all / name).glob("*.png")) == [
+        f"{5 * t:05d}" for t in range(12)]
+  for name, info in meta.items():
+    for stem in sorted({f for o in info["objects"].values() for f in o["frames"]}):
+      np.testing.assert_array_equal(np.asarray(Image.open(out_all / name / f"{stem}.png")),
+                                    np.asarray(Image.open(out / name / f"{stem}.png")))
 
 
 @pytest.mark.system

@@ -60,3 +60,23 @@ def test_stage0_checkpoint_is_extended_for_the_video_stages():
   np.testing.assert_array_equal(k1[:, :, :4], k0)  # the trained channels are kept
   assert np.abs(k1[:, :, 4]).sum() > 0  # the new 'others' channel is initialised
   assert "mem_compress" in out["params"]
+
+
+def test_fresh_stage0_zeroes_the_value_resnet_conv_biases():
+  """Official model/mod_resnet.py ResNet.__init__ zeroes every conv bias of the value encoder's
+  ResNet; ImageNet loading (torchvision convs have no bias) leaves them at 0."""
+  from rde_jax.train.config import base_config
+  cfg = base_config()
+  cfg.seed = 4
+  arch = Arch.from_config(architectures.tiny())
+  got = convert.to_torch_state_dict(initial_weights.initial_variables(cfg, arch))
+  fresh = convert.to_torch_state_dict(init_variables(arch, 4))
+  resnet_biases = [k for k in got if k.startswith("value_encoder.") and k.endswith(".bias")
+                   and ".fuser." not in k and ".bn" not in k and "downsample.1" not in k
+                   and k != "value_encoder.bn1.bias"]
+  assert len(resnet_biases) == 1 + 2 * sum(arch.value_blocks) + 2  # conv1, blocks, downsamples
+  for k in resnet_biases:
+    assert np.abs(fresh[k]).max() > 0, k  # init_variables draws them (PyTorch's default)
+    np.testing.assert_array_equal(got[k], 0, err_msg=k)
+  for k in set(got) - set(resnet_biases):  # everything else is init_variables' draw
+    np.testing.assert_array_equal(got[k], fresh[k], err_msg=k)

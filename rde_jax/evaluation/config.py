@@ -64,6 +64,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.compilation_cache = "~/.cache/rde_jax/jax_compilation_cache"
   c.evaluate = True  # DAVIS: compute J&F when every frame has ground truth (val)
   c.zip = False  # also write <workdir>/submission.zip (the evaluation servers' format)
+  # YouTube-VOS: write every frame from the first annotation on, not only the frames meta.json
+  # lists (the official eval_youtube.py --output_all; the server scores the meta.json ones)
+  c.output_all = False
   return c
 
 
@@ -96,6 +99,7 @@ def validate(c: ml_collections.ConfigDict) -> None:
   if int(c.num_devices) < 0 or int(c.num_videos) < 0:
     raise ConfigError("config.num_devices and config.num_videos must be >= 0")
   checks.choice("config.arch", c.arch, ("",) + checks.ARCHES)
+  checks.choice("config.output_all", c.output_all, (False, True))
   checks.choice("config.matmul_precision", c.matmul_precision, checks.PRECISIONS)
   checks.side("config.dataset.short_side", c.dataset.short_side)
   checks.integer("config.vis_max_side", c.vis_max_side, minimum=16)
@@ -116,4 +120,5 @@ def settings(c: ml_collections.ConfigDict) -> dict:
           "memory_mode": s.memory_mode, "include_last": s.include_last,
           "dtype": s.dtype, "matmul_precision": c.matmul_precision,
           "conv_algorithm": s.conv_algorithm,
-          "shape_buckets": [list(map(int, b)) for b in c.shape_buckets]}
+          "shape_buckets": [list(map(int, b)) for b in c.shape_buckets],
+          **({"output_all": True} if c.output_all else {})}  # absent: older records stay valid

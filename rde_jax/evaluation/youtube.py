@@ -4,8 +4,9 @@ Reads `root/<split>/meta.json` and `root/<split>/Annotations/<vid>/*.png` (the f
 object first appears), frames from `root/<frames_split>/JPEGImages/<vid>` (valid_all_frames:
 every frame, as the official eval). Frames are resized so the short side is
 `dataset.short_side` (480; PyTorch bicubic on the normalised frames, annotations nearest) and the
-probabilities are brought back bilinearly before the argmax. Writes the frames meta.json lists,
-from the first annotated frame on, to `results/Annotations/<vid>/<frame>.png` (original ids and
+probabilities are brought back bilinearly before the argmax. Writes the frames meta.json lists
+(every frame with `config.output_all`, the official --output_all), from the first annotated
+frame on, to `results/Annotations/<vid>/<frame>.png` (original ids and
 size) and, with `config.zip`, `submission.zip` holding `Annotations/...` for the server.
 """
 
@@ -51,7 +52,10 @@ class YouTubeTask(runner.Task):
     return folders.youtube_vos_videos(self.root, split=self.split, frames_split=self.frames_split)
 
   def required(self, video: folders.VideoFiles) -> set[int]:
-    """Positions of the frames meta.json asks for."""
+    """Positions of the frames meta.json asks for; every frame with `config.output_all` (the
+    official eval_youtube.py --output_all: outputs from the first annotation on)."""
+    if self.cfg.output_all:
+      return set(range(len(video.frames)))
     objects = self.meta.get(video.name, {}).get("objects", {})
     names = {f for o in objects.values() for f in o.get("frames", [])}
     if not names:

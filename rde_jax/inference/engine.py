@@ -39,8 +39,8 @@ class Engine:
   top_k, memory_mode, dtype, conv_algorithm) and device.
 
   `settings.dtype` is the compute dtype of convolutions and matmuls (parameters stay float32;
-  affinity scores, top-k weights, sigmoid and soft aggregation are float32, as under PyTorch
-  autocast). The convolution algorithm is resolved for the device's backend
+  affinity scores, top-k weights and soft aggregation are float32, as under PyTorch autocast;
+  the decoder's sigmoid is float32 except in float16, where autocast leaves it in float16). The convolution algorithm is resolved for the device's backend
   (`settings.conv_algorithm_for`) and built into the network (`RDEVOS.conv_algorithm`).
   `device` pins the variables and every call to one device (one Engine per device runs videos
   in parallel).
@@ -116,10 +116,14 @@ class Engine:
 
   def decode(self, variables: Any, readout: jnp.ndarray,
              feats: dict[str, jnp.ndarray]) -> jnp.ndarray:
-    """Object probabilities (K,Hp,Wp) float32 = sigmoid(decoder logits)."""
+    """Object probabilities (K,Hp,Wp) float32 = sigmoid(decoder logits). In float16 the
+    sigmoid runs in float16, as under autocast (official eval_network.py segment_with_query:
+    torch.sigmoid is on neither autocast list, so it keeps the decoder's float16)."""
     logits = self.model.apply(variables, readout, feats["qv16"], feats["f8"], feats["f4"],
-                              method=RDEVOS.decode)
-    return jax.nn.sigmoid(logits[..., 0].astype(jnp.float32))
+                              method=RDEVOS.decode)[..., 0]
+    if self.dtype == jnp.float16:
+      return jax.nn.sigmoid(logits.astype(jnp.float16)).astype(jnp.float32)
+    return jax.nn.sigmoid(logits.astype(jnp.float32))
 
   def value(self, variables: Any, frame: jnp.ndarray, f16: jnp.ndarray,
             obj_probs: jnp.ndarray) -> jnp.ndarray:

@@ -15,9 +15,10 @@ conv_algorithm. The others steer the host loop: mem_every, include_last, chunk, 
 
 Precision presets (`PRESETS`), shared by eval.py, segment and reproduce:
   float32   float32 compute; convolutions 'auto' (Winograd on the CPU, direct elsewhere)
-  official  what the official scripts run with --amp: float16 autocast semantics (convolutions
-            and matmuls in float16; |mk|^2, top-k softmax, sigmoid, aggregation float32), direct
-            convolutions (cuDNN's own algorithms, not our Winograd)
+  official  what the official scripts run with --amp: float16 autocast semantics (convolutions,
+            matmuls, BatchNorm outputs, pooling, bilinear resizing and the decoder's sigmoid in
+            float16; |mk|^2, top-k softmax and soft aggregation float32; docs/evaluation.md),
+            direct convolutions (cuDNN's own algorithms, not our Winograd)
   fast      bfloat16 compute, convolutions 'auto'
 """
 

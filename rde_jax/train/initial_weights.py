@@ -1,5 +1,8 @@
 """Initial training variables: fresh, ImageNet ResNets (torchvision .pth), or a previous stage.
 
+* Fresh (stage 0): `init_variables`, then the conv biases of the value encoder's ResNet-18 set
+  to 0, as the official model/mod_resnet.py ResNet.__init__ does (it zeroes every conv bias
+  and then loads ImageNet weights, which have none).
 * ImageNet: torchvision resnet50 -> key encoder (layer1 is `res2`), resnet18 -> value encoder
   (its first 3 input channels; the mask channels orthogonal-initialised; conv biases stay 0).
 * Previous stage: a model directory; a 4-channel (stage-0) value encoder is extended to 5 input
@@ -9,6 +12,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import flax
@@ -57,6 +61,25 @@ def load_imagenet(variables: dict, resnet50: dict | None, resnet18: dict | None,
   return {col: flax.traverse_util.unflatten_dict(v) for col, v in flat.items()}
 
 
+def zero_value_resnet_biases(variables: dict) -> dict:
+  """`variables` with every conv bias of the value encoder's ResNet-18 (conv1, layer1..3 and
+  their 1x1 downsample convs; not the fuser, not BatchNorm) set to 0, as the official
+  model/mod_resnet.py ResNet.__init__ leaves them (`m.bias.data.zero_()` for each Conv2d)."""
+  params = flax.traverse_util.flatten_dict(variables["params"])
+  for path, value in params.items():
+    if path[0] == "value_encoder" and path[-1] == "bias" and _is_resnet_conv(path):
+      params[path] = np.zeros(np.shape(value), np.float32)
+  return {**variables, "params": flax.traverse_util.unflatten_dict(params)}
+
+
+def _is_resnet_conv(path: tuple[str, ...]) -> bool:
+  """A conv of the value encoder's ResNet (conv1, layerN_i/convJ, layerN_0/downsample_0)."""
+  if "fuser" in path:
+    return False
+  layer = path[-2]
+  return layer == "downsample_0" or re.fullmatch(r"conv\d+", layer) is not None
+
+
 def adapt_previous_stage(variables: dict, arch: Arch, seed: int = 0) -> dict:
   """Extends a stage-0 model (4-channel value encoder, no SAM) to the `arch` of a later stage."""
   fresh = init_variables(arch, seed)
@@ -80,7 +103,7 @@ def initial_variables(cfg: ml_collections.ConfigDict, arch: Arch) -> dict[str, A
     _, variables = checkpoint.load_model(cfg.init.checkpoint)
     variables = adapt_previous_stage(variables, arch, cfg.seed)
   else:
-    variables = init_variables(arch, cfg.seed)
+    variables = zero_value_resnet_biases(init_variables(arch, cfg.seed))
     if not (cfg.init.resnet50 or cfg.init.resnet18) and sum(arch.key_blocks) > 6:
       logging.warning(
           "training a deep network from scratch: BatchNorm is frozen (as official) at identity "
