@@ -98,12 +98,16 @@ class Engine:
                   per_object: bool = False, slots: int | None = None) -> MemoryState:
     """Nothing stored yet: one shared bank, or one bank per object (`per_object`).
     stm starts with `slots` (default 8) and grows; the RDE modes have 3 slots."""
+    return self.put(self.host_state(num_objects, padded, per_object=per_object, slots=slots))
+
+  def host_state(self, num_objects: int, padded: tuple[int, int], *, per_object: bool = False,
+                 slots: int | None = None) -> MemoryState:
+    """`empty_state` as numpy arrays (known while tracing: the exported `init`)."""
     if slots is None:
       slots = 8 if self.mode.grows else RDE_SLOTS
-    state = empty_state(num_objects if per_object else 1, num_objects,
-                        (padded[0] // 16, padded[1] // 16), self.arch.key_dim,
-                        self.arch.value_dim, slots, self.dtype)
-    return self.put(state)
+    return empty_state(num_objects if per_object else 1, num_objects,
+                       (padded[0] // 16, padded[1] // 16), self.arch.key_dim,
+                       self.arch.value_dim, slots, self.dtype)
 
   def init(self, variables: Any, frame: jnp.ndarray,
            onehot: jnp.ndarray) -> tuple[MemoryState, jnp.ndarray]:
@@ -174,23 +178,31 @@ class Engine:
     obj = jnp.where(enabled[:, None, None], prob[1:], 0.0)
     v = self.value(variables, frame, feats["f16"], obj)
     compress = functools.partial(self.compress, variables)
-    state = jax.lax.cond(jnp.any(running),
-                         lambda s: memory.store(s, self.mode, feats["k16"], v, compress, running),
-                         lambda s: s, state)
+    store = lambda s: memory.store(s, self.mode, feats["k16"], v, compress, running)
+    if isinstance(running, jax.core.Tracer):
+      state = jax.lax.cond(jnp.any(running), store, lambda s: s, state)
+    elif np.any(np.asarray(running)):  # a host state (the exported `init`): no lax.cond
+      state = store(state)
     state = memory.open_banks(state, self.mode, feats["k16"], v, opened)
     return state, prob
 
   def _step(self, variables: Any, state: MemoryState, frame: jnp.ndarray,
             add: jnp.ndarray) -> tuple[MemoryState, jnp.ndarray]:
-    """One frame (Hp,Wp,3) -> state, probs (K+1,Hp,Wp); `add` () bool: a memory frame."""
+    """One frame (Hp,Wp,3) -> state, probs (K+1,Hp,Wp); `add` () bool: a memory frame.
+
+    A Python bool `add` traces one branch only, no `lax.cond` (the exported `step` and
+    `step_and_memorize`, rde_jax/export).
+    """
     feats = self.encode_key(variables, frame)
     p = self.decode(variables, self.read(state, feats["k16"]), feats)
     active = state.object_banks(state.active)
     _, prob = memory_read.soft_aggregate(p, axis=0, active=active)
     if self.mode.stores_frames:
-      state = jax.lax.cond(
-          add, lambda s: self.store(variables, s, frame, feats, prob[1:], s.active),
-          lambda s: s, state)
+      store = lambda s: self.store(variables, s, frame, feats, prob[1:], s.active)
+      if isinstance(add, bool):
+        state = store(state) if add else state
+      else:
+        state = jax.lax.cond(add, store, lambda s: s, state)
     return state, prob
 
   def _run_chunk(self, variables: Any, state: MemoryState, frames: jnp.ndarray,
