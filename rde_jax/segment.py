@@ -2,6 +2,7 @@ r"""Segment your own video from a first-frame mask.
 
   python -m rde_jax.segment --checkpoint models/rde_s012 --video clip.mp4 --mask first.png \
       --out out/clip [--max_side 480] [--dtype bfloat16] [--start_frame 0] [--resize_mask]
+  python -m rde_jax.segment --artifact artifacts/rde ...   # an exported model (rde_jax/export)
 
 INPUT (--video): a folder of JPEG/PNG frames (natural name order), a GIF, or a video file
 (MP4/AVI/MOV/MKV/WEBM: needs the optional extra `pip install imageio-ffmpeg`, or PyAV).
@@ -38,6 +39,8 @@ from absl import app, flags
 
 from rde_jax import api, cli, cpu_settings, inference, runtime, validate
 from rde_jax.data.imageio import DataError
+from rde_jax.errors import UserError
+from rde_jax.export import runtime as artifact_runtime
 from rde_jax.fileio import atomic, atomic_dir, label_png, storage, video_reader
 from rde_jax.fileio.video_outputs import VideoOutputs
 
@@ -128,10 +131,15 @@ def _run(model: api.VOSModel, source: video_reader.FrameSource, compact: np.ndar
     for t, frame in enumerate(before):
       outputs.write(source.name(t), empty, frame)
       bar.update()
-    engine = model.engine(top_k=top_k, dtype=dtype, memory_mode=memory_mode)
-    for t, labels in inference.propagate(
-        engine, rest, compact, mem_every=mem_every, include_last=include_last, chunk=chunk,
-        output="labels", stats=stats, work_size=api.work_size(source.size, max_side)):
+    if isinstance(model, artifact_runtime.Artifact):  # an exported model (rde_jax/export)
+      stream = model.segment_iter(rest, compact, mem_every=mem_every, include_last=include_last,
+                                  stats=stats)
+    else:
+      stream = inference.propagate(
+          model.engine(top_k=top_k, dtype=dtype, memory_mode=memory_mode), rest, compact,
+          mem_every=mem_every, include_last=include_last, chunk=chunk, output="labels",
+          stats=stats, work_size=api.work_size(source.size, max_side))
+    for t, labels in stream:
       outputs.write(source.name(start + t), lut[labels], keep.popleft() if keep else None)
       bar.update()
   overlay_path = outputs.overlay_path.name if outputs.overlay_path else None
@@ -144,7 +152,8 @@ def _run(model: api.VOSModel, source: video_reader.FrameSource, compact: np.ndar
       "wall_seconds": time.perf_counter() - wall, "overlay": overlay_path, "masks": "masks",
       "settings": {"mem_every": mem_every, "top_k": top_k, "dtype": dtype,
                    "memory_mode": memory_mode, "include_last": include_last, "max_side": max_side,
-                   "chunk": chunk, "arch": model.arch.to_config().to_dict()},
+                   "chunk": chunk, "arch": model.manifest["model"]["arch"] if isinstance(
+                       model, artifact_runtime.Artifact) else model.arch.to_config().to_dict()},
       "environment": runtime.environment(dtype=dtype),
   }
 
@@ -155,6 +164,10 @@ def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
   s, i, b, e = (f(flags.DEFINE_string, flag_values=fv), f(flags.DEFINE_integer, flag_values=fv),
                 f(flags.DEFINE_bool, flag_values=fv), f(flags.DEFINE_enum, flag_values=fv))
   s("checkpoint", None, "Model dir (python -m rde_jax.convert).")
+  s("artifact", None, "Or an exported model (python -m rde_jax.export): runs without our model "
+    "code, at its exported frame size and object count.")
+  e("backend", "onnxruntime", list(artifact_runtime.manifest_lib.BACKENDS),
+    "With --artifact: onnxruntime (no JAX) or stablehlo (jax.export).")
   s("video", None, "Frame folder, GIF or video file.")
   s("mask", None, "Label PNG of the annotated frame.")
   s("out", None, "Output folder (new, empty, or an earlier output with --overwrite).")
@@ -180,9 +193,13 @@ def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
 def main(argv: list[str], fv: flags.FlagValues = flags.FLAGS) -> int:
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  missing = [f"--{n}" for n in ("checkpoint", "video", "mask", "out") if not fv[n].value]
+  missing = [f"--{n}" for n in ("video", "mask", "out") if not fv[n].value]
+  if not fv.checkpoint and not fv.artifact:
+    missing.insert(0, "--checkpoint (or --artifact)")
   if missing:
     raise app.UsageError(f"missing {', '.join(missing)}")
+  if fv.checkpoint and fv.artifact:
+    raise app.UsageError("pass --checkpoint or --artifact, not both")
   cpu_settings.apply()  # XLA:CPU flags for this CPU, before JAX starts (RDE_JAX_CPU_FLAGS overrides)
   # Every value first, then the cheap input checks, so nothing is read or written in vain.
   validate.segment_options("--", mem_every=fv.mem_every, top_k=fv.top_k, chunk=fv.chunk,
@@ -191,13 +208,20 @@ def main(argv: list[str], fv: flags.FlagValues = flags.FLAGS) -> int:
   validate.choice("--matmul_precision", fv.matmul_precision, validate.PRECISIONS)
   validate.output_dir("--out", fv.out, overwrite=fv.overwrite, marker="summary.json",
                       what="segment results")
-  validate.model_dir("--checkpoint", fv.checkpoint)
+  if fv.artifact:
+    model = _load_artifact(fv)
+  else:
+    validate.model_dir("--checkpoint", fv.checkpoint)
   source = video_reader.open_video(fv.video)
   labels = label_png.read_label_image(fv.mask, binary_255_is_one=True)
-  api.prepare_mask(labels, source.size, resize_mask=fv.resize_mask, name=fv.mask)
+  compact, _ = api.prepare_mask(labels, source.size, resize_mask=fv.resize_mask, name=fv.mask)
   runtime.configure(matmul_precision=fv.matmul_precision, conv_algorithm=fv.conv_algorithm,
                     compilation_cache=runtime.DEFAULT_CACHE)
-  model = api.load(fv.checkpoint, arch=fv.arch or None)
+  if fv.artifact:
+    model.check_frame(np.zeros(source.size + (3,), np.uint8), 0)
+    model.check_labels(compact)
+  else:
+    model = api.load(fv.checkpoint, arch=fv.arch or None)
   summary = segment_to_folder(
       model, fv.video, fv.mask, fv.out, mem_every=fv.mem_every, top_k=fv.top_k, dtype=fv.dtype,
       memory_mode=fv.memory_mode, include_last=fv.include_last, max_side=fv.max_side or None,
@@ -208,6 +232,26 @@ def main(argv: list[str], fv: flags.FlagValues = flags.FLAGS) -> int:
         f"(model time; compile {summary['compile_seconds']:.1f} s) -> {summary['out']}",
         file=sys.stderr)
   return 0
+
+
+def _load_artifact(fv: flags.FlagValues) -> artifact_runtime.Artifact:
+  """--artifact: refuses flags that the export fixed, takes its settings for the summary."""
+  model = artifact_runtime.load_artifact(fv.artifact, fv.backend)
+  fixed = {**model.settings, "arch": model.manifest["model"]["arch_name"]}
+  for name in ("top_k", "dtype", "memory_mode", "conv_algorithm", "arch"):
+    if fv[name].present and fv[name].value != fixed[name]:
+      raise UserError(f"--{name} {fv[name].value}: the artifact {fv.artifact} was exported with "
+                      f"{name} {fixed[name]}", hint="drop the flag, or export again with it")
+  if fv.max_side:
+    h, w = model.size
+    raise UserError(f"--max_side: the artifact {fv.artifact} runs at its exported size "
+                    f"{w}x{h} (W x H)", hint="export one for the size you want")
+  for name in ("top_k", "dtype", "memory_mode"):
+    setattr(fv, name, fixed[name])
+  for name in ("mem_every", "include_last"):  # the exported schedule, unless given
+    if not fv[name].present:
+      setattr(fv, name, model.manifest["schedule"][name])
+  return model
 
 
 def run() -> None:

@@ -240,3 +240,39 @@ def test_official_architecture_at_64x64(tmp_path):
   for backend in BACKENDS:
     got = runtime.segment(tmp_path / "o", frames, labels, backend=backend)
     assert np.abs(got - expected).max() < 1e-4, backend
+
+
+def test_segment_cli_runs_an_artifact(tiny, artifact, tmp_path, capsys):
+  from PIL import Image
+  from rde_jax import segment
+  from rde_jax.fileio import label_png
+  backend = "onnxruntime" if HAVE_ONNX else "stablehlo"
+  frames, labels = video(frames=6)
+  for t, f in enumerate(frames):
+    (tmp_path / "frames").mkdir(exist_ok=True)
+    Image.fromarray(f).save(tmp_path / "frames" / f"{t:05d}.png")  # lossless: same frames
+  first = np.where(labels == 3, 9, labels).astype(np.uint8)  # the mask's own ids come back
+  label_png.write_label_png(tmp_path / "first.png", first)
+  base = ["rde-segment", f"--artifact={artifact}", f"--video={tmp_path / 'frames'}",
+          f"--mask={tmp_path / 'first.png'}", f"--backend={backend}", "--nooverlay",
+          "--noprogress"]
+  out = tmp_path / "out"
+  assert cli.call(segment.main, segment.define_flags, base + [f"--out={out}"]) == 0
+  masks = np.stack([label_png.read_label_image(out / "masks" / f"{t:05d}.png")
+                    for t in range(len(frames))])
+  probs = runtime.segment(artifact, frames, labels, backend=backend)
+  expected = np.array([0, 1, 2, 9], np.uint8)[np.argmax(probs, axis=1)]
+  np.testing.assert_array_equal(masks, expected)
+  summary = json.loads((out / "summary.json").read_text())
+  assert summary["settings"]["top_k"] == TOP_K and summary["checkpoint"] == str(artifact)
+  two = tmp_path / "two.png"
+  label_png.write_label_png(two, np.minimum(labels, 2))
+  for extra, message in [([f"--out={tmp_path / 'o2'}", "--top_k=40"], "exported with top_k 20"),
+                         ([f"--out={tmp_path / 'o3'}", "--max_side=16"], "--max_side"),
+                         ([f"--out={tmp_path / 'o4'}", f"--mask={two}"], "--objects 2"),
+                         ([f"--out={tmp_path / 'o5'}", f"--checkpoint={artifact}"], "not both")]:
+    capsys.readouterr()
+    assert cli.call(segment.main, segment.define_flags, base + extra) in (1, 2)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0].startswith("error: ") and message in err[0], err
+  assert not any((tmp_path / f"o{i}").exists() for i in range(2, 6))

@@ -75,6 +75,8 @@ class Artifact:
     if verify:
       manifest_lib.check_files(self.directory, m, formats=(fmt,))
     self.manifest, self.backend = m, backend
+    self.source = os.fspath(self.directory)
+    self.settings: dict[str, Any] = dict(m["settings"])  # top_k, memory_mode, dtype, ...
     self.size = (int(m["frame_size"][0]), int(m["frame_size"][1]))
     self.num_objects = int(m["num_objects"])
     self.mem_every = int(m["schedule"]["mem_every"])
