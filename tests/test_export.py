@@ -276,3 +276,21 @@ def test_segment_cli_runs_an_artifact(tiny, artifact, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert err[0].startswith("error: ") and message in err[0], err
   assert not any((tmp_path / f"o{i}").exists() for i in range(2, 6))
+
+
+@pytest.mark.parametrize("mode", ["stm", pytest.param("gt", marks=pytest.mark.slow)])
+def test_other_memory_modes(tiny, tmp_path, mode):
+  """stm (a fixed number of memory slots in the artifact) and gt (memory never changes)."""
+  arch, variables = tiny
+  frames, labels = video()
+  build.export_artifact(variables, arch, InferenceSettings(top_k=TOP_K, memory_mode=mode), tmp_path,
+                        size=SIZE, num_objects=K, formats=("stablehlo",), platforms=("cpu",),
+                        stm_slots=3)
+  expected = reference(variables, frames, labels, mem_every=3, memory_mode=mode)
+  art = runtime.load_artifact(tmp_path, "stablehlo")
+  assert art.manifest["memory_slots"] == 3  # stm: --stm_slots; the RDE modes: [RDE, last, first]
+  got = np.stack([p for _, p in art.probs_iter(frames, labels, mem_every=3)])
+  assert np.abs(got - expected).max() < 1e-4
+  if mode == "stm":  # memory frames 2, 4, 6 and the first frame: one more than the 3 slots
+    with pytest.raises(ArtifactError, match="frame 6: the stm artifact holds 3 memory frames"):
+      list(art.probs_iter(frames, labels, mem_every=2))
