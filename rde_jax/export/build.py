@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import platform as platform_lib
-from pathlib import Path
 from typing import Any, Sequence
 
 import jax

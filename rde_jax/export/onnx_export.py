@@ -42,7 +42,29 @@ def convert(function: functions.Function, variables: Any, conv: str, opset: int 
   model = to_onnx(flat, [s.abstract() for s in function.inputs], model_name=function.name,
                   opset=opset, input_names=[s.name for s in function.inputs])
   _name_outputs(model, [s.name for s in function.outputs])
+  _match_gemm_bias_types(model)
   return model
+
+
+def _match_gemm_bias_types(model: Any) -> None:
+  """jax2onnx 0.17 lowers dot_general to Gemm with a float32 bias initializer (beta 0) even for
+  float16/bfloat16 operands, which onnxruntime refuses ("Type parameter (T) of Optype (Gemm)
+  bound to different types"): such a bias is cast to the operands' type."""
+  import onnx
+  from onnx import numpy_helper
+  inferred = onnx.shape_inference.infer_shapes(model)
+  types = {v.name: v.type.tensor_type.elem_type
+           for v in list(inferred.graph.value_info) + list(inferred.graph.input)}
+  types.update({t.name: t.data_type for t in model.graph.initializer})
+  inits = {t.name: t for t in model.graph.initializer}
+  for node in model.graph.node:
+    if node.op_type != "Gemm" or len(node.input) < 3 or node.input[2] not in inits:
+      continue
+    want = types.get(node.input[0]) or types.get(node.input[1])
+    bias = inits[node.input[2]]
+    if want and bias.data_type != want:
+      dtype = onnx.helper.tensor_dtype_to_np_dtype(want)
+      bias.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(bias).astype(dtype), bias.name))
 
 
 def _name_outputs(model: Any, names: list[str]) -> None:
