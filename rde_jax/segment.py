@@ -2,6 +2,7 @@ r"""Segment your own video from a first-frame mask.
 
   python -m rde_jax.segment --checkpoint models/rde_s012 --video clip.mp4 --mask first.png \
       --out out/clip [--max_side 480] [--preset fast] [--start_frame 0] [--resize_mask]
+  python -m rde_jax.segment --artifact artifacts/rde ...   # an exported model (rde_jax/export)
 
 INPUT (--video): a folder of JPEG/PNG frames (natural name order), a GIF, or a video file
 (MP4/AVI/MOV/MKV/WEBM: needs the optional extra `pip install imageio-ffmpeg`, or PyAV).
@@ -39,7 +40,8 @@ import tqdm
 from absl import app, flags
 
 from rde_jax import api, cli, cpu_settings, runtime, validate
-from rde_jax.errors import DataError
+from rde_jax.errors import DataError, UserError
+from rde_jax.export import runtime as artifact_runtime
 from rde_jax.fileio import atomic, atomic_dir, label_png, storage, video_reader
 from rde_jax.fileio.video_outputs import VideoOutputs
 from rde_jax.inference import settings as settings_lib
@@ -93,8 +95,12 @@ class Job:
     with outputs, tqdm.tqdm(total=source.num_frames, desc="segment", unit="frame",
                             disable=not show_progress, file=sys.stderr) as bar:
       (stage / "masks").mkdir()
-      for t, labels in model.segment_iter(_tee(source, keep), self.compact, settings,
-                                          start_frame=start, stats=stats):
+      if isinstance(model, artifact_runtime.Artifact):  # an exported model (rde_jax/export)
+        stream = _artifact_stream(model, _tee(source, keep), self.compact, settings, start, stats)
+      else:
+        stream = model.segment_iter(_tee(source, keep), self.compact, settings,
+                                    start_frame=start, stats=stats)
+      for t, labels in stream:
         outputs.write(source.name(t), self.lut[labels], keep.popleft() if keep else None)
         bar.update()
     work = api.work_size(source.size, self.settings.max_side) or source.size
@@ -106,13 +112,36 @@ class Job:
         "wall_seconds": time.perf_counter() - wall,
         "overlay": outputs.overlay_path.name if outputs.overlay_path else None,
         "masks": "masks",
-        "settings": {**settings.to_dict(), "arch": model.arch.to_config().to_dict()},
+        "settings": {**settings.to_dict(), "arch": _arch_of(model)},
         "environment": runtime.environment(
             dtype=self.settings.dtype,
-            conv_algorithm=model.engine(self.settings).conv_algorithm),
+            conv_algorithm=(model.settings["conv_algorithm"]
+                            if isinstance(model, artifact_runtime.Artifact)
+                            else model.engine(self.settings).conv_algorithm)),
         "video": os.fspath(self.video), "mask": os.fspath(self.mask),
         "checkpoint": model.source, "out": os.fspath(self.out),
     }
+
+
+def _arch_of(model: Any) -> Any:
+  if isinstance(model, artifact_runtime.Artifact):
+    return model.manifest["model"]["arch"]
+  return model.arch.to_config().to_dict()
+
+
+def _artifact_stream(artifact: artifact_runtime.Artifact, frames: Any, compact: np.ndarray,
+                     settings: InferenceSettings, start: int,
+                     stats: RunStats) -> Any:
+  """(t, (H,W) ids) from an exported model: frames before `start` are background."""
+  it = iter(frames)
+  for t in range(start):
+    frame = next(it, None)
+    if frame is None:
+      raise DataError(f"--start_frame {start} is beyond the end of the video ({t} frames)")
+    yield t, np.zeros(np.shape(frame)[:2], np.uint8)
+  for t, labels in artifact.segment_iter(it, compact, mem_every=settings.mem_every,
+                                         include_last=settings.include_last, stats=stats):
+    yield start + t, labels
 
 
 def _tee(frames: Any, keep: collections.deque | None) -> Any:
@@ -178,6 +207,10 @@ def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
                 f(flags.DEFINE_bool, flag_values=fv), f(flags.DEFINE_enum, flag_values=fv))
   d = InferenceSettings()  # the defaults, from their one place
   s("checkpoint", None, "Model dir (python -m rde_jax.convert).")
+  s("artifact", None, "Or an exported model (python -m rde_jax.export): runs without our model "
+    "code, at its exported frame size and object count.")
+  e("backend", "onnxruntime", list(artifact_runtime.manifest_lib.BACKENDS),
+    "With --artifact: onnxruntime (no JAX) or stablehlo (jax.export).")
   s("video", None, "Frame folder, GIF or video file.")
   s("mask", None, "Label PNG of the annotated frame.")
   s("out", None, "Output folder (new, empty, or an earlier output with --overwrite).")
@@ -207,25 +240,60 @@ def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
 def main(argv: list[str], fv: flags.FlagValues = flags.FLAGS) -> int:
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  missing = [f"--{n}" for n in ("checkpoint", "video", "mask", "out") if not fv[n].value]
+  missing = [f"--{n}" for n in ("video", "mask", "out") if not fv[n].value]
+  if not fv.checkpoint and not fv.artifact:
+    missing.insert(0, "--checkpoint (or --artifact)")
   if missing:
     raise app.UsageError(f"missing {', '.join(missing)}")
+  if fv.checkpoint and fv.artifact:
+    raise app.UsageError("pass --checkpoint or --artifact, not both")
   cpu_settings.apply()  # XLA:CPU flags for this CPU, before JAX starts (RDE_JAX_CPU_FLAGS overrides)
   # Every value first, then the cheap input checks, so nothing is read or written in vain.
+  artifact = _load_artifact(fv) if fv.artifact else None  # fixes the exported settings' flags
   settings = settings_from_flags(fv)
   validate.choice("--arch", fv.arch, ("",) + validate.ARCHES)
   validate.choice("--matmul_precision", fv.matmul_precision, validate.PRECISIONS)
-  validate.model_dir("--checkpoint", fv.checkpoint)
+  if artifact is None:
+    validate.model_dir("--checkpoint", fv.checkpoint)
   job = prepare(fv.video, fv.mask, fv.out, settings, start_frame=fv.start_frame,
                 resize_mask=fv.resize_mask, keep_255=fv.keep_255, overwrite=fv.overwrite,
-                checkpoint=fv.checkpoint, flag_prefix="--")
+                checkpoint=fv.checkpoint or fv.artifact, flag_prefix="--")
   runtime.configure(matmul_precision=fv.matmul_precision, compilation_cache=runtime.DEFAULT_CACHE)
-  model = api.load(fv.checkpoint, arch=fv.arch or None)
+  if artifact is not None:
+    artifact.check_frame(np.zeros(job.source.size + (3,), np.uint8), 0)
+    artifact.check_labels(job.compact)
+    model = artifact
+  else:
+    model = api.load(fv.checkpoint, arch=fv.arch or None)
   summary = job.run(model, write_overlay=fv.overlay, show_progress=fv.progress)
   print(f"{summary['frames']} frames, objects {summary['objects']}, {summary['fps']:.1f} FPS "
         f"(model time; compile {summary['compile_seconds']:.1f} s) -> {summary['out']}",
         file=sys.stderr)
   return 0
+
+
+def _load_artifact(fv: flags.FlagValues) -> artifact_runtime.Artifact:
+  """--artifact: refuses flags that the export fixed and sets them to the exported values (the
+  schedule too, unless --mem_every / --include_last are given)."""
+  model = artifact_runtime.load_artifact(fv.artifact, fv.backend)
+  fixed = {**model.settings, "arch": model.manifest["model"]["arch_name"]}
+  for name in ("top_k", "dtype", "memory_mode", "conv_algorithm", "arch"):
+    if fv[name].present and fv[name].value != fixed[name]:
+      raise UserError(f"--{name} {fv[name].value}: the artifact {fv.artifact} was exported with "
+                      f"{name} {fixed[name]}", hint="drop the flag, or export again with it")
+  if fv.max_side:
+    h, w = model.size
+    raise UserError(f"--max_side: the artifact {fv.artifact} runs at its exported size "
+                    f"{w}x{h} (W x H)", hint="export one for the size you want")
+  if fv.preset:
+    raise UserError(f"--preset: the artifact {fv.artifact} was exported with its precision "
+                    f"(dtype {fixed['dtype']})", hint="drop the flag, or export again")
+  for name in ("top_k", "dtype", "memory_mode", "conv_algorithm"):
+    setattr(fv, name, fixed[name])
+  for name in ("mem_every", "include_last"):  # the exported schedule, unless given
+    if not fv[name].present:
+      setattr(fv, name, model.manifest["schedule"][name])
+  return model
 
 
 def run() -> None:

@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rde_jax.inference import geometry, memory
+from rde_jax.inference import state as state_lib
 from rde_jax.inference.modes import MemoryMode
 from rde_jax.inference.settings import InferenceSettings
 from rde_jax.inference.state import MemoryState
@@ -97,13 +98,19 @@ class Engine:
     return exe(*args)
 
   def empty_state(self, num_objects: int, padded: tuple[int, int], *,
-                  per_object: bool = False) -> MemoryState:
+                  per_object: bool = False, slots: int | None = None) -> MemoryState:
     """Nothing stored yet: one shared bank, or one bank per object (`per_object`), with the
-    mode's starting capacity (`memory.empty`)."""
-    state = memory.empty(self.mode, num_objects if per_object else 1, num_objects,
-                         (padded[0] // 16, padded[1] // 16), self.arch.key_dim,
-                         self.arch.value_dim, self.dtype)
-    return self.put(state)
+    mode's starting capacity (`memory.empty`) or `slots` slots."""
+    return self.put(self.host_state(num_objects, padded, per_object=per_object, slots=slots))
+
+  def host_state(self, num_objects: int, padded: tuple[int, int], *, per_object: bool = False,
+                 slots: int | None = None) -> MemoryState:
+    """`empty_state` as numpy arrays (known while tracing: the exported `init`); `slots`
+    defaults to the mode's starting capacity (`MemoryMode.capacity`)."""
+    return state_lib.empty_state(num_objects if per_object else 1, num_objects,
+                                 (padded[0] // 16, padded[1] // 16), self.arch.key_dim,
+                                 self.arch.value_dim,
+                                 self.mode.capacity() if slots is None else slots, self.dtype)
 
   # -- the network, one stage each (the benchmark times these) --------------------------------
   def encode_key(self, variables: Any, frame: jnp.ndarray) -> dict[str, jnp.ndarray]:
@@ -169,23 +176,31 @@ class Engine:
     obj = jnp.where(enabled[:, None, None], prob[1:], 0.0)
     v = self.value(variables, frame, feats["f16"], obj)
     compress = functools.partial(self.compress, variables)
-    state = jax.lax.cond(jnp.any(running),
-                         lambda s: memory.store(s, self.mode, feats["k16"], v, compress, running),
-                         lambda s: s, state)
+    store = lambda s: memory.store(s, self.mode, feats["k16"], v, compress, running)
+    if isinstance(running, jax.core.Tracer):
+      state = jax.lax.cond(jnp.any(running), store, lambda s: s, state)
+    elif np.any(np.asarray(running)):  # a host state (the exported `init`): no lax.cond
+      state = store(state)
     state = memory.open_banks(state, self.mode, feats["k16"], v, opened)
     return state, prob
 
   def _step(self, variables: Any, state: MemoryState, frame: jnp.ndarray,
             add: jnp.ndarray) -> tuple[MemoryState, jnp.ndarray]:
-    """One frame (Hp,Wp,3) -> state, probs (K+1,Hp,Wp); `add` () bool: a memory frame."""
+    """One frame (Hp,Wp,3) -> state, probs (K+1,Hp,Wp); `add` () bool: a memory frame.
+
+    A Python bool `add` traces one branch only, no `lax.cond` (the exported `step` and
+    `step_and_memorize`, rde_jax/export).
+    """
     feats = self.encode_key(variables, frame)
     p = self.decode(variables, self.read(state, feats["k16"]), feats)
     active = state.object_banks(state.active)
     _, prob = memory_read.soft_aggregate(p, axis=0, active=active)
     if self.mode.stores_frames:
-      state = jax.lax.cond(
-          add, lambda s: self.store(variables, s, frame, feats, prob[1:], s.active),
-          lambda s: s, state)
+      store = lambda s: self.store(variables, s, frame, feats, prob[1:], s.active)
+      if isinstance(add, bool):
+        state = store(state) if add else state
+      else:
+        state = jax.lax.cond(add, store, lambda s: s, state)
     return state, prob
 
   def scan(self, variables: Any, state: MemoryState, frames: jnp.ndarray,
