@@ -42,7 +42,7 @@ from absl import app, flags
 from rde_jax import api, cli, cpu_settings, runtime, validate
 from rde_jax.errors import DataError, UserError
 from rde_jax.export import runtime as artifact_runtime
-from rde_jax.fileio import atomic, atomic_dir, label_png, storage, video_reader
+from rde_jax.fileio import atomic, atomic_dir, label_png, manifest, storage, video_reader
 from rde_jax.fileio.video_outputs import VideoOutputs
 from rde_jax.inference import settings as settings_lib
 from rde_jax.inference.settings import InferenceSettings
@@ -73,6 +73,7 @@ class Job:
       with tempfile.TemporaryDirectory(prefix="rde_jax_segment_") as local:
         summary = self._write(model, Path(local), write_overlay, show_progress)
         atomic.write_json(Path(local) / "summary.json", summary)
+        manifest.write(local)  # a later run may replace what this one wrote, and only that
         storage.upload_folder(local, self.out, last="summary.json", replace=("masks",))
       return summary
     with atomic_dir.replacing(self.out, OUTPUT_LAYOUT) as stage:

@@ -118,7 +118,7 @@ def test_youtube_end_to_end(tmp_path):
   assert summary["scores"] is None and summary["frames"] > 0
   # --output_all (official eval_youtube.py): every frame from the first annotation on, and the
   # meta.json frames unchanged (the skipped frames never touch the memory).
-  evaluation.run(load_config("youtube2019_valid", dataset__root=str(root), output_all=True),
+  evaluation.run(F.eval_config("youtube2019_valid", dataset__root=str(root), output_all=True),
                  tmp_path / "wd_all")
   out_all = tmp_path / "wd_all" / "results" / "Annotations"
   for name in meta:  # both videos have a first-frame annotation

@@ -23,7 +23,7 @@ def test_float16_decoder_sigmoid_stays_float16_like_autocast():
   frame = jnp.asarray(rng.normal(size=(1, 64, 64, 3)), jnp.float32)
   out = {}
   for dtype in ("float16", "float32"):
-    engine = inference.Engine(variables, TINY, top_k=4, dtype=dtype)
+    engine = inference.Engine(variables, TINY, InferenceSettings(top_k=4, dtype=dtype))
     feats = engine.encode_key(variables, frame[0])
     readout = jnp.asarray(rng.normal(size=(2,) + feats["k16"].shape[1:3] + (TINY.value_dim,)),
                           engine.dtype)

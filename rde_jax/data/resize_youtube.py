@@ -28,7 +28,7 @@ from PIL import Image
 
 from rde_jax import cli, validate
 from rde_jax.errors import UserError
-from rde_jax.fileio import atomic_dir
+from rde_jax.fileio import atomic_dir, manifest
 
 SHORT_SIDE = 480  # official scripts/resize_youtube.py new_min_size
 FOLDERS = {"JPEGImages": Image.Resampling.BICUBIC, "Annotations": Image.Resampling.NEAREST}
@@ -51,7 +51,12 @@ def resize_image(src: Path, dst: Path, folder: str) -> None:
 
 
 def _done(src: Path, dst: Path) -> bool:
-  return dst.is_dir() and len(list(dst.iterdir())) == len(list(src.iterdir()))
+  """True if `dst` holds as many frames as `src` (our own manifest file not counted)."""
+  return dst.is_dir() and len(_frames(dst)) == len(_frames(src))
+
+
+def _frames(folder: Path) -> list[Path]:
+  return [p for p in folder.iterdir() if p.name != manifest.NAME]
 
 
 def resize_video(src: Path, dst: Path, folder: str) -> bool:
