@@ -36,7 +36,7 @@ def main(argv: list[str], fv: flags.FlagValues = flags.FLAGS) -> int:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   cli.start_backend(fv)  # XLA:CPU flags, --multihost: before JAX starts
   from rde_jax import evaluation
-  from rde_jax.evaluation.preemption import Preempted
+  from rde_jax.evaluation.sigterm_marker import Preempted
   try:
     summary = evaluation.run(fv.config, fv.workdir)
   except Preempted as e:

@@ -6,7 +6,7 @@ r"""Speed of the DAVIS J&F evaluation: our CLI vs. an official-toolkit-style bas
    sequences of 50-90 frames (about 70 on average), 480x854, 1-5 objects
    that are smooth, moving, overlapping blobs, and a results folder whose
    blobs are perturbed copies (shifted, rescaled, sometimes missing).
-2. Times ``python -m rde_jax.evaluate`` (a fresh process, default workers
+2. Times ``python -m rde_jax.score_davis`` (a fresh process, default workers
    and --num_workers 1) and ``benchmarks/official_style.py`` (single
    process, cv2/skimage when the baseline interpreter has them), wall clock.
 3. Checks that both give bit-identical per-object M/R/D and global scores,
@@ -123,7 +123,7 @@ def main() -> None:
     start = time.perf_counter()
     davis, results = make_synthetic_davis(Path(tmp), args.num_sequences, args.height, args.width, args.seed)
     generate_s = time.perf_counter() - start
-    ours_cmd = [sys.executable, "-m", "rde_jax.evaluate", f"--davis_path={davis}", f"--results_path={results}",
+    ours_cmd = [sys.executable, "-m", "rde_jax.score_davis", f"--davis_path={davis}", f"--results_path={results}",
                 "--set=val"]
     ours_s = min(_timed(ours_cmd, REPO) for _ in range(args.repeats))
     ours_1w_s = _timed(ours_cmd + ["--num_workers=1"], REPO)

@@ -15,7 +15,7 @@ Protocol: mem_every 3, top_k 40 (the official script's docstring and the README 
 
 J&F is scored with the 2016 rules (any non-zero pixel is the object, mean over sequences).
 Masks are written as the official script writes them: 8-bit grayscale PNGs, 0 / 255
-(tools that threshold at 128 read them; `python -m rde_jax.evaluate --year 2016` reads both
+(tools that threshold at 128 read them; `python -m rde_jax.score_davis --year 2016` reads both
 these and palette PNGs).
 Smoke test: --config configs/davis2016_val.py:runlocal
 """

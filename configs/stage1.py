@@ -4,7 +4,7 @@
         --config.init.checkpoint=/ckpt/rde/s0/model --config.data.bl30k_root=/data/BL30K
 
 BL30K (`BL30K/JPEGImages/<video>/*.jpg`, `BL30K/Annotations/<video>/*.png`, about 700 GB) is read
-straight from its folder, one sampled frame at a time (rde_jax/data/folder_source.py); or build
+straight from its folder, one sampled frame at a time (rde_jax/data/training_folders.py); or build
 `bl30k_vos` and pass `--config.data.tfds_dir`. As the official code: every frame is annotated,
 so the skip curriculum applies undivided (fractions 0.1/0.2/0.3/0.4/0.8); crop scale (0.25, 1);
 objects smaller than the official size filter on the first sampled frame are not targets.

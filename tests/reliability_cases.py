@@ -1,5 +1,5 @@
 """The bad-input table of docs/reliability.md: one row per bad value or bad file, for the five
-commands (segment, convert, evaluate, eval.py, train.py) and the Python API.
+commands (segment, convert, score_davis, eval.py, train.py) and the Python API.
 
 Each case names the command, its arguments (built from shared fixtures `env` and the case's own
 folder `work`), an optional setup that puts an earlier output into `work` (which must survive),
@@ -23,7 +23,7 @@ import numpy as np
 COMMANDS = {  # command -> argv prefix after the interpreter
     "segment": ["-m", "rde_jax.segment"],
     "convert": ["-m", "rde_jax.convert"],
-    "evaluate": ["-m", "rde_jax.evaluate"],
+    "score_davis": ["-m", "rde_jax.score_davis"],
     "eval.py": ["eval.py"],
     "train.py": ["train.py"],
     "api": ["-c"],
@@ -464,15 +464,15 @@ CASES = [
          r"--output .*o is a file", a_file("o")),
     Case("convert output exists", "convert", conv("{pth}", "--output={w}/model"),
          r"--output .*model already holds a model.*--overwrite", earlier_model),
-    # evaluate (DAVIS J&F of a results folder)
-    Case("evaluate davis_path missing", "evaluate", dav(davis="{w}/nope"), r"nope",
+    # score_davis (DAVIS J&F of a results folder)
+    Case("score_davis davis_path missing", "score_davis", dav(davis="{w}/nope"), r"nope",
          copy_results),
-    Case("evaluate results missing", "evaluate", dav(results="{w}/nope"), r"nope"),
-    Case("evaluate results is a file", "evaluate", dav(results="{w}/r"), r"--results_path.*r is a file", a_file("r")),
-    Case("evaluate unknown set", "evaluate", dav("--set=bogus"), r"bogus", copy_results),
-    Case("evaluate num_workers -1", "evaluate", dav("--num_workers=-1"), r"--num_workers.*>= 0",
+    Case("score_davis results missing", "score_davis", dav(results="{w}/nope"), r"nope"),
+    Case("score_davis results is a file", "score_davis", dav(results="{w}/r"), r"--results_path.*r is a file", a_file("r")),
+    Case("score_davis unknown set", "score_davis", dav("--set=bogus"), r"bogus", copy_results),
+    Case("score_davis num_workers -1", "score_davis", dav("--num_workers=-1"), r"--num_workers.*>= 0",
          copy_results),
-    Case("evaluate corrupt result", "evaluate", dav(), r"00002\.png: ", corrupt_result),
+    Case("score_davis corrupt result", "score_davis", dav(), r"00002\.png: ", corrupt_result),
     # eval.py
     Case("eval.py mem_every 0", "eval.py", ev("--config.mem_every=0"), r"config\.mem_every.*>= 1"),
     Case("eval.py unknown field", "eval.py", ev("--config.bogus=1"), r"--config\.bogus.*no such"),

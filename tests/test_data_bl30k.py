@@ -8,7 +8,7 @@ import tensorflow_datasets as tfds
 from PIL import Image
 
 import data_fakes
-from rde_jax.data import builders, folder_source
+from rde_jax.data import builders, training_folders
 from rde_jax.data import pipeline as P
 from rde_jax.data.clips import VideoClipConfig, video_clip
 from rde_jax.data.sampling import large_enough_objects, select_objects
@@ -20,7 +20,7 @@ def _files(folder):
 
 def test_folder_source_streams_the_layout_and_drops_short_videos(tmp_path):
   root = data_fakes.make_bl30k(tmp_path / "BL30K")
-  source = folder_source.FolderVideos(folder_source.bl30k_videos(root))
+  source = training_folders.FolderVideos(training_folders.bl30k_videos(root))
   assert source.names() == ["video000", "video001", "video002"]  # "short" (2 frames) dropped
   v = source[1]
   assert v["frames"].shape == (8, 48, 64, 3) and v["labels"].shape == (8, 48, 64)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import data_fakes
-from rde_jax.data import folder_source
+from rde_jax.data import training_folders
 from rde_jax.data.official_subsets import official_subset
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "subsets"
@@ -27,13 +27,13 @@ def test_lists_load_from_the_package():
 def test_youtube_listing_on_and_off(tmp_path):
   root = data_fakes.make_youtube(tmp_path)
   a, b, c, short = data_fakes.YT_LISTED
-  on = [v.name for v in folder_source.youtube_train_videos(root)]
-  off = [v.name for v in folder_source.youtube_train_videos(root, subset=False)]
+  on = [v.name for v in training_folders.youtube_train_videos(root)]
+  off = [v.name for v in training_folders.youtube_train_videos(root, subset=False)]
   assert on == [a, b, c]  # unlisted left out, the 2-frame video dropped, the empty first frame kept
   assert off == sorted([a, b, c, data_fakes.YT_UNLISTED])
 
 
 def test_davis_listing_on_and_off(tmp_path):
   root = data_fakes.make_davis(tmp_path, train=("bear", "boat", "zebra"))
-  assert [v.name for v in folder_source.davis_train_videos(root)] == ["bear", "boat"]
-  assert [v.name for v in folder_source.davis_train_videos(root, subset=False)] == ["bear", "boat", "zebra"]
+  assert [v.name for v in training_folders.davis_train_videos(root)] == ["bear", "boat"]
+  assert [v.name for v in training_folders.davis_train_videos(root, subset=False)] == ["bear", "boat", "zebra"]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from rde_jax import evaluation, multihost
-from rde_jax.evaluation.preemption import Preempted
+from rde_jax.evaluation.sigterm_marker import Preempted
 
 import eval_fakes as F
 from configs_helper import REPO

@@ -77,7 +77,7 @@ def dataset(tmp_path: Path) -> tuple[Path, Path]:
 
 def _cli(davis: Path, results: Path, *extra: str) -> subprocess.CompletedProcess:
   env = dict(os.environ, PYTHONPATH=str(REPO))
-  return subprocess.run([sys.executable, "-m", "rde_jax.evaluate", f"--davis_path={davis}",
+  return subprocess.run([sys.executable, "-m", "rde_jax.score_davis", f"--davis_path={davis}",
                          f"--results_path={results}", "--set=val", *extra],
                         cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
 

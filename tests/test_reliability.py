@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import reliability_cases as R
-from rde_jax import cli, evaluate, segment
+from rde_jax import cli, score_davis, segment
 from rde_jax.convert import __main__ as convert_cli
 
 REPO = Path(__file__).resolve().parents[1]
@@ -37,7 +37,7 @@ def _call(case, args):
     except SystemExit as e:
       return int(e.code or 0)
     return 0
-  module = {"segment": segment, "evaluate": evaluate, "convert": convert_cli}.get(case.command)
+  module = {"segment": segment, "score_davis": score_davis, "convert": convert_cli}.get(case.command)
   if module is None:
     module = _script(case.command[:-3])
   return cli.call(module.main, module.define_flags, [case.command, *args])

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from rde_jax import evaluation, segment
-from rde_jax.data import folder_source, folders, training_sources
+from rde_jax.data import stage_sources, training_folders, vos_layouts
 from rde_jax.errors import DataError
 from rde_jax.fileio import atomic, label_png, storage, video_reader
 from rde_jax.inference.settings import InferenceSettings
@@ -199,7 +199,7 @@ def test_missing_dataset_root_in_a_bucket_is_named(bucket):
   with pytest.raises(UserError, match="config.dataset.root: gs://data/nowhere: no such file"):
     eval_config.validate(cfg)
   with pytest.raises(DataError, match="gs://data/nowhere/ImageSets/2017/val.txt: split list"):
-    folders.davis_videos("gs://data/nowhere", split="val")
+    vos_layouts.davis_videos("gs://data/nowhere", split="val")
 
 
 def _items(source) -> list:
@@ -221,21 +221,21 @@ def test_training_sources_from_a_bucket_match_local(bucket, tmp_path):
       **{f"{n}_root": str(r) for n, r in roots.items()}))
   remote = {n: _to_bucket(r, f"gs://data/{n}") for n, r in local.items()}
   for name in local:
-    a = training_sources.video_source(name, make(local))
-    b = training_sources.video_source(name, make(remote))
+    a = stage_sources.video_source(name, make(local))
+    b = stage_sources.video_source(name, make(remote))
     assert a.names() == b.names() and len(a) >= 2, name
     got, want = _items(b), _items(a)
     for x, y in zip(got, want):
       assert x.keys() == y.keys() and all(np.array_equal(x[k], y[k]) for k in x), name
-  valid = [folders.youtube_vos_videos(r, split="valid") for r in (local["youtube"],
+  valid = [vos_layouts.youtube_vos_videos(r, split="valid") for r in (local["youtube"],
                                                                   remote["youtube"])]
   assert [(v.name, [p.name for p in v.frames], v.annotated) for v in valid[0]] == \
       [(v.name, [p.name for p in v.frames], v.annotated) for v in valid[1]]
   static = data_fakes.make_static(tmp_path / "static" / "fss", nested=True)
-  pairs = folders.static_pairs(_to_bucket(static, "gs://data/static/fss"), nested=True)
-  assert [n for n, _, _ in pairs] == [n for n, _, _ in folders.static_pairs(static, nested=True)]
-  a = folder_source.StaticFolder(folders.static_pairs(static, nested=True))
-  b = folder_source.StaticFolder(pairs)
+  pairs = vos_layouts.static_pairs(_to_bucket(static, "gs://data/static/fss"), nested=True)
+  assert [n for n, _, _ in pairs] == [n for n, _, _ in vos_layouts.static_pairs(static, nested=True)]
+  a = training_folders.StaticFolder(vos_layouts.static_pairs(static, nested=True))
+  b = training_folders.StaticFolder(pairs)
   assert all(np.array_equal(x[k], y[k]) for x, y in zip(_items(a), _items(b)) for k in x)
 
 

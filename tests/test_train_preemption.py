@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from rde_jax.train.preemption import StopCheck
+from rde_jax.train.preemption_sync import StopCheck
 
 from workers import finish, free_port, start
 
@@ -18,7 +18,7 @@ _WORKER = textwrap.dedent("""
     pid = int(sys.argv[1])
     from rde_jax import multihost
     multihost.initialize("localhost:{port}", 2, pid)
-    from rde_jax.train.preemption import StopCheck
+    from rde_jax.train.preemption_sync import StopCheck
     check = StopCheck()
     open({ready!r} + str(pid), "w").close()
     for step in range(1, 2000):

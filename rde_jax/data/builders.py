@@ -24,7 +24,7 @@ Where to get the data (extract, then pass the folder as `manual_dir`):
   `official`, the default: the 480p copy the official training reads, restricted to the
   official list) or `train/` (config `full`), and `valid/`.
 * BL30K (`bl30k_vos`): see the MiVOS instructions; `manual_dir` = the `BL30K` folder.
-  Stage 1 can read the folder directly instead (`rde_jax/data/folder_source.py`).
+  Stage 1 can read the folder directly instead (`rde_jax/data/training_folders.py`).
 * Static sets (`static_masks`): DUTS (http://saliencydetection.net/duts/), ECSSD
   (https://www.cse.cuhk.edu.hk/leojia/projects/hsaliency/dataset.html), FSS-1000
   (https://github.com/HKUSTCV/FSS-1000), HRSOD and BIG (their papers' pages); the configs
@@ -41,7 +41,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 from absl import logging
 
-from rde_jax.data import folder_source, folders
+from rde_jax.data import training_folders, vos_layouts
 from rde_jax.data.records import StaticRecords, VideoRecords
 from rde_jax.data.synthetic import SyntheticConfig, SyntheticVideos
 from rde_jax.fileio import storage
@@ -65,7 +65,7 @@ def video_features() -> tfds.features.FeaturesDict:
 
 
 def _video_example(record: dict) -> dict:
-  """`folders.read_video` output -> TFDS example (labels re-encoded as lossless PNG)."""
+  """`vos_layouts.read_video` output -> TFDS example (labels re-encoded as lossless PNG)."""
   labels = record["labels"]
   return {
       "name": record["name"],
@@ -101,8 +101,8 @@ class _VideoBuilder(_Builder, skip_registration=True):
   def _info(self) -> tfds.core.DatasetInfo:
     return tfds.core.DatasetInfo(builder=self, description=self.__doc__, features=video_features())
 
-  def _generate_examples(self, videos: list[folders.VideoFiles], *, training: bool, **read_kwargs) -> Iterator:
-    for record in folders.read_videos(videos, training=training, **read_kwargs):
+  def _generate_examples(self, videos: list[vos_layouts.VideoFiles], *, training: bool, **read_kwargs) -> Iterator:
+    for record in vos_layouts.read_videos(videos, training=training, **read_kwargs):
       yield record["name"], _video_example(record)
 
 
@@ -195,10 +195,10 @@ class DavisVos(_VideoBuilder):
         splits["test_dev"] = "test-dev"
       else:
         logging.warning("%s: no ImageSets/2017/test-dev.txt; building without test_dev", root)
-    def videos(split: str, listed: str) -> list[folders.VideoFiles]:
+    def videos(split: str, listed: str) -> list[vos_layouts.VideoFiles]:
       if split == "train" and cfg.year == "2017" and cfg.official_subset:
-        return folder_source.davis_train_videos(root, resolution=cfg.resolution)
-      return folders.davis_videos(root, year=cfg.year, split=listed, resolution=cfg.resolution)
+        return training_folders.davis_train_videos(root, resolution=cfg.resolution)
+      return vos_layouts.davis_videos(root, year=cfg.year, split=listed, resolution=cfg.resolution)
 
     return {
         split: self._generate_examples(videos(split, listed), training=split == "train",
@@ -237,12 +237,12 @@ class YoutubeVos2019(_VideoBuilder):
   def _split_generators(self, dl_manager):
     root, cfg = storage.native(dl_manager.manual_dir), self.builder_config
     if cfg.train_dir == "train" and not cfg.official_subset:
-      train = folders.youtube_vos_videos(root, split="train")
+      train = vos_layouts.youtube_vos_videos(root, split="train")
     else:
-      train = folder_source.youtube_train_videos(root, folder=cfg.train_dir, subset=cfg.official_subset)
+      train = training_folders.youtube_train_videos(root, folder=cfg.train_dir, subset=cfg.official_subset)
     splits = {"train": self._generate_examples(train, training=True)}
     if (root / "valid" / "meta.json").is_file():
-      splits["valid"] = self._generate_examples(folders.youtube_vos_videos(root, split="valid"), training=False)
+      splits["valid"] = self._generate_examples(vos_layouts.youtube_vos_videos(root, split="valid"), training=False)
     else:
       logging.warning("%s: no valid/meta.json; building without valid", root)
     return splits
@@ -264,7 +264,7 @@ class Bl30kVos(_VideoBuilder):
   )
 
   def _split_generators(self, dl_manager):
-    videos = folder_source.bl30k_videos(storage.native(dl_manager.manual_dir))
+    videos = training_folders.bl30k_videos(storage.native(dl_manager.manual_dir))
     return {"train": self._generate_examples(videos, training=True, require_palette=False)}
 
 
@@ -312,12 +312,12 @@ class StaticMasks(_Builder):
   def _split_generators(self, dl_manager):
     root, cfg = storage.native(dl_manager.manual_dir), self.builder_config
     mask_dir = root / cfg.mask_dir if cfg.mask_dir else None
-    return {"train": self._generate_examples(folders.static_pairs(root / cfg.image_dir, mask_dir,
+    return {"train": self._generate_examples(vos_layouts.static_pairs(root / cfg.image_dir, mask_dir,
                                                                   nested=cfg.nested))}
 
   def _generate_examples(self, pairs):
     for name, image, mask in pairs:
-      record = folders.read_static(image, mask)
+      record = vos_layouts.read_static(image, mask)
       yield name, {"name": name, "image": record["image"], "mask": encode_png(record["mask"])}
 
 

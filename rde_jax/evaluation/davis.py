@@ -19,7 +19,7 @@ import numpy as np
 from absl import logging
 
 from rde_jax import inference
-from rde_jax.data import folders
+from rde_jax.data import vos_layouts
 from rde_jax.errors import DataError
 from rde_jax.fileio.imageio import check_same_size
 from rde_jax.evaluation import runner
@@ -40,14 +40,14 @@ class DavisTask(runner.Task):
     self.year, self.split = int(d.year), d.split
     self.name = f"davis{self.year}-{self.split}"
 
-  def videos(self) -> list[folders.VideoFiles]:
-    return folders.davis_videos(self.root, year=str(self.year), split=self.split,
+  def videos(self) -> list[vos_layouts.VideoFiles]:
+    return vos_layouts.davis_videos(self.root, year=str(self.year), split=self.split,
                                 resolution=self.cfg.dataset.resolution)
 
-  def has_gt(self, video: folders.VideoFiles) -> bool:
+  def has_gt(self, video: vos_layouts.VideoFiles) -> bool:
     return len(video.annotations) == len(video.frames)
 
-  def first_labels(self, video: folders.VideoFiles, size: tuple[int, int]) -> np.ndarray:
+  def first_labels(self, video: vos_layouts.VideoFiles, size: tuple[int, int]) -> np.ndarray:
     """Validated (H,W) ids of the first frame (void removed, 2016: merged)."""
     if not video.annotated or video.annotated[0] != 0:
       expected = (self.root / "Annotations" / self.cfg.dataset.resolution / video.name
@@ -65,7 +65,7 @@ class DavisTask(runner.Task):
       raise DataError(f"{path}: the first-frame annotation holds no object")
     return labels
 
-  def run_video(self, video: folders.VideoFiles, engine: inference.Engine) -> dict[str, Any]:
+  def run_video(self, video: vos_layouts.VideoFiles, engine: inference.Engine) -> dict[str, Any]:
     frames = video_reader.FrameFiles(video.frames)
     labels = self.first_labels(video, frames.size)
     compact, lut = label_png.compact_ids(labels)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from rde_jax import inference, runtime
-from rde_jax.data import folders
+from rde_jax.data import vos_layouts
 from rde_jax.evaluation.davis import DavisTask
 
 
@@ -25,10 +25,10 @@ class GenericTask(DavisTask):
     super().__init__(cfg, workdir)
     self.year, self.split, self.name = 2017, "generic", "generic"
 
-  def videos(self) -> list[folders.VideoFiles]:
-    return folders.sequence_folder_videos(self.root)
+  def videos(self) -> list[vos_layouts.VideoFiles]:
+    return vos_layouts.sequence_folder_videos(self.root)
 
-  def run_video(self, video: folders.VideoFiles, engine: inference.Engine) -> dict[str, Any]:
+  def run_video(self, video: vos_layouts.VideoFiles, engine: inference.Engine) -> dict[str, Any]:
     rss0 = runtime.rss_bytes()
     record = super().run_video(video, engine)
     rss1 = runtime.rss_bytes()

@@ -11,7 +11,7 @@ Layout of a workdir:
 
 A killed run restarted with the same workdir reuses every video whose record exists and was
 made with the same settings (`config.settings`), and recomputes the others. SIGTERM stops a run
-cleanly (`evaluation.preemption`). The workdir may be local or on cloud storage (`gs://...`,
+cleanly (`evaluation.sigterm_marker`). The workdir may be local or on cloud storage (`gs://...`,
 `fileio.storage`).
 
 Several processes (`eval.py --multihost`, after `jax.distributed.initialize`): process 0 decides
@@ -40,9 +40,9 @@ from absl import logging
 from etils import epath
 
 from rde_jax import api, inference, multihost, runtime, validate
-from rde_jax.data.folders import VideoFiles
+from rde_jax.data.vos_layouts import VideoFiles
 from rde_jax.evaluation import config as config_lib
-from rde_jax.evaluation.preemption import Preempted, Watch
+from rde_jax.evaluation.sigterm_marker import Preempted, Watch
 from rde_jax.fileio import atomic, storage
 from rde_jax.fileio.video_outputs import VideoOutputs
 

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 import numpy as np
 from absl import logging
 
-from rde_jax.data import folders
+from rde_jax.data import vos_layouts
 from rde_jax.errors import DataError
 from rde_jax.fileio.imageio import check_same_size, read_bytes
 from rde_jax import inference
@@ -39,7 +39,7 @@ class YouTubeTask(runner.Task):
     self.name = f"youtube2019-{self.split}"
     self.meta: dict[str, Any] = {}
 
-  def videos(self) -> list[folders.VideoFiles]:
+  def videos(self) -> list[vos_layouts.VideoFiles]:
     meta_path = self.root / self.split / "meta.json"
     try:
       self.meta = json.loads(read_bytes(meta_path))["videos"]
@@ -49,9 +49,9 @@ class YouTubeTask(runner.Task):
       raise DataError(f"{self.root / self.frames_split / 'JPEGImages'}: folder not found (the "
                       "official protocol reads every frame from valid_all_frames; "
                       "--config.dataset.frames_split='' uses <split>/JPEGImages instead)")
-    return folders.youtube_vos_videos(self.root, split=self.split, frames_split=self.frames_split)
+    return vos_layouts.youtube_vos_videos(self.root, split=self.split, frames_split=self.frames_split)
 
-  def required(self, video: folders.VideoFiles) -> set[int]:
+  def required(self, video: vos_layouts.VideoFiles) -> set[int]:
     """Positions of the frames meta.json asks for; every frame with `config.output_all` (the
     official eval_youtube.py --output_all: outputs from the first annotation on)."""
     if self.cfg.output_all:
@@ -63,7 +63,7 @@ class YouTubeTask(runner.Task):
                       f"{video.name!r}")
     return {t for t, p in enumerate(video.frames) if p.stem in names}
 
-  def annotations(self, video: folders.VideoFiles,
+  def annotations(self, video: vos_layouts.VideoFiles,
                   size: tuple[int, int]) -> tuple[dict[int, np.ndarray], np.ndarray]:
     """{position: (H,W) ids 1..N} of the annotated frames and the lut back to the file ids."""
     raw = {}
@@ -84,7 +84,7 @@ class YouTubeTask(runner.Task):
     # so they are interactions too, and outputs start at the first annotation file.
     return {pos: forward[x] for pos, x in sorted(raw.items())}, lut
 
-  def run_video(self, video: folders.VideoFiles, engine: inference.Engine) -> dict[str, Any]:
+  def run_video(self, video: vos_layouts.VideoFiles, engine: inference.Engine) -> dict[str, Any]:
     frames = video_reader.FrameFiles(video.frames)
     anns, lut = self.annotations(video, frames.size)
     required = self.required(video)

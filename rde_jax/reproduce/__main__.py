@@ -51,7 +51,7 @@ def main(argv: list[str], fv: flags.FlagValues = flags.FLAGS) -> int:
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   cli.start_backend(fv)  # XLA:CPU flags, --multihost: before JAX starts
-  from rde_jax.evaluation.preemption import Preempted
+  from rde_jax.evaluation.sigterm_marker import Preempted
   from rde_jax.reproduce import run as reproduce_run
   request = reproduce_run.Request(
       workdir=fv.workdir, checkpoints=fv.checkpoints,

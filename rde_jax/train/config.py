@@ -23,7 +23,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.sources = "davis+youtube"  # '+'-joined: synthetic, bl30k, davis, youtube (stage 0: static)
   c.data.tfds_dir = ""  # TFDS data_dir holding the built davis_vos / youtube_vos_2019 /
   #                       bl30k_vos / static_masks datasets (see rde_jax/data/builders.py)
-  # Official folders read directly (no build step; rde_jax/data/training_sources.py); a source
+  # Official folders read directly (no build step; rde_jax/data/stage_sources.py); a source
   # whose root is empty comes from tfds_dir.
   c.data.static_root = ""  # stage 0: static/ (fss/, DUTS-TR/, DUTS-TE/, ecssd/, BIG_small/, HRSOD_small/)
   c.data.bl30k_root = ""  # BL30K/ (JPEGImages/, Annotations/)

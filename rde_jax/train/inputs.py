@@ -9,7 +9,7 @@ import grain
 import jax
 import ml_collections
 
-from rde_jax.data import training_sources
+from rde_jax.data import stage_sources
 from rde_jax.data.clips import StaticClipConfig, VideoClipConfig
 from rde_jax.data.pipeline import SourceSpec, static_pipeline, video_pipeline
 from rde_jax.data.sampling import max_skip_at
@@ -32,8 +32,8 @@ def _video_specs(cfg: ml_collections.ConfigDict, clip_cfg: VideoClipConfig) -> l
   for name in cfg.data.sources.split("+"):
     if name == "synthetic":
       specs.append(SourceSpec(synthetic_videos(cfg, "train")))
-    elif name in training_sources.SOURCES:  # folders or built TFDS datasets
-      specs += training_sources.video_specs(name, cfg.data, clip_cfg)
+    elif name in stage_sources.SOURCES:  # folders or built TFDS datasets
+      specs += stage_sources.video_specs(name, cfg.data, clip_cfg)
     else:
       raise UserError(f"config.data.sources: unknown source {name!r} "
                        "(expected synthetic, bl30k, davis, youtube joined by '+')")
@@ -54,7 +54,7 @@ def train_pipeline(cfg: ml_collections.ConfigDict, process_index: int | None = N
                      f"{jax.device_count()} devices")
   d = cfg.data
   if cfg.stage == 0:
-    return static_pipeline(training_sources.static_specs(d), batch_size=per_process, seed=cfg.seed,
+    return static_pipeline(stage_sources.static_specs(d), batch_size=per_process, seed=cfg.seed,
                            config=StaticClipConfig(crop_size=d.crop_size, num_frames=3),
                            process_index=process_index, process_count=process_count)
   if d.max_skip > 0:
@@ -76,6 +76,6 @@ def eval_videos(cfg: ml_collections.ConfigDict) -> list[dict]:
     src = synthetic_videos(cfg, "val")
     return [src[i] for i in range(len(src))]
   if cfg.eval.source == "davis":
-    src = training_sources.davis_val_source(cfg.data)
+    src = stage_sources.davis_val_source(cfg.data)
     return [src[i] for i in range(min(len(src), cfg.eval.num_videos))]
   raise UserError(f"config.eval.source: unknown {cfg.eval.source!r} (synthetic, davis, none)")

@@ -3,7 +3,7 @@
 Checkpoints (orbax CheckpointManager, async, keep N) hold {step, params, opt_state, loss_scale};
 the data position is the step itself (batch `step` is a pure function of the seed), so a
 restarted run continues bit-identically. SIGTERM (preemption) saves a checkpoint and exits
-cleanly (with several processes all of them at the same step: `train/preemption.py`); a
+cleanly (with several processes all of them at the same step: `train/preemption_sync.py`); a
 non-finite loss or gradient stops the run with the last good checkpoint intact (in float16 an
 overflowing step is skipped instead, rde_jax/train/loss_scale.py). The latest model
 is also exported to WORKDIR/model (what eval.py, rde_jax.segment and rde_jax.load read).
@@ -31,7 +31,7 @@ from rde_jax.train import inputs, resume_check, workdir_lock
 from rde_jax.train.initial_weights import initial_variables
 from rde_jax.train.metric_writer import MetricWriter
 from rde_jax.train.periodic_eval import EVAL_LAYOUT, evaluate_videos
-from rde_jax.train.preemption import StopCheck
+from rde_jax.train.preemption_sync import StopCheck
 from rde_jax.train.trainer import Trainer, TrainState, variables_of
 
 

@@ -1,6 +1,6 @@
 r"""DAVIS semi-supervised J&F evaluation of a results folder of label PNGs.
 
-  python -m rde_jax.evaluate --davis_path /data/DAVIS --results_path out/val --set val [--year 2016]
+  python -m rde_jax.score_davis --davis_path /data/DAVIS --results_path out/val --set val [--year 2016]
 
 Writes ``global_results-<set>.csv`` and ``per-sequence_results-<set>.csv``
 (the official toolkit's format) into --results_path and prints both tables.
@@ -55,7 +55,7 @@ def main(argv: list[str], fv: flags.FlagValues = flags.FLAGS) -> int:
 
 
 def run() -> None:
-  """`python -m rde_jax.evaluate` and the `rde-evaluate` console script."""
+  """`python -m rde_jax.score_davis` and the `rde-score-davis` console script."""
   cli.run(main, define_flags)
 
 

@@ -25,7 +25,7 @@ import numpy as np
 from absl import logging
 from PIL import Image
 
-from rde_jax.data.folders import VideoFiles, is_folder, read_static, video_files
+from rde_jax.data.vos_layouts import VideoFiles, is_folder, read_static, video_files
 from rde_jax.data.official_subsets import official_subset
 from rde_jax.data.records import LazyImages
 from rde_jax.errors import DataError
@@ -145,7 +145,7 @@ class FolderVideos:
 
 
 class StaticFolder:
-  """Static-image source over `folders.static_pairs` output: item i is `{"image" (H,W,3) uint8,
+  """Static-image source over `vos_layouts.static_pairs` output: item i is `{"image" (H,W,3) uint8,
   "mask" (H,W) uint8 0..255, "name"}`, read and decoded on access."""
 
   def __init__(self, pairs: list[tuple[str, Path, Path]]):

@@ -57,7 +57,7 @@ def _tfds(name: str, tfds_dir: str, split: str = "train") -> Any:
 
 def video_source(name: str, data: Any) -> Any:
   """The random-access video source `name` (one of SOURCES) of a config's `data` block."""
-  from rde_jax.data import folder_source as fs
+  from rde_jax.data import training_folders as fs
   root, subset = getattr(data, f"{name}_root", ""), bool(data.official_subsets)
   if name == "bl30k":
     return fs.FolderVideos(fs.bl30k_videos(root)) if root else _tfds("bl30k_vos", data.tfds_dir)
@@ -73,14 +73,14 @@ def video_source(name: str, data: Any) -> Any:
 def static_specs(data: Any) -> list[SourceSpec]:
   """Stage-0 sources: `data.static_root` (the STCN/RDE `static/` folder: fss/, DUTS-TR/, ...)
   read directly, or the built `static_masks/<set>` datasets of `data.tfds_dir`."""
-  from rde_jax.data import builders, folder_source, folders
+  from rde_jax.data import builders, training_folders, vos_layouts
   specs = []
   configs = {c.name: c for c in builders.StaticMasks.BUILDER_CONFIGS}
   for name in STATIC_SETS:
     if data.static_root:
       c = configs[name]
-      pairs = folders.static_pairs(storage.native(data.static_root) / c.image_dir, nested=c.nested)
-      source: Any = folder_source.StaticFolder(pairs)
+      pairs = vos_layouts.static_pairs(storage.native(data.static_root) / c.image_dir, nested=c.nested)
+      source: Any = training_folders.StaticFolder(pairs)
     else:
       require_built(f"static_masks/{name}", data.tfds_dir)
       source = builders.load_static(f"static_masks/{name}", data_dir=data.tfds_dir or None)
@@ -105,6 +105,6 @@ def video_specs(sources: str, data: Any, clip: VideoClipConfig) -> list[SourceSp
 def davis_val_source(data: Any) -> Any:
   """DAVIS-2017 val (periodic evaluation while training): `data.davis_root` or `davis_vos/2017`."""
   if data.davis_root:
-    from rde_jax.data import folder_source, folders
-    return folder_source.FolderVideos(folders.davis_videos(data.davis_root, split="val"))
+    from rde_jax.data import training_folders, vos_layouts
+    return training_folders.FolderVideos(vos_layouts.davis_videos(data.davis_root, split="val"))
   return _tfds("davis_vos/2017", data.tfds_dir, split="val")
