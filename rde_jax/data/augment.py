@@ -42,8 +42,8 @@ class AffineParams(NamedTuple):
   shear: float  # degrees, along x
 
 
-def sample_affine(rng: np.random.Generator, degrees: float = 0.0, scale: tuple[float, float] | None = None,
-                  shear: float = 0.0) -> AffineParams:
+def sample_affine(rng: np.random.Generator, degrees: float = 0.0,
+                  scale: tuple[float, float] | None = None, shear: float = 0.0) -> AffineParams:
   angle = rng.uniform(-degrees, degrees) if degrees else 0.0
   s = rng.uniform(*scale) if scale is not None else 1.0
   sh = rng.uniform(-shear, shear) if shear else 0.0
@@ -62,15 +62,17 @@ def _inverse_coeffs(p: AffineParams, size: tuple[int, int]) -> tuple[float, ...]
   return (inv[0, 0], inv[0, 1], offset[0], inv[1, 0], inv[1, 1], offset[1])
 
 
-def apply_affine(img: Image.Image, p: AffineParams, resample: Image.Resampling, fill) -> Image.Image:
+def apply_affine(img: Image.Image, p: AffineParams, resample: Image.Resampling,
+                 fill) -> Image.Image:
   if p == AffineParams(0.0, 1.0, 0.0):
     return img
-  return img.transform(img.size, Image.Transform.AFFINE, _inverse_coeffs(p, img.size), resample=resample,
-                       fillcolor=fill)
+  return img.transform(img.size, Image.Transform.AFFINE, _inverse_coeffs(p, img.size),
+                       resample=resample, fillcolor=fill)
 
 
 # --- crops, flips, resizes -------------------------------------------------------------------
-def sample_resized_crop(rng: np.random.Generator, height: int, width: int, scale: tuple[float, float],
+def sample_resized_crop(rng: np.random.Generator, height: int, width: int,
+                        scale: tuple[float, float],
                         ratio: tuple[float, float] = (3 / 4, 4 / 3)) -> tuple[int, int, int, int]:
   """(top, left, h, w) of a random area fraction `scale` and aspect `ratio` (10 tries,
   then the centred crop clamped to `ratio`), as torchvision's RandomResizedCrop."""
@@ -92,7 +94,8 @@ def sample_resized_crop(rng: np.random.Generator, height: int, width: int, scale
   return (height - h) // 2, (width - w) // 2, h, w
 
 
-def resized_crop(img: Image.Image, box: tuple[int, int, int, int], size: int, resample) -> Image.Image:
+def resized_crop(img: Image.Image, box: tuple[int, int, int, int], size: int,
+                 resample) -> Image.Image:
   top, left, h, w = box
   return img.resize((size, size), resample, box=(left, top, left + w, top + h))
 
@@ -118,7 +121,8 @@ def sample_crop(rng: np.random.Generator, height: int, width: int, size: int) ->
 
 
 def pad_crop(img: Image.Image, top: int, left: int, size: int, fill) -> Image.Image:
-  """`size` x `size` crop at (top, left) of the image padded with `fill` as RandomCrop(pad_if_needed)."""
+  """`size` x `size` crop at (top, left) of the image padded with `fill` as
+  RandomCrop(pad_if_needed)."""
   w, h = img.size
   ph, pw = _padded(h, w, size)
   if (ph, pw) != (h, w):
@@ -141,14 +145,16 @@ class JitterParams(NamedTuple):
 def sample_jitter(rng: np.random.Generator, brightness: float = 0.0, contrast: float = 0.0,
                   saturation: float = 0.0, hue: float = 0.0) -> JitterParams:
   """Factors U[max(0, 1-x), 1+x] (hue: U[-h, h]) applied in a random order, as ColorJitter."""
-  f = tuple(float(rng.uniform(max(0.0, 1 - x), 1 + x)) if x else 1.0 for x in (brightness, contrast, saturation))
+  f = tuple(float(rng.uniform(max(0.0, 1 - x), 1 + x)) if x else 1.0
+            for x in (brightness, contrast, saturation))
   h = float(rng.uniform(-hue, hue)) if hue else 0.0
   return JitterParams(tuple(int(i) for i in rng.permutation(4)), f + (h,))
 
 
 def _adjust_hue(img: Image.Image, shift: float) -> Image.Image:
   h, s, v = img.convert("HSV").split()
-  h = Image.fromarray((np.asarray(h, np.uint8) + np.uint8(int(shift * 255) % 256)).astype(np.uint8), "L")
+  h = Image.fromarray((np.asarray(h, np.uint8) + np.uint8(int(shift * 255) % 256)).astype(np.uint8),
+                      "L")
   return Image.merge("HSV", (h, s, v)).convert("RGB")
 
 

@@ -101,7 +101,8 @@ class _VideoBuilder(_Builder, skip_registration=True):
   def _info(self) -> tfds.core.DatasetInfo:
     return tfds.core.DatasetInfo(builder=self, description=self.__doc__, features=video_features())
 
-  def _generate_examples(self, videos: list[vos_layouts.VideoFiles], *, training: bool, **read_kwargs) -> Iterator:
+  def _generate_examples(self, videos: list[vos_layouts.VideoFiles], *, training: bool,
+                         **read_kwargs) -> Iterator:
     for record in vos_layouts.read_videos(videos, training=training, **read_kwargs):
       yield record["name"], _video_example(record)
 
@@ -138,7 +139,8 @@ class SyntheticVos(_VideoBuilder):
   RELEASE_NOTES = {"1.0.0": "First version."}
   BUILDER_CONFIGS = [
       SyntheticVosConfig(name="128", description="128x128, 32 frames, 400/30 videos."),
-      SyntheticVosConfig(name="96", description="96x96, 32 frames, 400/30 videos.", height=96, width=96),
+      SyntheticVosConfig(name="96", description="96x96, 32 frames, 400/30 videos.",
+                         height=96, width=96),
       SyntheticVosConfig(name="tiny", description="48x64, 10 frames, 6/3 videos (tests).",
                          height=48, width=64, num_frames=10, num_train=6, num_validation=3),
   ]
@@ -172,7 +174,8 @@ class DavisConfig(tfds.core.BuilderConfig):
 
 
 class DavisVos(_VideoBuilder):
-  """DAVIS 2017 (train, val, test_dev: first frame annotated) and 2016 (train, val; objects merged)."""
+  """DAVIS 2017 (train, val, test_dev: first frame annotated) and 2016 (train, val; objects
+  merged)."""
 
   name = "davis_vos"
   VERSION = tfds.core.Version("1.0.0")
@@ -184,7 +187,8 @@ class DavisVos(_VideoBuilder):
   )
   BUILDER_CONFIGS = [
       DavisConfig(name="2017", description="DAVIS-2017, multi-object, 480p.", year="2017"),
-      DavisConfig(name="2016", description="DAVIS-2016 (2017 folders, objects merged), 480p.", year="2016"),
+      DavisConfig(name="2016", description="DAVIS-2016 (2017 folders, objects merged), 480p.",
+                  year="2016"),
   ]
 
   def _split_generators(self, dl_manager):
@@ -229,7 +233,8 @@ class YoutubeVos2019(_VideoBuilder):
       "Annotations/; valid/ and train/ with meta.json) as manual_dir."
   )
   BUILDER_CONFIGS = [
-      YoutubeConfig(name="official", description="train: train_480p/, the official 3,464 videos; valid."),
+      YoutubeConfig(name="official",
+                    description="train: train_480p/, the official 3,464 videos; valid."),
       YoutubeConfig(name="full", description="train: every video of train/ (original size); valid.",
                     train_dir="train", official_subset=False),
   ]
@@ -239,10 +244,12 @@ class YoutubeVos2019(_VideoBuilder):
     if cfg.train_dir == "train" and not cfg.official_subset:
       train = vos_layouts.youtube_vos_videos(root, split="train")
     else:
-      train = training_folders.youtube_train_videos(root, folder=cfg.train_dir, subset=cfg.official_subset)
+      train = training_folders.youtube_train_videos(root, folder=cfg.train_dir,
+                                                    subset=cfg.official_subset)
     splits = {"train": self._generate_examples(train, training=True)}
     if (root / "valid" / "meta.json").is_file():
-      splits["valid"] = self._generate_examples(vos_layouts.youtube_vos_videos(root, split="valid"), training=False)
+      valid = vos_layouts.youtube_vos_videos(root, split="valid")
+      splits["valid"] = self._generate_examples(valid, training=False)
     else:
       logging.warning("%s: no valid/meta.json; building without valid", root)
     return splits
@@ -303,17 +310,18 @@ class StaticMasks(_Builder):
   ]
 
   def _info(self) -> tfds.core.DatasetInfo:
-    return tfds.core.DatasetInfo(builder=self, description=self.__doc__, features=tfds.features.FeaturesDict({
+    features = tfds.features.FeaturesDict({
         "name": tfds.features.Text(),
         "image": tfds.features.Tensor(shape=(), dtype=np.object_),  # the original JPEG file
         "mask": tfds.features.Tensor(shape=(), dtype=np.object_),  # PNG, 'L' 0..255
-    }))
+    })
+    return tfds.core.DatasetInfo(builder=self, description=self.__doc__, features=features)
 
   def _split_generators(self, dl_manager):
     root, cfg = storage.native(dl_manager.manual_dir), self.builder_config
     mask_dir = root / cfg.mask_dir if cfg.mask_dir else None
-    return {"train": self._generate_examples(vos_layouts.static_pairs(root / cfg.image_dir, mask_dir,
-                                                                  nested=cfg.nested))}
+    pairs = vos_layouts.static_pairs(root / cfg.image_dir, mask_dir, nested=cfg.nested)
+    return {"train": self._generate_examples(pairs)}
 
   def _generate_examples(self, pairs):
     for name, image, mask in pairs:
@@ -322,9 +330,11 @@ class StaticMasks(_Builder):
 
 
 # ---------------------------------------------------------------------------------------------
-def load_videos(name: str, *, split: str, data_dir: str | None = None, annotated_only: bool = True) -> VideoRecords:
+def load_videos(name: str, *, split: str, data_dir: str | None = None,
+                annotated_only: bool = True) -> VideoRecords:
   """Opens a built video dataset (e.g. `"davis_vos/2017"`) as a lazy video source."""
-  return VideoRecords(tfds.data_source(name, split=split, data_dir=data_dir), annotated_only=annotated_only)
+  return VideoRecords(tfds.data_source(name, split=split, data_dir=data_dir),
+                      annotated_only=annotated_only)
 
 
 def load_static(name: str, *, split: str = "train", data_dir: str | None = None) -> StaticRecords:

@@ -3,9 +3,10 @@
 Pure functions of (source item, numpy Generator, config); the pipeline stacks them into batches.
 Per-sample outputs (S = crop size, T = clip length):
 
-* `video_clip`: rgb (T,S,S,3) f32 normalised, gt / sec_gt (T,S,S) f32 {0,1}, pgt / sec_pgt (S,S) f32,
-  cls_gt (T,S,S) int32 (1 target, 2 second, 0 else), selector (2,) f32.
-* `static_clip`: rgb (T,S,S,3), gt (T,S,S) f32 in [0,1] (soft edges), pgt (S,S), cls_gt (T,S,S) int32.
+* `video_clip`: rgb (T,S,S,3) f32 normalised, gt / sec_gt (T,S,S) f32 {0,1}, pgt / sec_pgt
+  (S,S) f32, cls_gt (T,S,S) int32 (1 target, 2 second, 0 else), selector (2,) f32.
+* `static_clip`: rgb (T,S,S,3), gt (T,S,S) f32 in [0,1] (soft edges), pgt (S,S), cls_gt
+  (T,S,S) int32.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ class StaticClipConfig:
   perturb_iou: tuple[float, float] = (0.85, 1.0)
 
 
-def _augment_video_frames(rgb: np.ndarray, ids: np.ndarray, rng: np.random.Generator, cfg: VideoClipConfig):
+def _augment_video_frames(rgb: np.ndarray, ids: np.ndarray, rng: np.random.Generator,
+                          cfg: VideoClipConfig):
   """rgb (T,H,W,3) uint8, ids (T,H,W) uint8 -> augmented (T,S,S,3) uint8, (T,S,S) uint8."""
   s = cfg.crop_size
   flip = rng.random() < 0.5  # per sequence: flip + resized crop, jitter + grayscale
@@ -63,7 +65,8 @@ def _augment_video_frames(rgb: np.ndarray, ids: np.ndarray, rng: np.random.Gener
     if gray:
       im = A.grayscale(im)
     aff = A.sample_affine(rng, degrees=15.0, shear=10.0)  # per frame
-    im = A.apply_jitter(A.apply_affine(im, aff, A.BICUBIC, A.IM_MEAN_FILL), A.sample_jitter(rng, 0.01, 0.01, 0.01))
+    im = A.apply_jitter(A.apply_affine(im, aff, A.BICUBIC, A.IM_MEAN_FILL),
+                        A.sample_jitter(rng, 0.01, 0.01, 0.01))
     out_rgb[t], out_ids[t] = np.asarray(im), np.asarray(A.apply_affine(lab, aff, A.NEAREST, 0))
   return out_rgb, out_ids
 
@@ -97,7 +100,8 @@ def video_clip(video: Mapping[str, Any], rng: np.random.Generator, *, max_skip: 
       "gt": gt,
       "sec_gt": sec_gt,
       "pgt": perturb_mask(gt[0], iou_target, rng),
-      "sec_pgt": perturb_mask(sec_gt[0], iou_target, rng) if second >= 0 else np.zeros_like(sec_gt[0]),
+      "sec_pgt": (perturb_mask(sec_gt[0], iou_target, rng) if second >= 0
+                  else np.zeros_like(sec_gt[0])),
       "cls_gt": cls_gt,
       "selector": np.array([1.0, 1.0 if second >= 0 else 0.0], np.float32),
   }

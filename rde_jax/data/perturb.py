@@ -73,8 +73,9 @@ def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
   return (np.count_nonzero(a & b) + 1e-6) / (np.count_nonzero(a | b) + 1e-6)
 
 
-def perturb_mask(mask: np.ndarray, iou_target: float, rng: np.random.Generator, *, max_rounds: int = 250,
-                 ops_per_round: int = 4, min_size: int = 3, max_size: int = 9) -> np.ndarray:
+def perturb_mask(mask: np.ndarray, iou_target: float, rng: np.random.Generator, *,
+                 max_rounds: int = 250, ops_per_round: int = 4, min_size: int = 3,
+                 max_size: int = 9) -> np.ndarray:
   """mask (H, W) float in [0, 1] (binary or soft) -> perturbed float32 copy.
 
   Tiny masks (H or W <= 2) and `iou_target >= 1` are returned unchanged. An empty mask runs

@@ -1,14 +1,15 @@
 """Grain pipelines of fixed-shape training batches; batch `step` is a pure function of (seed, step).
 
     ds = video_pipeline([SourceSpec(davis, repeat=5), SourceSpec(youtube, skip_divisor=5)],
-                        batch_size=8, seed=0, max_skip=lambda step: max_skip_at(step, total, stage=3))
-    batch = ds[step]                                   # random access: what step `step` trains on
-    it = make_iterator(ds, start_step=step)            # threaded prefetch; it.get_state() / set_state()
+                        batch_size=8, seed=0,
+                        max_skip=lambda step: max_skip_at(step, total, stage=3))
+    batch = ds[step]                         # random access: what step `step` trains on
+    it = make_iterator(ds, start_step=step)  # threaded prefetch; it.get_state() / set_state()
 
 Batches (NHWC, time second; B = per-process batch, S = crop size):
 
-* video stages: rgb (B,T,S,S,3) f32 ImageNet-normalised; gt, sec_gt (B,T,S,S) f32 {0,1}; pgt, sec_pgt
-  (B,S,S) f32 (perturbed frame-0 masks); cls_gt (B,T,S,S) int32; selector (B,2) f32.
+* video stages: rgb (B,T,S,S,3) f32 ImageNet-normalised; gt, sec_gt (B,T,S,S) f32 {0,1}; pgt,
+  sec_pgt (B,S,S) f32 (perturbed frame-0 masks); cls_gt (B,T,S,S) int32; selector (B,2) f32.
 * stage 0: rgb (B,3,S,S,3); gt (B,3,S,S) f32 (soft edges); pgt (B,S,S); cls_gt (B,3,S,S) int32.
 
 Sample ids: global batch `step` holds ids `step*G .. step*G+G-1` (G = B x process_count);
@@ -105,8 +106,9 @@ def _plan(specs: Sequence[SourceSpec], seed: int, batch_size: int, process_index
   process_count = jax.process_count() if process_count is None else process_count
   if not 0 <= process_index < process_count:
     raise ValueError(f"process_index {process_index} not in [0, {process_count})")
-  return SamplePlan(tuple(len(s.source) * s.repeat for s in specs), tuple(len(s.source) for s in specs),
-                    int(seed), int(batch_size), int(process_index), int(process_count))
+  return SamplePlan(tuple(len(s.source) * s.repeat for s in specs),
+                    tuple(len(s.source) for s in specs), int(seed), int(batch_size),
+                    int(process_index), int(process_count))
 
 
 def _batched(plan: SamplePlan, make: Callable[[int], dict]) -> grain.MapDataset:
@@ -115,8 +117,9 @@ def _batched(plan: SamplePlan, make: Callable[[int], dict]) -> grain.MapDataset:
 
 
 def video_pipeline(specs: Sequence[SourceSpec], *, batch_size: int, seed: int,
-                   max_skip: int | Callable[[int], int], config: VideoClipConfig = VideoClipConfig(),
-                   process_index: int | None = None, process_count: int | None = None) -> grain.MapDataset:
+                   max_skip: int | Callable[[int], int],
+                   config: VideoClipConfig = VideoClipConfig(), process_index: int | None = None,
+                   process_count: int | None = None) -> grain.MapDataset:
   """Video-stage batches (`ds[step]`); `max_skip` is a constant or a step -> skip schedule
   (e.g. `lambda s: max_skip_at(s, total_steps, stage)`), in DAVIS frames."""
   plan = _plan(specs, seed, batch_size, process_index, process_count)
@@ -127,7 +130,8 @@ def video_pipeline(specs: Sequence[SourceSpec], *, batch_size: int, seed: int,
     spec, item = plan.item(n)
     skip = max(schedule(position // plan.batch_size) // specs[spec].skip_divisor, 1)
     rng = np.random.default_rng([plan.seed, n])
-    return video_clip(specs[spec].source[item], rng, max_skip=skip, cfg=specs[spec].clip_config or config)
+    return video_clip(specs[spec].source[item], rng, max_skip=skip,
+                      cfg=specs[spec].clip_config or config)
 
   return _batched(plan, make)
 
@@ -146,8 +150,8 @@ def static_pipeline(specs: Sequence[SourceSpec], *, batch_size: int, seed: int,
   return _batched(plan, make)
 
 
-def sample_plan(specs: Sequence[SourceSpec], *, batch_size: int, seed: int, process_index: int | None = None,
-                process_count: int | None = None) -> SamplePlan:
+def sample_plan(specs: Sequence[SourceSpec], *, batch_size: int, seed: int,
+                process_index: int | None = None, process_count: int | None = None) -> SamplePlan:
   """The plan a pipeline with these arguments follows (which items each step reads)."""
   return _plan(specs, seed, batch_size, process_index, process_count)
 
@@ -156,7 +160,8 @@ def make_iterator(ds: grain.MapDataset, *, start_step: int = 0, num_threads: int
                   prefetch: int = 4) -> grain.DatasetIterator:
   """Threaded, prefetching iterator over `ds` from `start_step`; its `get_state()` is a
   small dict ({"next_index": step}) to checkpoint, restored with `set_state`."""
-  it = iter(ds.to_iter_dataset(grain.ReadOptions(num_threads=num_threads, prefetch_buffer_size=prefetch)))
+  options = grain.ReadOptions(num_threads=num_threads, prefetch_buffer_size=prefetch)
+  it = iter(ds.to_iter_dataset(options))
   if start_step:
     it.set_state({"next_index": int(start_step)})
   return it

@@ -26,8 +26,8 @@ from rde_jax.fileio.imageio import decode_grey, decode_labels, decode_rgb
 class LazyImages:
   """A (T, H, W[, 3]) uint8 array-like of encoded images, decoded on indexing."""
 
-  def __init__(self, blobs: Sequence[bytes], decode: Callable[[bytes], np.ndarray], shape: tuple[int, ...],
-               name: str = ""):
+  def __init__(self, blobs: Sequence[bytes], decode: Callable[[bytes], np.ndarray],
+               shape: tuple[int, ...], name: str = ""):
     self._blobs, self._decode, self.shape, self._name = blobs, decode, tuple(shape), name
     self.dtype = np.dtype(np.uint8)
 
@@ -37,7 +37,8 @@ class LazyImages:
   def _one(self, i: int) -> np.ndarray:
     img = self._decode(self._blobs[i], name=f"{self._name}[{i}]")
     if img.shape != self.shape[1:]:
-      raise ValueError(f"{self._name}[{i}]: decoded shape {img.shape} != record shape {self.shape[1:]}")
+      raise ValueError(f"{self._name}[{i}]: decoded shape {img.shape} "
+                       f"!= record shape {self.shape[1:]}")
     return img
 
   def __getitem__(self, index: Any) -> np.ndarray:
@@ -80,9 +81,11 @@ class VideoRecords:
     return {
         "name": name,
         "frame_ids": frame_ids,
-        "label_positions": np.arange(len(positions), dtype=np.int32) if self.annotated_only else positions,
+        "label_positions": (np.arange(len(positions), dtype=np.int32) if self.annotated_only
+                            else positions),
         "frames": LazyImages(frames, decode_rgb, (len(frames),) + hw + (3,), f"{name}/frames"),
-        "labels": LazyImages(list(r["labels"]), _decode_ids, (len(positions),) + hw, f"{name}/labels"),
+        "labels": LazyImages(list(r["labels"]), _decode_ids, (len(positions),) + hw,
+                             f"{name}/labels"),
     }
 
 

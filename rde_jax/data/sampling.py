@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 _SKIP_VALUES = (5, 10, 15, 20, 25, 5)
-_SKIP_FRACTIONS = {1: (0.1, 0.2, 0.3, 0.4, 0.8), 2: (0.1, 0.2, 0.3, 0.4, 0.9), 3: (0.1, 0.2, 0.3, 0.4, 0.9)}
+_SKIP_FRACTIONS = {1: (0.1, 0.2, 0.3, 0.4, 0.8), 2: (0.1, 0.2, 0.3, 0.4, 0.9),
+                   3: (0.1, 0.2, 0.3, 0.4, 0.9)}
 
 
 def max_skip_at(step: int, total_steps: int, stage: int) -> int:
@@ -27,7 +28,8 @@ def max_skip_at(step: int, total_steps: int, stage: int) -> int:
   return _SKIP_VALUES[passed]
 
 
-def sample_frame_indices(length: int, max_jump: int, rng: np.random.Generator, num_frames: int = 5) -> np.ndarray:
+def sample_frame_indices(length: int, max_jump: int, rng: np.random.Generator,
+                         num_frames: int = 5) -> np.ndarray:
   """Indices of `num_frames` frames of a `length`-frame video, as the official 5-frame sampler.
 
   j = min(length, max_jump); start ~ U[0, max(max_jump//2 + 1, length - num_frames*j + 1)) (redrawn

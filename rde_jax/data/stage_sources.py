@@ -5,11 +5,11 @@
 
 What each source is (official `train.py` and `dataset/vos_dataset.py`):
 
-| name | folder (`cfg.data.<name>_root`) | TFDS (`cfg.data.tfds_dir`) | repeat | skip divisor |
+| name | folder (`cfg.data.<name>_root`) | TFDS (`cfg.data.tfds_dir`) | repeat | skip div. |
 | --- | --- | --- | --- | --- |
-| `bl30k` | `BL30K/` (JPEGImages/, Annotations/) | `bl30k_vos` | 1 | 1 (every frame annotated) |
-| `davis` | `DAVIS/2017/trainval` (JPEGImages/480p/, ...) | `davis_vos/2017` | `davis_repeat` (5) | 1 |
-| `youtube` | the folder holding `train_480p/` | `youtube_vos_2019/official` (or `/full`) | 1 | 5 (every 5th frame) |
+| `bl30k` | `BL30K/` (JPEGImages/, Annotations/) | `bl30k_vos` | 1 | 1 (all annotated) |
+| `davis` | `DAVIS/2017/trainval` (JPEGImages/480p/...) | `davis_vos/2017` | `davis_repeat` 5 | 1 |
+| `youtube` | the folder with `train_480p/` | `youtube_vos_2019/official` or `/full` | 1 | 5 |
 
 BL30K clips also use the official size filter on the first sampled frame
 (`VideoClipConfig.filter_small_objects`). With `cfg.data.official_subsets` (the default)
@@ -62,7 +62,9 @@ def video_source(name: str, data: Any) -> Any:
   if name == "bl30k":
     return fs.FolderVideos(fs.bl30k_videos(root)) if root else _tfds("bl30k_vos", data.tfds_dir)
   if name == "davis":
-    return fs.FolderVideos(fs.davis_train_videos(root, subset=subset)) if root else _tfds("davis_vos/2017", data.tfds_dir)
+    if root:
+      return fs.FolderVideos(fs.davis_train_videos(root, subset=subset))
+    return _tfds("davis_vos/2017", data.tfds_dir)
   if name == "youtube":
     if root:
       return fs.FolderVideos(fs.youtube_train_videos(root, subset=subset))
@@ -79,7 +81,8 @@ def static_specs(data: Any) -> list[SourceSpec]:
   for name in STATIC_SETS:
     if data.static_root:
       c = configs[name]
-      pairs = vos_layouts.static_pairs(storage.native(data.static_root) / c.image_dir, nested=c.nested)
+      pairs = vos_layouts.static_pairs(storage.native(data.static_root) / c.image_dir,
+                                       nested=c.nested)
       source: Any = training_folders.StaticFolder(pairs)
     else:
       require_built(f"static_masks/{name}", data.tfds_dir)
@@ -94,7 +97,8 @@ def video_specs(sources: str, data: Any, clip: VideoClipConfig) -> list[SourceSp
   for name in sources.split("+"):
     src = video_source(name, data)
     if name == "bl30k":
-      specs.append(SourceSpec(src, clip_config=dataclasses.replace(clip, filter_small_objects=True)))
+      bl30k_clip = dataclasses.replace(clip, filter_small_objects=True)
+      specs.append(SourceSpec(src, clip_config=bl30k_clip))
     elif name == "davis":
       specs.append(SourceSpec(src, repeat=int(data.davis_repeat)))
     else:

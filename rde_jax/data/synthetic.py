@@ -38,7 +38,7 @@ class SyntheticConfig:
   max_radius: float = 0.24
   max_speed: float = 3.0  # peak speed of an object centre
   roam: tuple[float, float] = (0.08, 0.3)  # path amplitude range, fraction of the frame size
-  wander_prob: float = 0.25  # chance of a wide path (amplitude 0.3..0.45) that may exit and re-enter
+  wander_prob: float = 0.25  # chance of a wide path (amplitude 0.3..0.45) that may exit, re-enter
   max_rotation: float = 0.08  # radians per frame
   scale_pulse: float = 0.15  # relative scale oscillation
   background_speed: float = 1.0
@@ -76,9 +76,11 @@ def _sample_object(rng: np.random.Generator, cfg: SyntheticConfig, hue: float) -
     n = int(rng.integers(3, 7))
     harmonics = np.array([[n, 0.0, rng.uniform(0, 2 * np.pi)]])
   elif shape == "star":
-    harmonics = np.array([[int(rng.integers(4, 8)), rng.uniform(0.25, 0.45), rng.uniform(0, 2 * np.pi)]])
+    harmonics = np.array([[int(rng.integers(4, 8)), rng.uniform(0.25, 0.45),
+                           rng.uniform(0, 2 * np.pi)]])
   elif shape == "blob":
-    harmonics = np.stack([np.arange(2, 5), rng.uniform(0.05, 0.18, 3), rng.uniform(0, 2 * np.pi, 3)], 1)
+    harmonics = np.stack([np.arange(2, 5), rng.uniform(0.05, 0.18, 3),
+                          rng.uniform(0, 2 * np.pi, 3)], 1)
   else:
     harmonics = np.zeros((0, 3))
   aspect = (1.0, 1.0) if shape == "polygon" else tuple(rng.uniform(0.6, 1.0, 2) / 0.8)
@@ -167,10 +169,12 @@ def _background(rng: np.random.Generator, cfg: SyntheticConfig, margin: int) -> 
   tex = np.zeros(yy.shape[:1] + xx.shape[1:], np.float32)
   for _ in range(3):
     ang, freq = rng.uniform(0, np.pi), rng.uniform(0.03, 0.2)
-    tex += rng.uniform(8, 22) * np.sin(freq * (np.cos(ang) * xx + np.sin(ang) * yy) + rng.uniform(0, 6.3))
+    tex += rng.uniform(8, 22) * np.sin(freq * (np.cos(ang) * xx + np.sin(ang) * yy)
+                                       + rng.uniform(0, 6.3))
   size = (xx.shape[1], yy.shape[0])
-  blotch = np.stack([np.asarray(Image.fromarray(rng.normal(0.0, 1.0, (5, 5)).astype(np.float32), "F")
-                                .resize(size, Image.Resampling.BICUBIC)) for _ in range(3)], -1)
+  blotch = np.stack([
+      np.asarray(Image.fromarray(rng.normal(0.0, 1.0, (5, 5)).astype(np.float32), "F")
+                 .resize(size, Image.Resampling.BICUBIC)) for _ in range(3)], -1)
   return base + tex[..., None] + rng.uniform(6, 14) * blotch
 
 
@@ -207,10 +211,11 @@ def generate_video(
   object visible in frame 0. `config` overrides the keyword sizes when given.
   """
   cfg = config or SyntheticConfig(
-      height=height, width=width, num_frames=num_frames, min_objects=min_objects, max_objects=max_objects
-  )
+      height=height, width=width, num_frames=num_frames, min_objects=min_objects,
+      max_objects=max_objects)
   if not 1 <= cfg.min_objects <= cfg.max_objects <= 255:
-    raise ValueError(f"need 1 <= min_objects <= max_objects <= 255, got {cfg.min_objects}, {cfg.max_objects}")
+    raise ValueError(f"need 1 <= min_objects <= max_objects <= 255, "
+                     f"got {cfg.min_objects}, {cfg.max_objects}")
   rng = np.random.default_rng([int(seed), 0x5EED])
   min_pixels = max(cfg.min_visible * cfg.height * cfg.width, 4.0)
   for _ in range(100):  # rejection sampling: every object visible in frame 0
@@ -219,10 +224,12 @@ def generate_video(
     if (counts[1:] >= min_pixels).all():
       break
   else:
-    raise RuntimeError(f"seed {seed}: could not place {len(objects)} visible objects; enlarge the frame")
+    raise RuntimeError(f"seed {seed}: could not place {len(objects)} visible objects; "
+                       "enlarge the frame")
   margin = int(np.ceil(cfg.background_speed * 12)) + 1
   background = _background(rng, cfg, margin)
-  pan_phase, pan_omega = rng.uniform(0, 2 * np.pi, 2), cfg.background_speed / margin * rng.uniform(0.5, 1.0, 2)
+  pan_phase = rng.uniform(0, 2 * np.pi, 2)
+  pan_omega = cfg.background_speed / margin * rng.uniform(0.5, 1.0, 2)
   noise_rng = np.random.default_rng([int(seed), 0x0A15E])
 
   frames = np.empty((cfg.num_frames, cfg.height, cfg.width, 3), np.uint8)

@@ -43,7 +43,8 @@ def _fit(ctrl: np.ndarray, values: np.ndarray) -> np.ndarray:
   return np.linalg.solve(system, rhs)
 
 
-def tps_source_coords(src: np.ndarray, dst: np.ndarray, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+def tps_source_coords(src: np.ndarray, dst: np.ndarray, height: int,
+                      width: int) -> tuple[np.ndarray, np.ndarray]:
   """Remap maps of the warp taking `src` control points to `dst` ((N, 2) fractions, (x, y)).
 
   Returns (map_x, map_y), each (height, width) float32: the input pixel each output pixel reads.
@@ -88,15 +89,16 @@ def random_control_points(rng: np.random.Generator, height: int, width: int, poi
                           scale: float) -> tuple[np.ndarray, np.ndarray]:
   """(src, dst) control points (points, 2) as the official `pick_random_points` + noise."""
   if points > min(height, width):
-    raise ValueError(f"TPS warp needs {points} distinct rows and columns, image is {height}x{width}")
+    raise ValueError(f"TPS warp needs {points} distinct rows and columns, "
+                     f"image is {height}x{width}")
   rows = rng.choice(height, size=points, replace=False) / height
   cols = rng.choice(width, size=points, replace=False) / width
   src = np.stack([rows, cols], 1)  # official order: the row fraction is the spline's x
   return src, src + rng.normal(0.0, scale, src.shape)
 
 
-def random_tps_warp(img: np.ndarray, mask: np.ndarray, rng: np.random.Generator, *, points: int = 12,
-                    scale: float = 0.02) -> tuple[np.ndarray, np.ndarray]:
+def random_tps_warp(img: np.ndarray, mask: np.ndarray, rng: np.random.Generator, *,
+                    points: int = 12, scale: float = 0.02) -> tuple[np.ndarray, np.ndarray]:
   """img (H, W, 3) uint8, mask (H, W) uint8 -> warped copies (bilinear image, nearest mask)."""
   h, w = mask.shape
   src, dst = random_control_points(rng, h, w, points, scale)

@@ -1,9 +1,9 @@
 """Training videos read straight from the official folder layouts, streamed from disk.
 
-    videos = bl30k_videos("/data/BL30K")                       # JPEGImages/<video>/*.jpg + Annotations/<video>/*.png
-    videos = youtube_train_videos("/data/YouTube")             # train_480p/, the official 3,464 videos
-    videos = davis_train_videos("/data/DAVIS/2017/trainval")   # JPEGImages/480p/, the official 60
-    source = FolderVideos(videos)                              # a pipeline video source
+    videos = bl30k_videos("/data/BL30K")  # JPEGImages/<video>/*.jpg + Annotations/<video>/*.png
+    videos = youtube_train_videos("/data/YouTube")  # train_480p/, the official 3,464 videos
+    videos = davis_train_videos("/data/DAVIS/2017/trainval")  # JPEGImages/480p/, the official 60
+    source = FolderVideos(videos)  # a pipeline video source
 
 As the official `dataset/vos_dataset.py VOSDataset.__init__`: the videos are the sorted
 sub-folders of the image folder (a local folder or a URI such as `gs://bucket/BL30K`, read
@@ -48,28 +48,32 @@ def list_videos(image_root: PathLike, mask_root: PathLike, *, names: Iterable[st
     wanted = set(names)
     missing = wanted.difference(present)
     if missing:
-      logging.warning("%s: %d listed videos are missing (e.g. %s)", image_root, len(missing), sorted(missing)[0])
+      logging.warning("%s: %d listed videos are missing (e.g. %s)", image_root, len(missing),
+                      sorted(missing)[0])
     present = [n for n in present if n in wanted]
   videos, dropped = [], []
   for name in present:
     v = video_files(name, image_root / name, mask_root / name)
     (videos if len(v.annotated) >= min_frames else dropped).append(v)
   if dropped:
-    logging.info("%s: dropped %d videos with fewer than %d frames (e.g. %s)", image_root, len(dropped),
-             min_frames, dropped[0].name)
+    logging.info("%s: dropped %d videos with fewer than %d frames (e.g. %s)", image_root,
+                 len(dropped), min_frames, dropped[0].name)
   if not videos:
-    raise DataError(f"{image_root}: no usable training video (need >= {min_frames} annotated frames)")
+    raise DataError(f"{image_root}: no usable training video "
+                    f"(need >= {min_frames} annotated frames)")
   logging.info("%d videos accepted in %s", len(videos), image_root)
   return videos
 
 
 def bl30k_videos(root: PathLike) -> list[VideoFiles]:
-  """BL30K: `root/JPEGImages/<video>/*.jpg`, `root/Annotations/<video>/*.png`, every frame annotated."""
+  """BL30K: `root/JPEGImages/<video>/*.jpg`, `root/Annotations/<video>/*.png`, every frame
+  annotated."""
   root = storage.native(root)
   return list_videos(root / "JPEGImages", root / "Annotations")
 
 
-def youtube_train_videos(root: PathLike, *, folder: str = "train_480p", subset: bool = True) -> list[VideoFiles]:
+def youtube_train_videos(root: PathLike, *, folder: str = "train_480p",
+                         subset: bool = True) -> list[VideoFiles]:
   """YouTube-VOS 2019 train: `root/<folder>/{JPEGImages,Annotations}/<video>/`.
 
   `train_480p` is the 480p copy of `train` the official instructions download (every 5th
@@ -80,7 +84,8 @@ def youtube_train_videos(root: PathLike, *, folder: str = "train_480p", subset: 
                      names=official_subset("youtube") if subset else None)
 
 
-def davis_train_videos(root: PathLike, *, resolution: str = "480p", subset: bool = True) -> list[VideoFiles]:
+def davis_train_videos(root: PathLike, *, resolution: str = "480p",
+                       subset: bool = True) -> list[VideoFiles]:
   """DAVIS-2017 train: `root/{JPEGImages,Annotations}/<resolution>/<seq>/`.
 
   `subset`: the official 60-sequence list; otherwise `root/ImageSets/2017/train.txt`.
@@ -93,9 +98,11 @@ def davis_train_videos(root: PathLike, *, resolution: str = "480p", subset: bool
     try:
       text = split.read_text()
     except (OSError, ImportError):
-      raise DataError(f"{split}: split list not found (needed with the official subset off)") from None
+      raise DataError(f"{split}: split list not found "
+                      "(needed with the official subset off)") from None
     names = [n.strip() for n in text.splitlines() if n.strip()]
-  return list_videos(root / "JPEGImages" / resolution, root / "Annotations" / resolution, names=names)
+  return list_videos(root / "JPEGImages" / resolution, root / "Annotations" / resolution,
+                     names=names)
 
 
 def _decode_frame(path: Path, *, name: str) -> np.ndarray:
@@ -112,7 +119,8 @@ def _image_size(path: Path) -> tuple[int, int]:
   """(H, W) from the file header (no decode; a URI is opened through epath, read in part)."""
   try:
     with contextlib.ExitStack() as stack:
-      source = stack.enter_context(storage.as_path(path).open("rb")) if storage.is_remote(path) else path
+      source = (stack.enter_context(storage.as_path(path).open("rb")) if storage.is_remote(path)
+                else path)
       with Image.open(source) as img:
         return img.height, img.width
   except (OSError, ImportError) as e:
@@ -157,4 +165,5 @@ class StaticFolder:
   def __getitem__(self, index: int) -> dict[str, Any]:
     name, image, mask = self.pairs[int(index)]
     record = read_static(image, mask)
-    return {"name": name, "image": decode_rgb(record["image"], name=str(image)), "mask": record["mask"]}
+    return {"name": name, "image": decode_rgb(record["image"], name=str(image)),
+            "mask": record["mask"]}

@@ -91,16 +91,19 @@ def _read_list(path: Path) -> list[str]:
   return names
 
 
-def davis_videos(root: PathLike, *, year: str = "2017", split: str = "train", resolution: str = "480p") -> list[VideoFiles]:
+def davis_videos(root: PathLike, *, year: str = "2017", split: str = "train",
+                 resolution: str = "480p") -> list[VideoFiles]:
   """Lists the DAVIS videos of `ImageSets/<year>/<split>.txt` (split: train, val, test-dev)."""
   root = storage.native(root)
   names = _read_list(root / "ImageSets" / str(year) / f"{split}.txt")
   return [
-      video_files(n, root / "JPEGImages" / resolution / n, root / "Annotations" / resolution / n) for n in names
+      video_files(n, root / "JPEGImages" / resolution / n, root / "Annotations" / resolution / n)
+      for n in names
   ]
 
 
-def youtube_vos_videos(root: PathLike, *, split: str = "train", frames_split: str | None = None) -> list[VideoFiles]:
+def youtube_vos_videos(root: PathLike, *, split: str = "train",
+                       frames_split: str | None = None) -> list[VideoFiles]:
   """Lists the YouTube-VOS 2019 videos of `root/<split>/meta.json` (split: train, valid).
 
   `frames_split` takes the frames from `root/<frames_split>/JPEGImages` instead (e.g.
@@ -117,7 +120,8 @@ def youtube_vos_videos(root: PathLike, *, split: str = "train", frames_split: st
   return [video_files(n, frames / n, base / "Annotations" / n) for n in names]
 
 
-def read_video(video: VideoFiles, *, require_palette: bool = True, merge_objects: bool = False) -> dict[str, object]:
+def read_video(video: VideoFiles, *, require_palette: bool = True,
+               merge_objects: bool = False) -> dict[str, object]:
   """Reads and validates one video.
 
   Returns `frames` (list of T encoded JPEG bytes, exactly the files), `frame_ids` (T,) int32,
@@ -131,8 +135,8 @@ def read_video(video: VideoFiles, *, require_palette: bool = True, merge_objects
     if shape is None:
       shape = img.shape
     elif img.shape != shape:
-      raise DataError(f"{path}: frame size {img.shape[1]}x{img.shape[0]} differs from the video's first "
-                      f"frame {video.frames[0]} ({shape[1]}x{shape[0]})")
+      raise DataError(f"{path}: frame size {img.shape[1]}x{img.shape[0]} differs from the "
+                      f"video's first frame {video.frames[0]} ({shape[1]}x{shape[0]})")
     frames.append(data)
   labels = np.empty((len(video.annotations),) + shape[:2], np.uint8)
   for i, (path, pos) in enumerate(zip(video.annotations, video.annotated)):
@@ -150,18 +154,21 @@ def read_video(video: VideoFiles, *, require_palette: bool = True, merge_objects
   }
 
 
-def read_videos(videos: Iterable[VideoFiles], *, training: bool, **kwargs) -> Iterator[dict[str, object]]:
+def read_videos(videos: Iterable[VideoFiles], *, training: bool,
+                **kwargs) -> Iterator[dict[str, object]]:
   """`read_video` over `videos`; for training, videos with fewer than 3 annotated frames are
   skipped with a warning (official `VOSDataset.__init__`). A video whose first frame shows no
   object is kept: the clip sampler then gives it an empty target, as the official one."""
   for video in videos:
     if training and len(video.annotated) < 3:
-      logging.warning("skipping training video %s: %d annotated frames (< 3)", video.name, len(video.annotated))
+      logging.warning("skipping training video %s: %d annotated frames (< 3)", video.name,
+                      len(video.annotated))
       continue
     yield read_video(video, **kwargs)
 
 
-def static_pairs(image_dir: PathLike, mask_dir: PathLike | None = None, *, nested: bool = False) -> list[tuple[str, Path, Path]]:
+def static_pairs(image_dir: PathLike, mask_dir: PathLike | None = None, *,
+                 nested: bool = False) -> list[tuple[str, Path, Path]]:
   """Lists (name, image, mask) of a static set: `<image_dir>/<name>.jpg` + `<mask_dir>/<name>.png`.
 
   `mask_dir` defaults to the image's own folder. `nested=True` reads FSS-1000 style
@@ -205,8 +212,9 @@ def load_video(video: VideoFiles, **kwargs) -> dict[str, np.ndarray]:
   """Decoded arrays of a fully annotated video: `frames` (T,H,W,3), `labels` (T,H,W) uint8."""
   record = read_video(video, **kwargs)
   if len(record["label_positions"]) != len(record["frames"]):
-    raise DataError(f"{video.name}: only {len(record['label_positions'])} of {len(record['frames'])} frames "
-                    "are annotated; load_video needs every frame annotated")
+    raise DataError(f"{video.name}: only {len(record['label_positions'])} of "
+                    f"{len(record['frames'])} frames are annotated; "
+                    "load_video needs every frame annotated")
   frames = np.stack([decode_rgb(b, name=str(p)) for b, p in zip(record["frames"], video.frames)])
   return {"frames": frames, "labels": record["labels"], "name": video.name}
 
