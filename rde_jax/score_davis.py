@@ -1,8 +1,9 @@
 r"""DAVIS semi-supervised J&F evaluation of a results folder of label PNGs.
 
-  python -m rde_jax.score_davis --davis_path /data/DAVIS --results_path out/val --set val [--year 2016]
+  python -m rde_jax.score_davis --davis_path /data/DAVIS --results_path out/val --set val \
+      [--year 2016]
 
-Writes ``global_results-<set>.csv`` and ``per-sequence_results-<set>.csv``
+Writes `global_results-<set>.csv` and `per-sequence_results-<set>.csv`
 (the official toolkit's format) into --results_path and prints both tables.
 Unlike the official CLI it always recomputes (existing CSVs are replaced, each atomically).
 Errors are one line (`error: ...`); --debug shows the traceback.

@@ -248,7 +248,8 @@ def main(argv: list[str], fv: flags.FlagValues = flags.FLAGS) -> int:
     raise app.UsageError(f"missing {', '.join(missing)}")
   if fv.checkpoint and fv.artifact:
     raise app.UsageError("pass --checkpoint or --artifact, not both")
-  cpu_settings.apply()  # XLA:CPU flags for this CPU, before JAX starts (RDE_JAX_CPU_FLAGS overrides)
+  # XLA:CPU flags for this CPU, before JAX starts (RDE_JAX_CPU_FLAGS overrides).
+  cpu_settings.apply()
   # Every value first, then the cheap input checks, so nothing is read or written in vain.
   artifact = _load_artifact(fv) if fv.artifact else None  # fixes the exported settings' flags
   settings = settings_from_flags(fv)

@@ -8,7 +8,7 @@ import pytest
 from rde_jax.benchmark import run as benchmark
 from rde_jax.benchmark import tables
 
-from configs_helper import load_config
+from configs_helper import config_module, load_config
 
 pytestmark = pytest.mark.slow  # the benchmark runs once for the module
 
@@ -112,6 +112,6 @@ def test_default_config_lives_in_the_package():
   import rde_jax
   assert os.path.dirname(bench_main.CONFIG) == os.path.dirname(config_lib.__file__)
   assert bench_main.CONFIG.startswith(os.path.dirname(rde_jax.__file__))
-  assert benchmark_config.get_config("runlocal").to_dict() == \
+  assert config_module("benchmark").get_config("runlocal").to_dict() == \
       config_lib.get_config("runlocal").to_dict()
   config_lib.validate(config_lib.get_config())  # the defaults pass their own checks

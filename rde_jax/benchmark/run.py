@@ -240,14 +240,16 @@ def _summaries(cfg: Any, s: dict[str, list], num_frames: int | None = None) -> d
   dev = [b for b in s["device_bytes"] if b is not None]
   return {
       "frames": num_frames, "latency_s": _stats(lat[keep]), "cpu_s": _stats(cpu[keep]),
-      "latency_plain_s": _stats(lat[keep & ~mem]), "latency_memory_frame_s": _stats(lat[keep & mem]),
+      "latency_plain_s": _stats(lat[keep & ~mem]),
+      "latency_memory_frame_s": _stats(lat[keep & mem]),
       "fps": round(1.0 / mean_all, 3) if mean_all > 0 else None,
       "quiet": {"definition": f"frames while other processes used < {QUIET_CORES} cores",
                 "latency_plain_s": _stats(lat[quiet & ~mem]),
                 "latency_memory_frame_s": _stats(lat[quiet & mem]),
                 "per_frame_s": _schedule_mean(lat[quiet & ~mem], lat[quiet & mem], cfg.mem_every)},
       "per_frame_s": _schedule_mean(lat[keep & ~mem], lat[keep & mem], cfg.mem_every),
-      "flatness": {"early_frames": [a0, a0 + len(early)], "late_frames": [num_frames - w, num_frames],
+      "flatness": {"early_frames": [a0, a0 + len(early)],
+                   "late_frames": [num_frames - w, num_frames],
                    "median_ratio": round(float(np.median(late) / np.median(early)), 4),
                    "mean_ratio": round(float(late.mean() / early.mean()), 4),
                    "quiet_plain_median_ratio": _ratio(lat, quiet & ~mem, a0, num_frames - w, w)},

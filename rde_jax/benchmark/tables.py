@@ -115,7 +115,8 @@ def table(report: dict[str, Any]) -> str:
            f"precision={cfg['precision']} on {env['device_kind']} ({env['cpu_count']} CPUs, "
            f"load {env['load_avg_start']} -> {env['load_avg_end']}), jax {env['jax']}",
            f"{'mode':5s} {'frames':>6s} {'compile s':>9s} {'median ms':>9s} {'p10-p90 ms':>13s} "
-           f"{'plain ms':>8s} {'memfr ms':>8s} {'FPS':>6s} {'flat':>6s} {'slots':>9s} {'state MB':>13s}"]
+           f"{'plain ms':>8s} {'memfr ms':>8s} {'FPS':>6s} {'flat':>6s} {'slots':>9s} "
+           f"{'state MB':>13s}"]
   for mode in ("rde", "stm"):
     if mode not in report:
       continue
@@ -124,15 +125,17 @@ def table(report: dict[str, Any]) -> str:
     lines.append(
         f"{mode:5s} {r['frames']:6d} {r['compile_s']['step']:9.2f} {ms(lat):>9s} "
         f"{1e3 * lat['p10']:6.1f}-{1e3 * lat['p90']:<6.1f} {ms(r['latency_plain_s']):>8s} "
-        f"{ms(r['latency_memory_frame_s']):>8s} {r['fps']:6.2f} {r['flatness']['median_ratio']:6.3f} "
+        f"{ms(r['latency_memory_frame_s']):>8s} {r['fps']:6.2f} "
+        f"{r['flatness']['median_ratio']:6.3f} "
         f"{m['slots_first']:>4d}->{m['slots_last']:<4d} "
         f"{m['state_bytes_first'] / 2**20:6.3g}->{m['state_bytes_last'] / 2**20:<6.3g}")
   for mode in ("rde", "stm"):
     if mode in report:
       q, per = report[mode]["quiet"], report[mode]["per_frame_s"]
       lines.append(f"{mode}: mean per frame at mem_every {cfg['mem_every']} (from the medians): "
-                   f"{per} s; quiet frames only ({q['definition']}): plain {ms(q['latency_plain_s'])}"
-                   f" ms, memory frame {ms(q['latency_memory_frame_s'])} ms, mean {q['per_frame_s']} s")
+                   f"{per} s; quiet frames only ({q['definition']}): "
+                   f"plain {ms(q['latency_plain_s'])} ms, "
+                   f"memory frame {ms(q['latency_memory_frame_s'])} ms, mean {q['per_frame_s']} s")
   if "stages" in report:
     lines.append("stages (separately jitted, ms): " + ", ".join(
         f"{k} {1e3 * v['median_s']:.1f}" for k, v in report["stages"].items()

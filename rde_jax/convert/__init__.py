@@ -208,7 +208,8 @@ def _read_input(path: str, use_torch: bool) -> dict[str, np.ndarray]:
   except ConversionError:
     raise
   except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-    raise ConversionError(f"{path}: not a readable .npz state dict ({type(e).__name__}: {e})") from e
+    raise ConversionError(f"{path}: not a readable .npz state dict "
+                          f"({type(e).__name__}: {e})") from e
 
 
 def _check_npz_sizes(path: str) -> None:

@@ -1,11 +1,11 @@
-"""Safe, torch-free reader for PyTorch ``.pth`` checkpoints (zip format, torch >= 1.6).
+"""Safe, torch-free reader for PyTorch `.pth` checkpoints (zip format, torch >= 1.6).
 
-``torch.save`` writes a zip archive holding ``<prefix>/data.pkl`` (a pickle whose
-tensors are persistent ids pointing at raw storages), ``<prefix>/data/<key>`` (the
-storage bytes), ``<prefix>/byteorder`` and ``<prefix>/version``.  We unpickle
-``data.pkl`` with a restricted :class:`pickle.Unpickler` whose ``find_class``
+`torch.save` writes a zip archive holding `<prefix>/data.pkl` (a pickle whose
+tensors are persistent ids pointing at raw storages), `<prefix>/data/<key>` (the
+storage bytes), `<prefix>/byteorder` and `<prefix>/version`.  We unpickle
+`data.pkl` with a restricted `pickle.Unpickler` whose `find_class`
 resolves only an explicit allowlist of globals, so a malicious checkpoint cannot
-run code: anything else raises :class:`UnsafeCheckpointError` *before* it is called.
+run code: anything else raises `UnsafeCheckpointError` *before* it is called.
 """
 
 from __future__ import annotations
@@ -49,10 +49,10 @@ class UnsafeCheckpointError(CheckpointError):
 
 
 class _Frozen:
-  """Immutable wrapper for everything ``find_class`` hands out.
+  """Immutable wrapper for everything `find_class` hands out.
 
-  Pickle's BUILD opcode can ``setattr`` on any object on the stack; wrapping the
-  allowlisted globals stops a file from monkeypatching e.g. ``collections.Counter``
+  Pickle's BUILD opcode can `setattr` on any object on the stack; wrapping the
+  allowlisted globals stops a file from monkeypatching e.g. `collections.Counter`
   for the whole process.  Calls pass through (positional args only, like REDUCE).
   """
 
@@ -74,7 +74,7 @@ class _Frozen:
 
 
 class _StorageType(NamedTuple):
-  """Stand-in for ``torch.<Name>Storage``: only carries the element dtype."""
+  """Stand-in for `torch.<Name>Storage`: only carries the element dtype."""
 
   name: str
   dtype: np.dtype
@@ -151,7 +151,7 @@ def _rebuild_parameter(data: Any, requires_grad: Any = False, backward_hooks: An
 
 
 def _codecs_encode(obj: Any, encoding: str = "utf-8") -> bytes:
-  """How protocol-2 pickles spell ``bytes``; limited to plain text codecs."""
+  """How protocol-2 pickles spell `bytes`; limited to plain text codecs."""
   if not isinstance(obj, str) or encoding not in ("latin1", "latin-1", "utf-8", "utf8"):
     raise CheckpointFormatError(f"refused _codecs.encode({type(obj).__name__}, {encoding!r})")
   return obj.encode(encoding)
@@ -163,7 +163,7 @@ _ALLOWED: dict[tuple[str, str], Any] = {
   ("torch._utils", "_rebuild_tensor"): _rebuild_tensor,
   ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
   # Harmless data types found in full training checkpoints (e.g. the
-  # MultiStepLR ``milestones`` Counter, sets, and bytes under protocol 2).
+  # MultiStepLR `milestones` Counter, sets, and bytes under protocol 2).
   ("collections", "Counter"): collections.Counter,
   ("builtins", "set"): set,
   ("_codecs", "encode"): _codecs_encode,
@@ -181,7 +181,7 @@ class _SafeUnpickler(pickle.Unpickler):
 
   def find_class(self, module: str, name: str) -> Any:
     # Protocol <3 pickles (torch uses 2) spell Python 3 names the Python 2 way
-    # (``__builtin__.set``); rename as pickle's fix_imports would, then check.
+    # (`__builtin__.set`); rename as pickle's fix_imports would, then check.
     if (module, name) in _compat_pickle.NAME_MAPPING:
       module, name = _compat_pickle.NAME_MAPPING[(module, name)]
     module = _compat_pickle.IMPORT_MAPPING.get(module, module)
@@ -223,7 +223,7 @@ def _open_zip(path: str) -> zipfile.ZipFile:
 
 
 def _read_pickle(path: str) -> Any:
-  """Unpickle ``data.pkl`` of a torch zip checkpoint into numpy-backed objects."""
+  """Unpickle `data.pkl` of a torch zip checkpoint into numpy-backed objects."""
   with _open_zip(path) as zf:
     names = set(zf.namelist())
     pkl = sorted(n for n in names if n.count("/") == 1 and n.endswith("/data.pkl"))
@@ -277,7 +277,7 @@ def _is_state_dict(obj: Any) -> bool:
 
 
 def _extract(obj: Any, path: str) -> dict[str, np.ndarray]:
-  """Unwrap ``{'state_dict'|'network'|'model': sd, ...}`` and strip DDP ``module.``."""
+  """Unwrap `{'state_dict'|'network'|'model': sd, ...}` and strip DDP `module.`."""
   if not _is_state_dict(obj) and isinstance(obj, dict):
     obj = next((obj[k] for k in WRAPPER_KEYS if _is_state_dict(obj.get(k))), obj)
   if not _is_state_dict(obj):
@@ -316,13 +316,14 @@ def _load_with_torch(path: str) -> Any:
   return conv(obj)
 
 
-def load_state_dict(path: str | os.PathLike[str], *, use_torch: bool = False) -> dict[str, np.ndarray]:
-  """Load a torch ``.pth`` state_dict as ``{name: numpy array}`` without executing code.
+def load_state_dict(path: str | os.PathLike[str], *,
+                    use_torch: bool = False) -> dict[str, np.ndarray]:
+  """Load a torch `.pth` state_dict as `{name: numpy array}` without executing code.
 
-  Accepts a bare state_dict or a checkpoint dict holding one under ``state_dict``,
-  ``network`` or ``model``; a ``module.`` prefix shared by all keys is removed.
-  bfloat16 tensors are upcast to float32.  ``use_torch=True`` delegates to
-  ``torch.load(weights_only=True)`` (requires torch).
+  Accepts a bare state_dict or a checkpoint dict holding one under `state_dict`,
+  `network` or `model`; a `module.` prefix shared by all keys is removed.
+  bfloat16 tensors are upcast to float32.  `use_torch=True` delegates to
+  `torch.load(weights_only=True)` (requires torch).
 
   Raises:
    UnsafeCheckpointError: the pickle references a non-allowlisted global.

@@ -49,7 +49,8 @@ class YouTubeTask(runner.Task):
       raise DataError(f"{self.root / self.frames_split / 'JPEGImages'}: folder not found (the "
                       "official protocol reads every frame from valid_all_frames; "
                       "--config.dataset.frames_split='' uses <split>/JPEGImages instead)")
-    return vos_layouts.youtube_vos_videos(self.root, split=self.split, frames_split=self.frames_split)
+    return vos_layouts.youtube_vos_videos(self.root, split=self.split,
+                                          frames_split=self.frames_split)
 
   def required(self, video: vos_layouts.VideoFiles) -> set[int]:
     """Positions of the frames meta.json asks for; every frame with `config.output_all` (the

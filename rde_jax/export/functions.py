@@ -11,8 +11,8 @@ State, a flat list in this order (B = 1 bank shared by the K objects, as the off
     active  (1,)          bool            the bank has been annotated
 
 Functions (each also takes the variables first: closed over as constants for ONNX, a flat list
-of arrays for StableHLO; frames at the exported size; normalisation, the official padding to multiples of 16
-and the un-padding run inside):
+of arrays for StableHLO; frames at the exported size; normalisation, the official padding to
+multiples of 16 and the un-padding run inside):
 
     init(frame (H,W,3) uint8, labels (H,W) uint8 ids 0..K) -> probs (K+1,H,W) float32, *state
     step(frame, *state) -> probs, *state               an ordinary frame (memory unchanged)

@@ -45,10 +45,11 @@ def decode_rgb(data: bytes, *, name: str = "<bytes>") -> np.ndarray:
   return np.asarray(img if img.mode == "RGB" else img.convert("RGB"))
 
 
-def decode_labels(data: bytes, *, name: str = "<bytes>", require_palette: bool = True) -> np.ndarray:
+def decode_labels(data: bytes, *, name: str = "<bytes>",
+                  require_palette: bool = True) -> np.ndarray:
   """Label PNG -> (H, W) uint8 object ids. Palette ('P') images give their indices.
 
-  With ``require_palette=False`` a single-channel ('L') image is also accepted as ids.
+  With `require_palette=False` a single-channel ('L') image is also accepted as ids.
   """
   img = _open(data, name)
   allowed = ("P",) if require_palette else ("P", "L")
@@ -80,7 +81,8 @@ def encode_png(array: np.ndarray, *, compress_level: int = 1) -> bytes:
   return buf.getvalue()
 
 
-def check_same_size(mask: np.ndarray, frame_shape: tuple[int, ...], *, mask_name: str, frame_name: str) -> None:
+def check_same_size(mask: np.ndarray, frame_shape: tuple[int, ...], *, mask_name: str,
+                    frame_name: str) -> None:
   if mask.shape[:2] != tuple(frame_shape[:2]):
     raise DataError(
         f"{mask_name}: mask size {mask.shape[1]}x{mask.shape[0]} differs from its frame "

@@ -41,8 +41,9 @@ class Engine:
 
   `settings.dtype` is the compute dtype of convolutions and matmuls (parameters stay float32;
   affinity scores, top-k weights and soft aggregation are float32, as under PyTorch autocast;
-  the decoder's sigmoid is float32 except in float16, where autocast leaves it in float16). The convolution algorithm is resolved for the device's backend
-  (`settings.conv_algorithm_for`) and built into the network (`RDEVOS.conv_algorithm`).
+  the decoder's sigmoid is float32 except in float16, where autocast leaves it in float16). The
+  convolution algorithm is resolved for the device's backend (`settings.conv_algorithm_for`) and
+  built into the network (`RDEVOS.conv_algorithm`).
   `device` pins the variables and every call to one device (one Engine per device runs videos
   in parallel).
   """

@@ -1,10 +1,10 @@
 """The inference settings, once: every entry point (segment, eval.py, the benchmark, the API, the
 app, export, reproduce) builds one `InferenceSettings` and hands it on whole.
 
-    settings = InferenceSettings(top_k=20, memory_mode="stm")          # validated here
+    settings = InferenceSettings(top_k=20, memory_mode="stm")  # validated here
     settings = InferenceSettings.from_preset("official", mem_every=5)  # float16 + direct convs
     settings = InferenceSettings.from_values(prefix="--", **flag_values)  # errors name the flags
-    engine = model.engine(settings)                                    # keyed by settings.engine_key()
+    engine = model.engine(settings)  # keyed by settings.engine_key()
 
 Defaults are the official DAVIS protocol (eval_davis.py: memory every 3 frames, top-k 40, the
 paper's two-frames-compress memory). The class is frozen and hashable (it keys the engine cache);

@@ -54,7 +54,7 @@ def read_label_png(path: str | os.PathLike) -> np.ndarray:
 
 
 def sequence_names(davis_path: str | os.PathLike, split: str, year: int = 2017) -> list[str]:
-  """Sequence names listed in ``ImageSets/<year>/<split>.txt`` (blank lines skipped)."""
+  """Sequence names listed in `ImageSets/<year>/<split>.txt` (blank lines skipped)."""
   path = storage.native(davis_path) / "ImageSets" / str(year) / f"{split}.txt"
   try:
     lines = path.read_text().splitlines()
@@ -65,9 +65,9 @@ def sequence_names(davis_path: str | os.PathLike, split: str, year: int = 2017) 
 
 def read_gt_sequence(davis_path: str | os.PathLike, sequence: str,
                      resolution: str = RESOLUTION) -> tuple[np.ndarray, list[Path]]:
-  """(T, H, W) uint8 GT label maps of ``sequence`` and their (T,) annotation paths.
+  """(T, H, W) uint8 GT label maps of `sequence` and their (T,) annotation paths.
 
-  ``resolution`` is the DAVIS sub-folder (480p); '' for a plain JPEGImages/<seq> layout.
+  `resolution` is the DAVIS sub-folder (480p); '' for a plain JPEGImages/<seq> layout.
   """
   root = storage.native(davis_path)
   jpeg_dir = root / "JPEGImages" / resolution / sequence
@@ -87,7 +87,7 @@ def read_gt_sequence(davis_path: str | os.PathLike, sequence: str,
 
 def read_results_sequence(results_path: str | os.PathLike, sequence: str, gt_paths: Sequence[Path],
                           shape: Sequence[int]) -> tuple[np.ndarray, list[str]]:
-  """(T, H, W) uint8 predicted label maps aligned with ``gt_paths``, and the (T,) result paths.
+  """(T, H, W) uint8 predicted label maps aligned with `gt_paths`, and the (T,) result paths.
 
   Only frames 1..T-2 are read (the evaluated ones); the first and last slots are zeros.
   """

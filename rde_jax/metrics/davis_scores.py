@@ -5,10 +5,10 @@ and `metrics.py`):
 the first and last frames are not evaluated, objects are the ids 1..K with K
 the largest id of the FIRST annotation (void 255 counts as background), ids
 above K in later GT frames are background, a predicted id above K is an error,
-and the global scores average over objects. ``year=2016`` merges every
+and the global scores average over objects. `year=2016` merges every
 non-zero pixel into one object and averages over sequences (NaN-aware).
 
-``evaluate_sequence`` works on in-memory label maps; ``evaluate_dataset``
+`evaluate_sequence` works on in-memory label maps; `evaluate_dataset`
 reads a DAVIS folder and a results folder of PNGs, sequences in parallel.
 """
 
@@ -35,7 +35,8 @@ PER_SEQUENCE_HEADER = ("Sequence", "J-Mean", "F-Mean")
 VOID_ID = 255
 
 
-def _count_objects(gt: np.ndarray, pred: np.ndarray, name: str, frame_names: Sequence[str] | None) -> int:
+def _count_objects(gt: np.ndarray, pred: np.ndarray, name: str,
+                   frame_names: Sequence[str] | None) -> int:
   """K = largest id of the first annotation (void excluded); a predicted id above K is an error."""
   num_objects = int(np.max(np.where(gt[0] == VOID_ID, 0, gt[0])))
   pred_eval = pred[1:-1]
@@ -52,9 +53,9 @@ def _count_objects(gt: np.ndarray, pred: np.ndarray, name: str, frame_names: Seq
 
 def _frame_scores(gt: np.ndarray, pred: np.ndarray, object_ids: Sequence[int] | None,
                   radius: int) -> tuple[list[float], list[float]]:
-  """J and F of each object in one (H, W) frame; ``object_ids=None`` means all non-zero is one object.
+  """J and F of each object in one (H, W) frame; `object_ids=None`: all non-zero is one object.
 
-  Works on the bounding box of everything non-zero (exact, see ``region_boundary.crop_to_content``).
+  Works on the bounding box of everything non-zero (exact, see `region_boundary.crop_to_content`).
   """
   num = 1 if object_ids is None else len(object_ids)
   crop = region_boundary.crop_to_content(gt, pred)
@@ -70,16 +71,17 @@ def _frame_scores(gt: np.ndarray, pred: np.ndarray, object_ids: Sequence[int] | 
 
 
 def evaluate_sequence(gt_labels: np.ndarray, pred_labels: np.ndarray, *, year: int = 2017,
-                      name: str = "sequence", frame_names: Sequence[str] | None = None) -> dict[str, Any]:
+                      name: str = "sequence",
+                      frame_names: Sequence[str] | None = None) -> dict[str, Any]:
   """J and F of every object of one sequence, with their statistics.
 
   Args:
     gt_labels: (T, H, W) integer label maps of ALL annotated frames (0 =
       background, 255 = void; frame 0 defines the objects).
-    pred_labels: (T, H, W) integer label maps aligned with ``gt_labels``; its
+    pred_labels: (T, H, W) integer label maps aligned with `gt_labels`; its
       first and last frames are ignored (they may hold anything).
     year: 2017 (per-object ids) or 2016 (any non-zero pixel is the one object).
-    name: sequence name, used for the object names ``<name>_<k>`` and errors.
+    name: sequence name, used for the object names `<name>_<k>` and errors.
     frame_names: optional (T,) names (e.g. result file paths) for errors.
 
   Returns:
@@ -107,8 +109,10 @@ def evaluate_sequence(gt_labels: np.ndarray, pred_labels: np.ndarray, *, year: i
   per_frame = {m: np.zeros((num_objects, num_frames), np.float64) for m in ("J", "F")}
   if num_objects:
     for t in range(num_frames):
-      per_frame["J"][:, t], per_frame["F"][:, t] = _frame_scores(gt[t + 1], pred[t + 1], object_ids, radius)
-  result: dict[str, Any] = {"name": name, "objects": [f"{name}_{k}" for k in range(1, num_objects + 1)]}
+      per_frame["J"][:, t], per_frame["F"][:, t] = _frame_scores(gt[t + 1], pred[t + 1],
+                                                                 object_ids, radius)
+  result: dict[str, Any] = {"name": name,
+                            "objects": [f"{name}_{k}" for k in range(1, num_objects + 1)]}
   for measure, values in per_frame.items():
     stats = [region_boundary.statistics(v) for v in values]
     result[measure] = {
@@ -123,7 +127,7 @@ def evaluate_sequence(gt_labels: np.ndarray, pred_labels: np.ndarray, *, year: i
 def evaluate_folder_sequence(davis_path: str | os.PathLike, results_path: str | os.PathLike,
                              sequence: str, year: int = 2017,
                              resolution: str = "480p") -> dict[str, Any]:
-  """Reads one sequence's GT and result PNGs and evaluates it (see ``evaluate_sequence``)."""
+  """Reads one sequence's GT and result PNGs and evaluates it (see `evaluate_sequence`)."""
   gt, gt_paths = read_gt_sequence(davis_path, sequence, resolution)
   pred, result_paths = read_results_sequence(results_path, sequence, gt_paths, gt.shape[1:])
   return evaluate_sequence(gt, pred, year=year, name=sequence, frame_names=result_paths)
@@ -132,13 +136,14 @@ def evaluate_folder_sequence(davis_path: str | os.PathLike, results_path: str | 
 def evaluate_dataset(davis_path: str | os.PathLike, results_path: str | os.PathLike, *,
                      split: str = "val", year: int = 2017,
                      num_workers: int | None = None) -> list[dict[str, Any]]:
-  """Evaluates every sequence of ``ImageSets/<year>/<split>.txt``, in that order.
+  """Evaluates every sequence of `ImageSets/<year>/<split>.txt`, in that order.
 
-  ``num_workers`` processes (default: CPU count) evaluate sequences in
-  parallel; 1 runs in this process. Returns the ``evaluate_sequence`` dicts.
+  `num_workers` processes (default: CPU count) evaluate sequences in
+  parallel; 1 runs in this process. Returns the `evaluate_sequence` dicts.
   """
   names = sequence_names(davis_path, split, year)
-  evaluate_one = functools.partial(evaluate_folder_sequence, str(davis_path), str(results_path), year=year)
+  evaluate_one = functools.partial(evaluate_folder_sequence, str(davis_path), str(results_path),
+                                   year=year)
   workers = min(num_workers or os.cpu_count() or 1, len(names))
   if workers <= 1:
     return [evaluate_one(name) for name in names]
@@ -149,7 +154,7 @@ def evaluate_dataset(davis_path: str | os.PathLike, results_path: str | os.PathL
 
 
 def global_scores(sequence_results: Sequence[dict[str, Any]], year: int = 2017) -> dict[str, float]:
-  """The global table, keys in ``GLOBAL_HEADER`` order.
+  """The global table, keys in `GLOBAL_HEADER` order.
 
   2017: plain mean over all objects of all sequences (NaN propagates).
   2016: NaN-aware mean over sequences (one object each).
@@ -165,13 +170,13 @@ def global_scores(sequence_results: Sequence[dict[str, Any]], year: int = 2017) 
 
 
 def per_object_rows(sequence_results: Sequence[dict[str, Any]]) -> list[tuple[str, float, float]]:
-  """(``<seq>_<k>``, J-Mean, F-Mean) for every object, in evaluation order."""
+  """(`<seq>_<k>`, J-Mean, F-Mean) for every object, in evaluation order."""
   return [(obj, float(j), float(f)) for r in sequence_results
           for obj, j, f in zip(r["objects"], r["J"]["mean"], r["F"]["mean"])]
 
 
 def _fmt(value: float) -> str:
-  """The toolkit's ``float_format='%.3f'``; NaN is written as an empty field (pandas' na_rep)."""
+  """The toolkit's `float_format='%.3f'`; NaN is written as an empty field (pandas' na_rep)."""
   return "" if math.isnan(value) else "%.3f" % value
 
 
@@ -181,9 +186,11 @@ def _csv_field(text: str) -> str:
   return text
 
 
-def csv_texts(scores: dict[str, float], rows: Sequence[tuple[str, float, float]]) -> tuple[str, str]:
-  """The text of ``global_results-<set>.csv`` and ``per-sequence_results-<set>.csv``."""
-  global_csv = ",".join(GLOBAL_HEADER) + "\n" + ",".join(_fmt(scores[k]) for k in GLOBAL_HEADER) + "\n"
+def csv_texts(scores: dict[str, float],
+              rows: Sequence[tuple[str, float, float]]) -> tuple[str, str]:
+  """The text of `global_results-<set>.csv` and `per-sequence_results-<set>.csv`."""
+  global_csv = (",".join(GLOBAL_HEADER) + "\n"
+                + ",".join(_fmt(scores[k]) for k in GLOBAL_HEADER) + "\n")
   lines = [",".join(PER_SEQUENCE_HEADER)]
   lines += [f"{_csv_field(obj)},{_fmt(j)},{_fmt(f)}" for obj, j, f in rows]
   return global_csv, "\n".join(lines) + "\n"
@@ -191,7 +198,7 @@ def csv_texts(scores: dict[str, float], rows: Sequence[tuple[str, float, float]]
 
 def write_csvs(results_path: str | os.PathLike, split: str, scores: dict[str, float],
                rows: Sequence[tuple[str, float, float]]) -> tuple[Path, Path]:
-  """Writes the two official CSVs into ``results_path``; returns their paths."""
+  """Writes the two official CSVs into `results_path`; returns their paths."""
   global_csv, per_sequence_csv = csv_texts(scores, rows)
   global_path = storage.native(results_path) / f"global_results-{split}.csv"
   per_sequence_path = storage.native(results_path) / f"per-sequence_results-{split}.csv"
@@ -200,11 +207,13 @@ def write_csvs(results_path: str | os.PathLike, split: str, scores: dict[str, fl
   return global_path, per_sequence_path
 
 
-def format_tables(split: str, scores: dict[str, float], rows: Sequence[tuple[str, float, float]]) -> str:
+def format_tables(split: str, scores: dict[str, float],
+                  rows: Sequence[tuple[str, float, float]]) -> str:
   """Human-readable global and per-object tables (3 decimals, right-aligned)."""
 
   def table(header: Sequence[str], body: Sequence[Sequence[str]]) -> list[str]:
-    widths = [max(len(h), *(len(r[i]) for r in body)) if body else len(h) for i, h in enumerate(header)]
+    widths = [max(len(h), *(len(r[i]) for r in body)) if body else len(h)
+              for i, h in enumerate(header)]
     return [" ".join(c.rjust(w) for c, w in zip(line, widths)) for line in [header, *body]]
 
   lines = [f"{'-' * 27} Global results for {split} {'-' * 27}"]

@@ -6,9 +6,9 @@ identical numbers:
 
 * J: intersection over union; 1 when both masks are empty.
 * F: boundary precision/recall F-measure. Boundaries come from the BSDS
-  ``seg2bmap`` rule (1 px wide, no contour along the image border); a boundary
+  `seg2bmap` rule (1 px wide, no contour along the image border); a boundary
   pixel is matched when a boundary pixel of the other mask lies within the
-  disk of radius ``ceil(0.008 * image diagonal)`` (the toolkit dilates with
+  disk of radius `ceil(0.008 * image diagonal)` (the toolkit dilates with
   that disk; we test the disk directly at the boundary pixels, which is the
   same set). Empty-boundary cases follow the toolkit's table.
 * Statistics: mean, recall (fraction of frames with value > 0.5) and decay
@@ -30,10 +30,10 @@ BOUNDARY_THRESHOLD = 0.008
 
 
 def boundary_radius(shape: Sequence[int], bound_th: float = BOUNDARY_THRESHOLD) -> int:
-  """Matching radius in pixels for frames of ``shape`` = (H, W).
+  """Matching radius in pixels for frames of `shape` = (H, W).
 
-  ``bound_th >= 1`` is taken as a pixel count; otherwise the radius is
-  ``ceil(bound_th * sqrt(H^2 + W^2))`` (8 for 480x854).
+  `bound_th >= 1` is taken as a pixel count; otherwise the radius is
+  `ceil(bound_th * sqrt(H^2 + W^2))` (8 for 480x854).
   """
   if bound_th >= 1:
     if bound_th != int(bound_th):
@@ -44,7 +44,7 @@ def boundary_radius(shape: Sequence[int], bound_th: float = BOUNDARY_THRESHOLD) 
 
 
 def boundary_map(mask: np.ndarray) -> np.ndarray:
-  """One-pixel boundary of a binary mask (BSDS ``seg2bmap``), shape kept.
+  """One-pixel boundary of a binary mask (BSDS `seg2bmap`), shape kept.
 
   Args:
     mask: (..., H, W) array; non-zero is foreground.
@@ -73,7 +73,8 @@ def boundary_map(mask: np.ndarray) -> np.ndarray:
 
 @functools.lru_cache(maxsize=None)
 def disk_rows(radius: int) -> tuple[np.ndarray, np.ndarray]:
-  """The disk {(dy, dx): dy² + dx² <= r²} as rows: (2r+1,) offsets dy = -r..r and half-widths max |dx|."""
+  """The disk {(dy, dx): dy² + dx² <= r²} as rows: (2r+1,) offsets dy = -r..r and half-widths
+  max |dx|."""
   dys = np.arange(-radius, radius + 1)
   half_widths = np.array([math.isqrt(radius * radius - dy * dy) for dy in dys])
   dys.flags.writeable = half_widths.flags.writeable = False  # shared through the cache
@@ -81,11 +82,11 @@ def disk_rows(radius: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def count_matched(src: np.ndarray, dst: np.ndarray, radius: int) -> int:
-  """Number of True pixels of (H, W) ``src`` with a True pixel of ``dst`` in their disk.
+  """Number of True pixels of (H, W) `src` with a True pixel of `dst` in their disk.
 
-  Equal to ``count_nonzero(src & binary_dilation(dst, disk(radius)))`` with
-  zero padding outside the frame, but only looks at ``src``'s pixels: a
-  row-wise prefix sum of ``dst`` (zero-padded by r on every side) answers
+  Equal to `count_nonzero(src & binary_dilation(dst, disk(radius)))` with
+  zero padding outside the frame, but only looks at `src`'s pixels: a
+  row-wise prefix sum of `dst` (zero-padded by r on every side) answers
   each of the 2r+1 disk rows with two look-ups.
   """
   src, dst = np.asarray(src, dtype=bool), np.asarray(dst, dtype=bool)
@@ -141,7 +142,8 @@ def _check_pair(gt: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarra
   gt = np.asarray(gt, dtype=bool)
   pred = np.asarray(pred, dtype=bool)
   if gt.shape != pred.shape or gt.ndim != 2:
-    raise ValueError(f"gt and pred must have the same (H, W) shape, got {gt.shape} and {pred.shape}")
+    raise ValueError(f"gt and pred must have the same (H, W) shape, "
+                     f"got {gt.shape} and {pred.shape}")
   return gt, pred
 
 
@@ -160,7 +162,7 @@ def jaccard(gt: np.ndarray, pred: np.ndarray) -> float:
 def boundary_f(gt: np.ndarray, pred: np.ndarray, radius: int) -> float:
   """Contour accuracy F of two (H, W) masks with an explicit matching radius in pixels.
 
-  The masks must be whole frames or crops from ``crop_to_content`` (the
+  The masks must be whole frames or crops from `crop_to_content` (the
   boundary map treats the array edge as the image edge).
   """
   gt, pred = _check_pair(gt, pred)
@@ -171,7 +173,7 @@ def boundary_f(gt: np.ndarray, pred: np.ndarray, radius: int) -> float:
 
 
 def f_measure(gt: np.ndarray, pred: np.ndarray, bound_th: float = BOUNDARY_THRESHOLD) -> float:
-  """Contour accuracy F of two (H, W) masks; the radius follows from (H, W) (``boundary_radius``)."""
+  """Contour accuracy F of two (H, W) masks; the radius follows from (H, W) (`boundary_radius`)."""
   return boundary_f(gt, pred, boundary_radius(np.shape(gt), bound_th))
 
 
@@ -184,9 +186,9 @@ class Statistics(NamedTuple):
 
 
 def decay_bin_edges(n: int) -> np.ndarray:
-  """(5,) int: 0-based edges of the 4 decay bins, MATLAB ``round(linspace(1, n, 5)) - 1``.
+  """(5,) int: 0-based edges of the 4 decay bins, MATLAB `round(linspace(1, n, 5)) - 1`.
 
-  Bin i is ``values[edges[i] : edges[i+1] + 1]`` (adjacent bins share a frame).
+  Bin i is `values[edges[i] : edges[i+1] + 1]` (adjacent bins share a frame).
   The +1e-10 makes exact halves round up, as MATLAB does (numpy rounds to even).
   """
   return (np.round(np.linspace(1, n, 5) + 1e-10) - 1).astype(np.int64)

@@ -25,7 +25,8 @@ def base_config() -> ml_collections.ConfigDict:
   #                       bl30k_vos / static_masks datasets (see rde_jax/data/builders.py)
   # Official folders read directly (no build step; rde_jax/data/stage_sources.py); a source
   # whose root is empty comes from tfds_dir.
-  c.data.static_root = ""  # stage 0: static/ (fss/, DUTS-TR/, DUTS-TE/, ecssd/, BIG_small/, HRSOD_small/)
+  # stage 0: static/ (fss/, DUTS-TR/, DUTS-TE/, ecssd/, BIG_small/, HRSOD_small/)
+  c.data.static_root = ""
   c.data.bl30k_root = ""  # BL30K/ (JPEGImages/, Annotations/)
   c.data.davis_root = ""  # DAVIS/2017/trainval (JPEGImages/480p/, Annotations/480p/)
   c.data.youtube_root = ""  # the folder holding train_480p/
@@ -74,7 +75,8 @@ def base_config() -> ml_collections.ConfigDict:
   return c
 
 
-def shrink_to_runlocal(c: ml_collections.ConfigDict, num_steps: int = 2) -> ml_collections.ConfigDict:
+def shrink_to_runlocal(c: ml_collections.ConfigDict,
+                       num_steps: int = 2) -> ml_collections.ConfigDict:
   """The `runlocal` variant of a stage config: the same code path, seconds on a CPU.
 
   Tiny architecture, batch 2, a handful of steps on 32x32 crops, checkpoints at the end, logs every

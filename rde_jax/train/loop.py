@@ -7,9 +7,9 @@ cleanly (with several processes all of them at the same step: `train/preemption_
 non-finite loss or gradient stops the run with the last good checkpoint intact (in float16 an
 overflowing step is skipped instead, rde_jax/train/loss_scale.py). The latest model
 is also exported to WORKDIR/model (what eval.py, rde_jax.segment and rde_jax.load read).
-WORKDIR may be local or on cloud storage (gs://..., through etils.epath). Replaced as a whole when local (`checkpoint.save_model`), so a kill
-during the export keeps the previous model. The config is validated before the workdir is
-created (`train_config.validate`).
+WORKDIR may be local or on cloud storage (gs://..., through etils.epath). Replaced as a whole
+when local (`checkpoint.save_model`), so a kill during the export keeps the previous model. The
+config is validated before the workdir is created (`train_config.validate`).
 """
 
 from __future__ import annotations

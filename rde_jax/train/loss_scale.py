@@ -1,19 +1,19 @@
-"""Dynamic loss scaling for float16 training, as PyTorch's ``torch.cuda.amp.GradScaler``.
+"""Dynamic loss scaling for float16 training, as PyTorch's `torch.cuda.amp.GradScaler`.
 
-    ls = LossScale.create(dynamic=True)                   # scale 2**16
+    ls = LossScale.create(dynamic=True)  # scale 2**16
     loss, aux, grads = ls.value_and_grad(loss_fn)(params)  # grads unscaled, float32
     finite = ls.all_finite(loss, grads)
-    ls = ls.update(finite)                                 # halve on overflow, grow after N good steps
+    ls = ls.update(finite)  # halve on overflow, grow after N good steps
 
-The official runs train with AMP (``autocast`` + ``GradScaler()`` with its defaults): the loss
+The official runs train with AMP (`autocast` + `GradScaler()` with its defaults): the loss
 is multiplied by the scale before the backward pass so float16 gradients do not underflow; a
 step whose gradients overflow (inf/NaN) is skipped, the scale is halved (backoff 0.5) and the
-count of good steps restarts; after ``growth_interval`` (2000) good steps in a row the scale
+count of good steps restarts; after `growth_interval` (2000) good steps in a row the scale
 doubles. A skipped step is part of normal float16 training, not a failure: the train step
-reports it as ``skipped`` (the loop stops only on a non-finite step that scaling cannot
-explain: without dynamic scaling, or with the scale already at ``min_scale``).
+reports it as `skipped` (the loop stops only on a non-finite step that scaling cannot
+explain: without dynamic scaling, or with the scale already at `min_scale`).
 
-With ``dynamic=False`` (float32 / bfloat16) the scale is 1 and never changes.
+With `dynamic=False` (float32 / bfloat16) the scale is 1 and never changes.
 """
 
 from __future__ import annotations
@@ -45,8 +45,8 @@ class LossScale:
     if growth_interval < 1:
       raise ValueError(f"loss-scale growth_interval must be >= 1, got {growth_interval}")
     scale = init_scale if dynamic else 1.0
-    return cls(jnp.float32(scale), jnp.int32(0), dynamic=dynamic, growth_interval=int(growth_interval),
-               min_scale=float(min_scale))
+    return cls(jnp.float32(scale), jnp.int32(0), dynamic=dynamic,
+               growth_interval=int(growth_interval), min_scale=float(min_scale))
 
   def value_and_grad(self, fun: Callable[[Any], tuple[jnp.ndarray, Any]]) -> Callable:
     """fun(params) -> (loss, aux) becomes params -> (loss, aux, grads of the unscaled loss)."""
@@ -66,7 +66,7 @@ class LossScale:
     return jnp.isfinite(loss) & jnp.isfinite(optax.global_norm(grads))
 
   def update(self, finite: jnp.ndarray) -> "LossScale":
-    """The scale after a step (GradScaler.update); unchanged unless ``dynamic``."""
+    """The scale after a step (GradScaler.update); unchanged unless `dynamic`."""
     if not self.dynamic:
       return self
     grown = self.good_steps + 1 >= self.growth_interval

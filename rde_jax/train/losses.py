@@ -34,7 +34,8 @@ def bootstrap_k(step: int, num_pixels: int, start_warm: int, end_warm: int,
 def pixel_cross_entropy(logits: jnp.ndarray, labels: jnp.ndarray) -> jnp.ndarray:
   """logits (..., C, H, W), labels (..., H, W) int -> per-pixel CE (..., H, W)."""
   logp = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-3)
-  return -jnp.take_along_axis(logp, labels[..., None, :, :].astype(jnp.int32), axis=-3)[..., 0, :, :]
+  picked = jnp.take_along_axis(logp, labels[..., None, :, :].astype(jnp.int32), axis=-3)
+  return -picked[..., 0, :, :]
 
 
 def bootstrapped_ce(logits: jnp.ndarray, labels: jnp.ndarray, k: jnp.ndarray) -> jnp.ndarray:

@@ -1,7 +1,8 @@
 """Scalar logging: console + WORKDIR/metrics.jsonl, plus TensorBoard when TensorFlow is present.
 
 `clu.metric_writers` needs TensorFlow and TensorBoard; they are optional here (the `tensorboard`
-extra), and without them the JSON-lines file is the record (a warning says so once). Only process 0 passes a workdir (others log nothing).
+extra), and without them the JSON-lines file is the record (a warning says so once). Only
+process 0 passes a workdir (others log nothing).
 """
 
 from __future__ import annotations

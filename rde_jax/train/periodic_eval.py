@@ -40,7 +40,9 @@ def evaluate_videos(variables: Any, arch: Arch, videos: list[dict],
   share = multihost.assign([len(v["frames"]) for v in videos], jax.process_count())
   results, frames_done, seconds = {}, 0, 0.0
   whole = out_dir is not None and not multihost.is_multihost() and not storage.is_remote(out_dir)
-  with atomic_dir.replacing(out_dir, EVAL_LAYOUT) if whole else contextlib.nullcontext(out_dir) as target:
+  target_dir = (atomic_dir.replacing(out_dir, EVAL_LAYOUT) if whole
+                else contextlib.nullcontext(out_dir))
+  with target_dir as target:
     for i in share[jax.process_index()]:
       video = videos[i]
       frames, gt = np.asarray(video["frames"]), np.asarray(video["labels"])

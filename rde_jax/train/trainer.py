@@ -4,8 +4,8 @@ Parameters (BatchNorm scale/bias included) are trained; BatchNorm running statis
 (`batch_stats` is a constant input). The batch is sharded over the 'data' axis of a mesh of every
 device of every host; parameters and optimizer state are replicated. A non-finite loss or
 gradient leaves the state untouched and is reported through `metrics['finite']`; in float16
-(dynamic loss scaling, rde_jax/train/loss_scale.py) such a step is an overflow: `metrics['skipped']`,
-the scale halves and training goes on.
+(dynamic loss scaling, rde_jax/train/loss_scale.py) such a step is an overflow:
+`metrics['skipped']`, the scale halves and training goes on.
 """
 
 from __future__ import annotations
