@@ -33,7 +33,7 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from rde_jax.metrics import davis_scores as davis_eval  # noqa: E402
+from rde_jax.metrics import davis_scores  # noqa: E402
 
 
 PALETTE = [0, 0, 0, 128, 0, 0, 0, 128, 0, 128, 128, 0, 0, 0, 128, 128, 0, 128] + [255] * (3 * 250)
@@ -134,16 +134,16 @@ def main() -> None:
                          f"--json={baseline_json}"], REPO)
     baseline = json.loads(baseline_json.read_text())
 
-    ours = davis_eval.evaluate_dataset(davis, results, split="val", num_workers=os.cpu_count())
-    rows = davis_eval.per_object_rows(ours)
-    scores = davis_eval.global_scores(ours)
+    ours = davis_scores.evaluate_dataset(davis, results, split="val", num_workers=os.cpu_count())
+    rows = davis_scores.per_object_rows(ours)
+    scores = davis_scores.global_scores(ours)
     same_objects = [r[0] for r in rows] == baseline["objects"]
     same_stats = all(
         np.array_equal(np.concatenate([r[m][s] for r in ours]), np.array(baseline[m][key]))
         for m in "JF" for s, key in (("mean", "M"), ("recall", "R"), ("decay", "D")))
-    same_global = scores == {k: baseline["global"][k] for k in davis_eval.GLOBAL_HEADER}
+    same_global = scores == {k: baseline["global"][k] for k in davis_scores.GLOBAL_HEADER}
     baseline_rows = list(zip(baseline["objects"], baseline["J"]["M"], baseline["F"]["M"]))
-    same_csv = list(davis_eval.csv_texts(baseline["global"], baseline_rows)) == ours_csv
+    same_csv = list(davis_scores.csv_texts(baseline["global"], baseline_rows)) == ours_csv
     frames = sum(r["J"]["per_frame"].shape[1] for r in ours)
     frame_objects = sum(r["J"]["per_frame"].size for r in ours)
 

@@ -61,10 +61,10 @@ def test_segment_video_shapes_and_probabilities(tiny):
 @pytest.mark.slow
 def test_chunk_size_does_not_change_results(tiny):
   frames, labels = _video(t=9)
-  prop = inference.Engine(tiny, settings=TOP20)
+  engine = inference.Engine(tiny, settings=TOP20)
   runs = []
   for chunk in (1, 4, 16):
-    runs.append(np.stack([p for _, p in inference.propagate(prop, frames, labels,
+    runs.append(np.stack([p for _, p in inference.propagate(engine, frames, labels,
                                                             TOP20.replace(chunk=chunk))]))
   np.testing.assert_allclose(runs[0], runs[1], atol=1e-6)
   np.testing.assert_allclose(runs[0], runs[2], atol=1e-6)
@@ -72,16 +72,16 @@ def test_chunk_size_does_not_change_results(tiny):
 
 def test_state_is_constant_size_and_updates_on_memory_frames(tiny):
   frames, labels = _video(t=6, h=48, w=64)
-  prop = inference.Engine(tiny, settings=TOP20)
+  engine = inference.Engine(tiny, settings=TOP20)
   prep = jnp.asarray(inference.normalize(frames))
   onehot = jnp.asarray(np.stack([labels == 1, labels == 2]).astype(np.float32))
-  state, _ = _annotate(prop, tiny, prep[0], onehot)
+  state, _ = _annotate(engine, tiny, prep[0], onehot)
   shapes = jax.tree_util.tree_map(lambda x: x.shape, state)
   assert int(state.filled[0]) == 0
-  state2, probs = prop.run_chunk(tiny, state, prep[1:], jnp.asarray([0, 0, 1, 0, 0], bool))
+  state2, probs = engine.run_chunk(tiny, state, prep[1:], jnp.asarray([0, 0, 1, 0, 0], bool))
   assert jax.tree_util.tree_map(lambda x: x.shape, state2) == shapes
   assert int(state2.filled[0]) == 1 and probs.shape == (5, 3, 48, 64)
-  first = np.asarray(_annotate(prop, tiny, prep[0], onehot)[0].keys[:, 2])
+  first = np.asarray(_annotate(engine, tiny, prep[0], onehot)[0].keys[:, 2])
   np.testing.assert_array_equal(np.asarray(state2.keys[:, 2]), first)  # first frame kept as is
   assert not np.allclose(np.asarray(state2.keys[:, 0]), first)  # the RDE was rewritten by SAM
 
@@ -89,15 +89,15 @@ def test_state_is_constant_size_and_updates_on_memory_frames(tiny):
 def test_before_the_first_update_memory_reads_the_first_frame_twice(tiny):
   # Before the first memory frame the 'last' slot must not matter (RDE = first frame).
   frames, labels = _video(t=3, h=48, w=64)
-  prop = inference.Engine(tiny, settings=TOP20)
+  engine = inference.Engine(tiny, settings=TOP20)
   prep = jnp.asarray(inference.normalize(frames))
   onehot = jnp.asarray(np.stack([labels == 1, labels == 2]).astype(np.float32))
   no = jnp.zeros((2,), bool)
-  _, a = prop.run_chunk(tiny, _annotate(prop, tiny, prep[0], onehot)[0], prep[1:], no)
-  state, _ = _annotate(prop, tiny, prep[0], onehot)  # run_chunk donates its state: use a fresh one
+  _, a = engine.run_chunk(tiny, _annotate(engine, tiny, prep[0], onehot)[0], prep[1:], no)
+  state, _ = _annotate(engine, tiny, prep[0], onehot)  # run_chunk donated the old state
   noisy = state.replace(keys=state.keys.at[:, 1].add(100.0),
                         values=state.values.at[:, 1].set(7.0))
-  _, b = prop.run_chunk(tiny, noisy, prep[1:], no)
+  _, b = engine.run_chunk(tiny, noisy, prep[1:], no)
   np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-6)
 
 

@@ -15,7 +15,7 @@ import eval_fakes as F
 
 
 @pytest.fixture(scope="module")
-def prop():
+def engine():
   """An engine of this module's own: the compilations counted here are its tests' only (a shared
   one also holds those of other tests, e.g. the eval runs' at their config's precision)."""
   shared = F.tiny_model()
@@ -28,10 +28,10 @@ def _cycled(frames, n):
     yield frames[t % len(frames)]
 
 
-def test_memory_and_compilations_do_not_grow_with_video_length(prop):
+def test_memory_and_compilations_do_not_grow_with_video_length(engine):
   frames, labels = F.video(0, 30)
   shapes = []
-  orig = prop.call
+  orig = engine.call
 
   def spy(name, *args, **kw):
     out = orig(name, *args, **kw)
@@ -39,41 +39,41 @@ def test_memory_and_compilations_do_not_grow_with_video_length(prop):
       shapes.append(jax.tree_util.tree_map(lambda x: (x.shape, x.dtype), out[0]))
     return out
 
-  prop.call = spy
+  engine.call = spy
   try:
-    for _ in inference.propagate(prop, _cycled(frames, 30), labels[0], output="labels"):
+    for _ in inference.propagate(engine, _cycled(frames, 30), labels[0], output="labels"):
       pass
-    compiles = dict(prop.compiles)
+    compiles = dict(engine.compiles)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB
     n = 0
-    for t, lab in inference.propagate(prop, _cycled(frames, 300), labels[0], output="labels"):
+    for t, lab in inference.propagate(engine, _cycled(frames, 300), labels[0], output="labels"):
       assert lab.shape == F.SIZE and lab.dtype == np.uint8
       n += 1
     grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak
   finally:
-    del prop.call
+    del engine.call
   assert n == 300
-  assert dict(prop.compiles) == compiles  # 10x longer video: nothing new compiled
+  assert dict(engine.compiles) == compiles  # 10x longer video: nothing new compiled
   chunk_shape = ((8,) + F.SIZE + (3,), np.dtype(np.float32))
   # (B,S,h,w,Ck) keys and (K,S,h,w,Cv) values: the compiled step depends on the object count
   # (and on shared vs per-object banks, which other tests compile on the same engine).
   keys, values = shapes[0].keys, shapes[0].values
   assert sum(k[0] == "run_chunk" and chunk_shape in k[-1] and values in k[-1] and keys in k[-1]
-             for k in prop._executables) == 1
+             for k in engine._executables) == 1
   assert len(set(map(str, shapes))) == 1 and len(shapes) == 1 + 4 + 1 + 38  # state never grows
   assert grown < 30 * 1024, f"peak RSS grew by {grown} KiB on a 10x longer video"
 
 
-def test_labels_output_is_the_argmax_of_the_probabilities(prop):
+def test_labels_output_is_the_argmax_of_the_probabilities(engine):
   frames, labels = F.video(1, 9)
-  probs = np.stack([p for _, p in inference.propagate(prop, frames, labels[0])])
-  labs = np.stack([x for _, x in inference.propagate(prop, list(frames), labels[0],
+  probs = np.stack([p for _, p in inference.propagate(engine, frames, labels[0])])
+  labs = np.stack([x for _, x in inference.propagate(engine, list(frames), labels[0],
                                                      output="labels")])
   np.testing.assert_array_equal(labs, probs.argmax(1))
 
 
 @pytest.mark.slow
-def test_shape_bucket_padding(prop):
+def test_shape_bucket_padding(engine):
   assert inference.pad_amounts(57, target=80) == (3, 20)  # official 'before', the rest after
   assert inference.pad_amounts(64, target=64) == (0, 0)
   with pytest.raises(ValueError, match="multiple of 16"):
@@ -81,21 +81,21 @@ def test_shape_bucket_padding(prop):
   with pytest.raises(ValueError, match=">= 64"):
     inference.pad_amounts(57, target=48)
   frames, labels = F.video(2, 5)
-  official = np.stack([p for _, p in inference.propagate(prop, frames, labels[0])])
-  bucket = np.stack([p for _, p in inference.propagate(prop, frames, labels[0],
+  official = np.stack([p for _, p in inference.propagate(engine, frames, labels[0])])
+  bucket = np.stack([p for _, p in inference.propagate(engine, frames, labels[0],
                                                        padded_size=(80, 112))])
   assert bucket.shape == official.shape  # outputs are cropped back to the frame size
   np.testing.assert_array_equal(bucket[0], official[0])  # the given first frame
-  same = np.stack([p for _, p in inference.propagate(prop, frames, labels[0],
+  same = np.stack([p for _, p in inference.propagate(engine, frames, labels[0],
                                                      padded_size=F.SIZE)])
   np.testing.assert_array_equal(same, official)  # a bucket of the official size changes nothing
   assert np.all(np.isfinite(bucket)) and not np.allclose(bucket, official)  # larger: numerics move
 
 
 @pytest.mark.slow
-def test_work_size_resizes_in_and_out(prop):
+def test_work_size_resizes_in_and_out(engine):
   frames, labels = F.video(3, 5)
-  out = np.stack([x for _, x in inference.propagate(prop, frames, labels[0], output="labels",
+  out = np.stack([x for _, x in inference.propagate(engine, frames, labels[0], output="labels",
                                                     work_size=(32, 48))])
   assert out.shape == (5,) + F.SIZE
   assert np.mean(out[0] == labels[0]) > 0.97  # frame 0 = the given mask, via nearest + bilinear
@@ -121,10 +121,10 @@ def test_resize_matrices_match_pytorch():
 
 
 @pytest.mark.slow
-def test_per_object_banks_equal_one_memory_when_all_objects_start_together(prop):
-  mb = prop
+def test_per_object_banks_equal_one_memory_when_all_objects_start_together(engine):
+  mb = engine
   frames, labels = F.video(0, 11)
-  ref = np.stack([p for _, p in inference.propagate(prop, frames, labels[0])])
+  ref = np.stack([p for _, p in inference.propagate(engine, frames, labels[0])])
   got = dict(inference.propagate_banks(mb, frames, {0: labels[0]}, 2, required=set(range(11)),
                                        output="probs"))
   np.testing.assert_allclose(np.stack([got[t] for t in range(11)]), ref, atol=1e-5)
@@ -179,10 +179,10 @@ def test_nearest_labels_match_torch_interpolate_when_available():
 
 
 @pytest.mark.slow
-def test_youtube_empty_annotation_is_an_interaction(prop):
+def test_youtube_empty_annotation_is_an_interaction(engine):
   """An empty annotation file re-aggregates the propagated frame and starts a new segment
   (official `gt_obj[f]` holds an empty label list; eval_youtube.py interacts there)."""
-  mb = prop
+  mb = engine
   frames, labels = F.video(0, 8)
   every = set(range(8))
   plain = dict(inference.propagate_banks(mb, frames, {0: labels[0]}, 2, required=every,
@@ -200,10 +200,10 @@ def test_youtube_empty_annotation_is_an_interaction(prop):
 
 
 @pytest.mark.slow
-def test_youtube_new_object_judged_at_the_file_size(prop):
+def test_youtube_new_object_judged_at_the_file_size(engine):
   """A one-pixel object vanishes at the working size, yet it is new at that frame (official:
   np.unique of the full-size annotation): its bank opens and it gets probability later."""
-  mb = prop
+  mb = engine
   frames, labels = F.video(0, 6)
   first = np.where(labels[0] == 2, 0, labels[0]).astype(np.uint8)
   dot = np.zeros_like(first)
