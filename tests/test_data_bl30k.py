@@ -18,7 +18,7 @@ def _files(folder):
   return np.stack([np.asarray(Image.open(p)) for p in sorted(folder.iterdir())])
 
 
-def test_folder_source_streams_the_layout_and_drops_short_videos(tmp_path):
+def test_training_folders_stream_the_layout_and_drops_short_videos(tmp_path):
   root = data_fakes.make_bl30k(tmp_path / "BL30K")
   source = training_folders.FolderVideos(training_folders.bl30k_videos(root))
   assert source.names() == ["video000", "video001", "video002"]  # "short" (2 frames) dropped

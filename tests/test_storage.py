@@ -211,7 +211,7 @@ def _items(source) -> list:
   return out
 
 
-def test_training_sources_from_a_bucket_match_local(bucket, tmp_path):
+def test_stage_sources_from_a_bucket_match_local(bucket, tmp_path):
   import ml_collections
   local = {"davis": data_fakes.make_davis(tmp_path / "DAVIS"),
            "youtube": data_fakes.make_youtube(tmp_path / "YouTube"),
