@@ -147,15 +147,22 @@ function pushUndo() {
   $("undo").disabled = false;
 }
 
-function paintAt(event) {
-  const rect = view.getBoundingClientRect();
-  const x = (event.clientX - rect.left) * view.width / rect.width;
-  const y = (event.clientY - rect.top) * view.height / rect.height;
-  const r = Number($("brush-size").value) / 2 * view.width / rect.width;
-  const id = $("tool-eraser").checked ? 0 : S.active, {width: w, height: h} = S.video;
+function stamp(x, y, r, id) {  // a disc of radius r (video pixels) at (x, y)
+  const {width: w, height: h} = S.video;
   for (let yy = Math.max(0, Math.floor(y - r)); yy <= Math.min(h - 1, y + r); yy++)
     for (let xx = Math.max(0, Math.floor(x - r)); xx <= Math.min(w - 1, x + r); xx++)
       if ((xx + 0.5 - x) ** 2 + (yy + 0.5 - y) ** 2 <= r * r) S.labels[yy * w + xx] = id;
+}
+
+function paintAt(event, from = null) {  // a stroke from the last point: discs along the line
+  const rect = view.getBoundingClientRect();
+  const x = (event.clientX - rect.left) * view.width / rect.width;
+  const y = (event.clientY - rect.top) * view.height / rect.height;
+  const r = Math.max(0.5, Number($("brush-size").value) / 2);  // the size is in video pixels
+  const id = $("tool-eraser").checked ? 0 : S.active;
+  const [x0, y0] = from || [x, y], steps = Math.ceil(Math.hypot(x - x0, y - y0) / Math.max(0.5, r / 2));
+  for (let i = 0; i <= steps; i++) stamp(x0 + (x - x0) * i / (steps || 1), y0 + (y - y0) * i / (steps || 1), r, id);
+  S.last = [x, y];
   render();
 }
 
@@ -163,13 +170,20 @@ view.addEventListener("mousedown", (e) => {
   if (!S.labels || document.body.dataset.status === "running") return;
   S.painting = true; pushUndo(); paintAt(e);
 });
-view.addEventListener("mousemove", (e) => { if (S.painting) paintAt(e); });
+view.addEventListener("mousemove", (e) => { if (S.painting) paintAt(e, S.last); });
 window.addEventListener("mouseup", () => { S.painting = false; });
 
 // -- actions -------------------------------------------------------------------------------
+function fitView() {  // as large as the column allows, at most 75% of the window's height
+  if (!S.video) return;
+  const room = $("viewer").clientWidth, tall = 0.75 * window.innerHeight;
+  view.style.width = Math.floor(Math.min(room, tall * S.video.width / S.video.height)) + "px";
+}
+window.addEventListener("resize", fitView);
+
 async function opened(video) {
   S.video = video; S.objects = []; S.active = 1; S.hidden.clear(); S.version += 1;
-  view.width = video.width; view.height = video.height;
+  view.width = video.width; view.height = video.height; fitView();
   $("video-title").textContent = `${video.title}: ${video.frames} frames, ${video.width}x${video.height}`;
   $("frame-slider").max = video.frames - 1;
   for (const id of ["frame-slider", "play", "propagate"]) $(id).disabled = false;
