@@ -94,6 +94,14 @@ def test_browser_annotate_propagate_correct_download(browser, tmp_path):
     _wait(b, lambda: find("setting-top_k").get_attribute("value") == "40", "the settings")
     b.save_screenshot(str(shots / "01_page.png"))
 
+    (d / "broken.gif").write_bytes(b"GIF89a, but nothing after")  # a clear message, no trace
+    find("video-file").send_keys(str(d / "broken.gif"))
+    end = time.monotonic() + 60
+    while find("message").get_attribute("class") != "error" and time.monotonic() < end:
+      time.sleep(0.05)
+    assert "broken.gif" in message() and "Traceback" not in message(), message()
+    b.save_screenshot(str(shots / "01b_bad_upload.png"))
+
     find("video-file").send_keys(str(d / "clip.gif"))
     _wait(b, lambda: message().startswith("Opened"), "the video")
     b.save_screenshot(str(shots / "02_video.png"))

@@ -146,8 +146,11 @@ def _zip_with(name: str) -> bytes:
 def test_bad_inputs_are_4xx_json_and_keep_results(app, clip, case, status, match):
   _, c = app
   d, _, _ = clip
-  _open_gif_and_mask(c, d)
-  _propagate(c)
+  state = c.json("GET", "/api/state")  # the cases share one run: none of them may change it
+  if not (state["video"] and state["video"]["title"] == "my clip.GIF"
+          and state["progress"]["status"] == "done" and state["annotated"] == [0]):
+    _open_gif_and_mask(c, d)
+    _propagate(c)
   before = c.request("GET", "/api/download/masks.zip")[1]
   zeros = np.zeros(F.SIZE, np.uint8).tobytes()
   request = {

@@ -264,8 +264,14 @@ async function play() {
   }
 }
 
-$("video-file").onchange = (e) => e.target.files[0] && guarded(() => uploadVideo(e.target.files[0]));
-$("mask-file").onchange = (e) => e.target.files[0] && guarded(() => uploadMask(e.target.files[0]));
+function onFile(input, fn) {  // the same file chosen again is a new upload
+  input.onchange = () => {
+    const file = input.files[0];
+    if (file) guarded(() => fn(file)).finally(() => { input.value = ""; });
+  };
+}
+onFile($("video-file"), uploadVideo);
+onFile($("mask-file"), uploadMask);
 $("open-path").onclick = () => guarded(openPath);
 $("frame-slider").oninput = (e) => guarded(() => showFrame(Number(e.target.value)));
 $("play").onclick = () => guarded(play);
