@@ -66,7 +66,7 @@ def frame(h: Any, t: str) -> None:
 
 
 def ids(h: Any, t: str) -> None:
-  h._send(200, session_lib.encode_ids(h.server.app.current().ids(t)),
+  h.send(200, session_lib.encode_ids(h.server.app.current().ids(t)),
           "application/octet-stream")
 
 
@@ -107,7 +107,7 @@ def download(h: Any, what: str) -> None:
     h.file(path, "video/mp4" if path.suffix == ".mp4" else "image/gif", f"overlay{path.suffix}")
   else:
     body = json.dumps(s.settings_record(), indent=2).encode()
-    h._send(200, body, "application/json",
+    h.send(200, body, "application/json",
             {"Content-Disposition": 'attachment; filename="settings.json"'})
 
 

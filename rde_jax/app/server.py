@@ -19,6 +19,7 @@ API (errors: JSON {"error": "..."} with 400 bad input, 404, 409 busy, 413 too la
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import tempfile
@@ -136,7 +137,7 @@ class Handler(BaseHTTPRequestHandler):
       self._error(500, f"internal error ({type(e).__name__}); see the server log")
 
   # -- replies ---------------------------------------------------------------------------------
-  def _send(self, status: int, body: bytes, content_type: str,
+  def send(self, status: int, body: bytes, content_type: str,
             headers: dict[str, str] | None = None) -> None:
     self.send_response(status)
     self.send_header("Content-Type", content_type)
@@ -149,7 +150,7 @@ class Handler(BaseHTTPRequestHandler):
       self.wfile.write(body)
 
   def json(self, obj: Any, status: int = 200) -> None:
-    self._send(status, json.dumps(obj).encode(), "application/json")
+    self.send(status, json.dumps(obj).encode(), "application/json")
 
   def _error(self, status: int, message: str) -> None:
     try:
@@ -158,9 +159,18 @@ class Handler(BaseHTTPRequestHandler):
       self.close_connection = True
 
   def file(self, path: Path, content_type: str, download_name: str | None = None) -> None:
+    """Streams a file (downloads of long videos are not read into memory)."""
     headers = ({"Content-Disposition": f'attachment; filename="{download_name}"'}
-               if download_name else None)
-    self._send(200, path.read_bytes(), content_type, headers)
+               if download_name else {})
+    with open(path, "rb") as f:
+      self.send_response(200)
+      self.send_header("Content-Type", content_type)
+      self.send_header("Content-Length", str(os.fstat(f.fileno()).st_size))
+      self.send_header("Cache-Control", "no-store")
+      for k, v in headers.items():
+        self.send_header(k, v)
+      self.end_headers()
+      shutil.copyfileobj(f, self.wfile, 1 << 20)
 
   # -- request bodies --------------------------------------------------------------------------
   def _length(self) -> int:
@@ -171,9 +181,12 @@ class Handler(BaseHTTPRequestHandler):
     limit = self.server.app.max_upload_bytes
     if length > limit:
       self.close_connection = True
-      if length <= _DRAIN_LIMIT:  # read it away, so the client reads our answer
-        while length > 0:
-          length -= len(self.rfile.read(min(length, 1 << 20)) or b"x" * length)
+      remaining = length if length <= _DRAIN_LIMIT else 0
+      while remaining > 0:  # read it away, so that the client reads our answer
+        chunk = self.rfile.read(min(remaining, 1 << 20))
+        if not chunk:
+          break
+        remaining -= len(chunk)
       raise HttpError(413, f"the upload is {int(self.headers['Content-Length']) / 2**20:.1f} "
                       f"MB; this server takes up to {limit / 2**20:.0f} MB (rde-app "
                       "--max_upload_mb)")
