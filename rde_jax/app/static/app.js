@@ -258,9 +258,13 @@ async function play() {
   S.playing = !S.playing;
   $("play").textContent = S.playing ? "Pause" : "Play";
   const delay = 1000 / Math.min(30, Math.max(1, S.video.fps || 10));
-  while (S.playing) {
-    await showFrame((S.t + 1) % S.video.frames);
-    await new Promise((r) => setTimeout(r, delay));
+  try {
+    while (S.playing) {
+      await showFrame((S.t + 1) % S.video.frames);
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  } finally {
+    S.playing = false; $("play").textContent = "Play";
   }
 }
 
