@@ -3,7 +3,8 @@ a mask, propagate, scrub, paint a correction and propagate from it, download the
 them with rde-segment's. Screenshots of each step go to $RDE_APP_SCREENSHOTS (else the test's
 tmp folder); with RDE_APP_DOCS_SCREENSHOT=1 the reviewed frame's one is copied to
 docs/app_screenshot.png (the README's). RDE_APP_CHECKPOINT: a model other than the tiny random
-one (e.g. the demo's /tmp/rde_demo, for a screenshot with meaningful masks)."""
+one (e.g. the demo's /tmp/rde_demo, for a screenshot with meaningful masks); RDE_APP_VIDEO and
+RDE_APP_MASK: a GIF and its first-frame label PNG instead of the synthetic clip."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import pytest
 from PIL import Image
 
 from rde_jax import api
-from rde_jax.fileio import label_png
+from rde_jax.fileio import label_png, video_reader
 from rde_jax.inference.settings import InferenceSettings
 
 import app_fixture as A
@@ -81,6 +82,9 @@ def test_browser_annotate_propagate_correct_download(browser, tmp_path):
   from selenium.webdriver.common.keys import Keys
   d = tmp_path / "clip"
   A.write_clip(d)
+  video = Path(os.environ.get("RDE_APP_VIDEO") or d / "clip.gif")
+  mask = Path(os.environ.get("RDE_APP_MASK") or d / "first.png")
+  n = video_reader.open_video(video).num_frames
   shots = Path(os.environ.get("RDE_APP_SCREENSHOTS") or tmp_path / "screenshots")
   shots.mkdir(parents=True, exist_ok=True)
   ckpt = os.environ.get("RDE_APP_CHECKPOINT")
@@ -102,21 +106,23 @@ def test_browser_annotate_propagate_correct_download(browser, tmp_path):
     assert "broken.gif" in message() and "Traceback" not in message(), message()
     b.save_screenshot(str(shots / "01b_bad_upload.png"))
 
-    find("video-file").send_keys(str(d / "clip.gif"))
+    find("video-file").send_keys(str(video))
     _wait(b, lambda: message().startswith("Opened"), "the video")
     b.save_screenshot(str(shots / "02_video.png"))
 
-    find("mask-file").send_keys(str(d / "first.png"))
+    find("mask-file").send_keys(str(mask))
     _wait(b, lambda: message().startswith("Mask of frame 0"), "the mask")
-    assert len(b.find_elements("css selector", "#objects li")) == 2
+    assert len(b.find_elements("css selector", "#objects li")) == len(
+        np.unique(label_png.read_label_image(mask))) - 1
     b.save_screenshot(str(shots / "03_mask.png"))
 
     top_k = find("setting-top_k")
     top_k.clear()
     top_k.send_keys("20")
     find("propagate").click()
-    _wait(b, lambda: _body(b, "status") == "done", "the propagation")
-    assert "Done: 12 frames from frame 0" in message()
+    _wait(b, lambda: _body(b, "runs") == "1" and _body(b, "status") == "done",
+          "the propagation")
+    assert f"Done: {n} frames from frame 0" in message()
     b.save_screenshot(str(shots / "04_propagated.png"))
     first_run = A.zip_masks(c.request("GET", "/api/download/masks.zip")[1])
 
@@ -128,17 +134,18 @@ def test_browser_annotate_propagate_correct_download(browser, tmp_path):
         break
       slider.send_keys(Keys.ARROW_RIGHT if t < 5 else Keys.ARROW_LEFT)
       _wait(b, lambda t=t: int(_body(b, "frame")) != t, "the slider", 30)
-    assert _body(b, "frame") == "5" and "frame 5 / 11" in find("frame-label").text
+    assert _body(b, "frame") == "5" and f"frame 5 / {n - 1}" in find("frame-label").text
     b.save_screenshot(str(shots / "05_scrubbed.png"))
 
-    find("add-object").click()  # object 3, painted in a stroke across the frame's lower half
+    find("add-object").click()  # a new object, painted in a stroke across the frame's lower half
     view = find("view")
     w = view.size["width"]
     ActionChains(b).move_to_element_with_offset(view, -w // 4, w // 8).click_and_hold() \
         .move_by_offset(w // 4, 0).move_by_offset(w // 4, 0).release().perform()
     find("propagate").click()
-    _wait(b, lambda: _body(b, "status") == "done" and "from frame 5" in message(),
+    _wait(b, lambda: _body(b, "runs") == "2" and _body(b, "status") == "done",
           "the second propagation")
+    assert f"Done: {n - 5} frames from frame 5" in message()
     b.save_screenshot(str(shots / "06_corrected.png"))
     if os.environ.get("RDE_APP_DOCS_SCREENSHOT") == "1":
       shutil.copyfile(shots / "06_corrected.png", REPO / "docs" / "app_screenshot.png")
@@ -155,14 +162,16 @@ def test_browser_annotate_propagate_correct_download(browser, tmp_path):
     A.stop_server(server, thread)
 
   settings = InferenceSettings(top_k=20)
-  want0 = A.segment_masks(model, d / "clip.gif", d / "first.png", tmp_path / "seg0", settings)
+  want0 = A.segment_masks(model, video, mask, tmp_path / "seg0", settings)
   assert first_run == want0  # the first run, byte for byte
   painted = np.asarray(Image.open(io.BytesIO(got["00005.png"])))
-  assert (painted == 3).sum() > 50  # the stroke is in the corrected frame
+  new_id = int(painted.max())
+  assert (painted == new_id).sum() > 50 and not (np.asarray(Image.open(io.BytesIO(
+      first_run["00005.png"]))) == new_id).any()  # the stroke, a new object, is in frame 5
   label_png.write_label_png(tmp_path / "m5.png", painted)
-  want5 = A.segment_masks(model, d / "clip.gif", tmp_path / "m5.png", tmp_path / "seg5",
-                          settings, start_frame=5)
+  want5 = A.segment_masks(model, video, tmp_path / "m5.png", tmp_path / "seg5", settings,
+                          start_frame=5)
   assert sorted(got) == sorted(want0)
-  for t in range(A.NUM_FRAMES):
+  for t in range(n):
     name = f"{t:05d}.png"
     assert got[name] == (want0 if t < 5 else want5)[name], name

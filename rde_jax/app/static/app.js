@@ -252,6 +252,7 @@ async function finished(p) {
   }
   document.body.dataset.seconds = p.seconds;
   document.body.dataset.status = p.status;
+  document.body.dataset.runs = Number(document.body.dataset.runs || 0) + 1;  // finished runs
 }
 
 async function play() {
