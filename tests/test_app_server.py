@@ -27,6 +27,7 @@ SETTINGS = {"top_k": 20}
 def clip(tmp_path_factory):
   d = tmp_path_factory.mktemp("app_clip")
   frames, labels = A.write_clip(d)
+  (d / "frames" / "escape").symlink_to(d)  # inside the --root folder, pointing out of it
   return d, frames, labels
 
 
@@ -132,6 +133,7 @@ def _zip_with(name: str) -> bytes:
 
 @pytest.mark.parametrize("case, status, match", [
     ("outside_root", 400, "outside the folders"),
+    ("symlink_escape", 400, "outside the folders"),
     ("oversize", 413, "takes up to 1 MB"),
     ("zip_dotdot", 400, "'..' path"),
     ("corrupt_gif", 400, "cannot read the GIF|corrupt"),
@@ -155,6 +157,8 @@ def test_bad_inputs_are_4xx_json_and_keep_results(app, clip, case, status, match
   zeros = np.zeros(F.SIZE, np.uint8).tobytes()
   request = {
       "outside_root": ("POST", "/api/open_path", None, {"path": str(d / "clip.gif")}),
+      "symlink_escape": ("POST", "/api/open_path", None,
+                         {"path": str(d / "frames" / "escape" / "clip.gif")}),
       "oversize": ("POST", "/api/open?name=big.gif", b"x" * (3 << 20), None),
       "zip_dotdot": ("POST", "/api/open?name=f.zip", _zip_with("../evil.jpg"), None),
       "corrupt_gif": ("POST", "/api/open?name=c.gif", b"GIF89a garbage", None),
