@@ -221,3 +221,19 @@ def test_entry_point_errors_are_one_line(tmp_path, capsys):
   err = capsys.readouterr().err
   assert "error: missing --checkpoint" in err and "nope" in err and "missing" in err
   assert "Traceback" not in err
+
+
+def test_error_closes_the_connection_so_an_unread_body_is_never_parsed(app):
+  import http.client
+  import urllib.parse
+  server, _ = app
+  url = urllib.parse.urlsplit(server.url)
+  conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+  smuggled = b"POST /api/cancel HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+  conn.request("POST", "/api/open?name=notes.txt", body=smuggled)  # refused before reading it
+  reply = conn.getresponse()
+  assert reply.status == 400 and reply.getheader("Connection") == "close"
+  assert "unsupported file type" in json.loads(reply.read())["error"]
+  conn.request("GET", "/api/state")  # a fresh connection: answered as itself
+  assert conn.getresponse().status == 200
+  conn.close()

@@ -146,15 +146,19 @@ class Handler(BaseHTTPRequestHandler):
     for k, v in (headers or {}).items():
       self.send_header(k, v)
     self.end_headers()
-    if self.command != "HEAD":
-      self.wfile.write(body)
+    self.wfile.write(body)
 
   def json(self, obj: Any, status: int = 200) -> None:
     self.send(status, json.dumps(obj).encode(), "application/json")
 
+  def _send_json_closing(self, obj: Any, status: int) -> None:
+    self.send(status, json.dumps(obj).encode(), "application/json", {"Connection": "close"})
+
   def _error(self, status: int, message: str) -> None:
+    """The JSON error; the connection is closed after it (a request body may be left unread)."""
+    self.close_connection = True
     try:
-      self.json({"error": message}, status)
+      self._send_json_closing({"error": message}, status)
     except (BrokenPipeError, ConnectionResetError):
       self.close_connection = True
 
