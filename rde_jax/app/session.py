@@ -138,7 +138,8 @@ class Session:
 
   @property
   def running(self) -> bool:
-    return self._thread is not None and self._thread.is_alive()
+    """A run is in progress (its thread sets the final status as its very last step)."""
+    return self.progress.get("status") == "running"
 
   def cancel(self) -> bool:
     """Asks the running propagation to stop (its results are dropped); False when none runs."""
@@ -154,20 +155,20 @@ class Session:
     began = time.perf_counter()
     try:
       staged = self._segment(settings, start, mask, run_dir, began)
-    except Exception as e:  # reported in the page; the earlier results stay
+    except BaseException as e:  # reported in the page; the earlier results stay
       if isinstance(e, UserError):
         message = str(e)
       else:
         logging.error("propagation failed:\n%s", traceback.format_exc())
         message = f"internal error ({type(e).__name__}); see the server log"
-      with self.lock:
-        self.progress = {**self.progress, "status": "error", "error": message}
       shutil.rmtree(run_dir, ignore_errors=True)
+      with self.lock:  # the last step: the session is idle from here on
+        self.progress = {**self.progress, "status": "error", "error": message}
       return
     if staged is None:
+      shutil.rmtree(run_dir, ignore_errors=True)
       with self.lock:
         self.progress = {**self.progress, "status": "cancelled"}
-      shutil.rmtree(run_dir, ignore_errors=True)
       return
     with self.lock:
       self.results.update(staged)
