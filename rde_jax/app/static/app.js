@@ -6,6 +6,7 @@ const view = $("view"), ctx = view.getContext("2d");
 const S = {  // page state
   video: null, t: 0, labels: null, image: null, undo: [], objects: [], active: 1,
   hidden: new Set(), version: 0, playing: false, polling: false, painting: false,
+  annotated: [],  // frames whose mask propagation starts from (the server's list)
 };
 const SETTINGS = ["max_side", "mem_every", "top_k", "memory_mode", "dtype", "include_last"];
 
@@ -90,7 +91,8 @@ async function showFrame(t) {
   for (const id of new Set(S.labels)) if (id && !S.objects.includes(id)) S.objects.push(id);
   S.objects.sort((a, b) => a - b);
   $("frame-slider").value = t;
-  $("frame-label").textContent = `frame ${t} / ${S.video.frames - 1}  (${S.video.names[t]})`;
+  $("frame-label").textContent = `frame ${t} / ${S.video.frames - 1}  (${S.video.names[t]})` +
+    (S.annotated.includes(t) ? ", annotated" : "");
   document.body.dataset.frame = t;
   render(); renderObjects();
 }
@@ -182,6 +184,7 @@ function fitView() {  // as large as the column allows, at most 75% of the windo
 window.addEventListener("resize", fitView);
 
 async function opened(video) {
+  if (S.video && S.video !== video) S.annotated = [];
   S.video = video; S.objects = []; S.active = 1; S.hidden.clear(); S.version += 1;
   view.width = video.width; view.height = video.height; fitView();
   $("video-title").textContent = `${video.title}: ${video.frames} frames, ${video.width}x${video.height}`;
@@ -210,6 +213,7 @@ async function openPath() {
 async function uploadMask(file) {
   if (!S.video) throw new Error("open a video first");
   const reply = await api(`/api/mask_png/${S.t}?name=${encodeURIComponent(file.name)}`, {method: "POST", body: file});
+  if (!S.annotated.includes(S.t)) S.annotated.push(S.t);
   await showFrame(S.t);
   message(`Mask of frame ${S.t}: objects ${reply.objects.join(", ")}.`);
 }
@@ -241,6 +245,7 @@ async function pollProgress() {
 
 async function finished(p) {
   $("propagate").disabled = false; $("cancel").disabled = true;
+  S.annotated = (await api("/api/state")).annotated || [];
   if (p.status === "done") {
     S.version += 1; setDownloads(true);
     await showFrame(S.t);
@@ -297,6 +302,7 @@ guarded(async () => {  // initial state: settings, and a video already open (pag
   buildSettings(state);
   $("checkpoint").textContent = `model: ${state.checkpoint}`;
   if (state.video) {
+    S.annotated = state.annotated || [];
     await opened(state.video);
     if (state.progress.status === "running") {
       document.body.dataset.status = "running"; $("cancel").disabled = false; pollProgress();
