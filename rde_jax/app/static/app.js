@@ -301,6 +301,8 @@ guarded(async () => {  // initial state: settings, and a video already open (pag
   const state = await api("/api/state");
   buildSettings(state);
   $("checkpoint").textContent = `model: ${state.checkpoint}`;
+  $("server-path").placeholder = state.roots.length ? `a frame folder or video under ${state.roots.join(", ")}`
+    : "server paths are off (rde-app --root)";
   if (state.video) {
     S.annotated = state.annotated || [];
     await opened(state.video);
