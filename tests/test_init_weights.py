@@ -62,15 +62,20 @@ def test_stage0_checkpoint_is_extended_for_the_video_stages():
   assert "mem_compress" in out["params"]
 
 
-def test_fresh_stage0_zeroes_the_value_resnet_conv_biases():
+def test_value_resnet_conv_biases_are_zeroed_before_imagenet_only():
   """Official model/mod_resnet.py ResNet.__init__ zeroes every conv bias of the value encoder's
-  ResNet; ImageNet loading (torchvision convs have no bias) leaves them at 0."""
+  ResNet, then loads ImageNet weights (torchvision convs have no bias): zeroed biases stay 0.
+  A from-scratch run keeps init_variables' draw of every variable."""
   from rde_jax.train.config import base_config
   cfg = base_config()
   cfg.seed = 4
   arch = Arch.from_config(architectures.tiny())
-  got = convert.to_torch_state_dict(initial_weights.initial_variables(cfg, arch))
-  fresh = convert.to_torch_state_dict(init_variables(arch, 4))
+  fresh_vars = init_variables(arch, 4)
+  fresh = convert.to_torch_state_dict(fresh_vars)
+  scratch = convert.to_torch_state_dict(initial_weights.initial_variables(cfg, arch))
+  for k in fresh:
+    np.testing.assert_array_equal(scratch[k], fresh[k], err_msg=k)
+  got = convert.to_torch_state_dict(initial_weights.zero_value_resnet_biases(fresh_vars))
   resnet_biases = [k for k in got if k.startswith("value_encoder.") and k.endswith(".bias")
                    and ".fuser." not in k and ".bn" not in k and "downsample.1" not in k
                    and k != "value_encoder.bn1.bias"]
