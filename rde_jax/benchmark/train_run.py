@@ -99,8 +99,43 @@ def compile_step(tcfg: Any) -> tuple[Any, Any, dict[str, Any]]:
   return tr, compiled, report
 
 
+def run(cfg: Any) -> dict[str, Any]:
+  """The training benchmark report of a validated benchmark config (mode 'train'), with the
+  environment and the load of the machine before and after."""
+  import os
+  from rde_jax.benchmark import config as config_lib
+  from rde_jax.benchmark import run as bench_run
+  config_lib.validate(cfg)
+  env = bench_run.environment(cfg)
+  with jax.default_matmul_precision(cfg.precision):
+    report = run_train(cfg, bench_run._peak_rss_bytes)
+  env["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
+  return dict(report, environment=env, config=cfg.to_dict())
+
+
+def table(report: dict[str, Any]) -> str:
+  """A few readable lines of a training report."""
+  t = report["train_config"]
+  mem = report["memory"].get("estimate_gib")
+  lines = [f"train step: stage {t['stage']}, {t['batch_size']} clip(s) of {t['num_frames']} "
+           f"frames at {t['crop_size']}², {t['dtype']}, remat {t['remat']}, {t['conv_algorithm']}",
+           f"  compile {report['compile_s']} s, XLA GFLOP {_g(report['flops'])}, "
+           f"memory estimate {mem} GiB, peak RSS {report['peak_rss_bytes'] / GIB:.2f} GiB"]
+  if "step_s" in report:
+    lines.append(f"  step {report['step_s']['median']} s (median), {report['clips_per_s']} clips/s")
+  if "roofline" in report:
+    r = report["roofline"]
+    lines.append(f"  {r['gflops']} GFLOP/s = {r['of_peak']} of the measured matmul peak "
+                 f"({r['peak']['gflops']} GFLOP/s)")
+  return "\n".join(lines)
+
+
+def _g(flops: float | None) -> str:
+  return "n/a" if flops is None else f"{flops / 1e9:.1f}"
+
+
 def run_train(cfg: Any, peak_rss: Any) -> dict[str, Any]:
-  """The training benchmark report of a validated benchmark config (mode 'train')."""
+  """Compile (and unless `compile_only`, time) the step; `peak_rss()` -> bytes."""
   from rde_jax.model.network import init_variables
   tcfg = train_config(cfg)
   tr, _, report = compile_step(tcfg)
