@@ -36,4 +36,6 @@ def test_presets_load():
   assert load_config("benchmark_train", None).train_stage == 2
   assert load_config("benchmark_train", "stage0").batch_size == 2
   c = load_config("benchmark_train", "official8")
-  assert c.batch_size == 8 and c.compile_only
+  assert c.batch_size == 8 and c.compile_only and c.remat == "all"
+  assert c.cpu_flags.startswith("--xla_cpu_scheduler_type")
+  config_lib.validate(c)
