@@ -21,9 +21,9 @@ from rde_jax.train.trainer import Trainer
 
 from configs_helper import small_config
 
-# bfloat16 compute (float32 parameters) vs float32: relative difference of the first-step loss
-# on the tiny model (measured 2026-12-03: see benchmarks/RESULTS_training.md).
-BF16_LOSS_RTOL = 2e-2
+# bfloat16 compute (float32 parameters) vs float32: the stated tolerance of the first-step loss
+# (tiny model, 32x32; measured 2026-12-03: 5.8e-5 relative, benchmarks/RESULTS_training.md).
+BF16_LOSS_RTOL = 1e-2
 
 
 def test_remat_names_are_the_validated_ones():
