@@ -4,7 +4,8 @@ r"""Our training step against its PyTorch twin: same weights, batch, threads; in
     python benchmarks/side_by_side_train.py --stage 0 --batch 2 --size 384
     python benchmarks/side_by_side_train.py --arch tiny --size 32 --repeats 1     # a logic check
 
-Ours: `Trainer.step` as train.py runs it (uint8 frames in, `--remat`, `--dtype`); the twin:
+Weights: `train_run.benchmark_variables` (random, SAM scaled so the step stays finite). Ours:
+`Trainer.step` as train.py runs it (uint8 frames in, `--remat`, `--dtype`); the twin:
 benchmarks/torch_train_twin.py (forward, losses, `backward()`, Adam). Random weights
 (`init_variables`, loaded into the twin), one synthetic batch (`train_run.synthetic_batch`).
 Each side runs one untimed step (ours: compile + first run), then `--repeats` steps, the one
@@ -41,7 +42,6 @@ def main() -> None:
   import torch
   import jax
   from rde_jax.benchmark import train_run
-  from rde_jax.model.network import init_variables
   from rde_jax.train import losses
   from rde_jax.train.trainer import Trainer
   from torch_train_twin import TwinTrainStep
@@ -51,7 +51,7 @@ def main() -> None:
                             remat=a.remat, train_conv_algorithm=a.conv, height=a.size)
   tcfg = train_run.train_config(bcfg)
   tr = Trainer(tcfg)
-  v = init_variables(tr.arch, 0)
+  v = train_run.benchmark_variables(tr.arch, 0)
   batch = train_run.synthetic_batch(tcfg)
   k = losses.bootstrap_k(0, a.size ** 2, tcfg.start_warm, tcfg.end_warm, tcfg.top_p)
   twin = TwinTrainStep(TwinNetwork.from_variables(v, tr.arch), stage=a.stage, lr=tcfg.lr,
