@@ -7,7 +7,7 @@ r"""Our training step against its PyTorch twin: same weights, batch, threads; in
 Weights: `train_run.benchmark_variables` (random, SAM scaled so the step stays finite). Ours:
 `Trainer.step` as train.py runs it (uint8 frames in, `--remat`, `--dtype`); the twin:
 benchmarks/torch_train_twin.py (forward, losses, `backward()`, Adam). Random weights
-(`init_variables`, loaded into the twin), one synthetic batch (`train_run.synthetic_batch`).
+(loaded into the twin), one synthetic batch (`train_run.synthetic_batch`).
 Each side runs one untimed step (ours: compile + first run), then `--repeats` steps, the one
 going first alternating, so both see the same load; medians are compared. The first-step losses
 of both sides are reported (equal up to float32 rounding on the same weights).
