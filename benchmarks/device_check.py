@@ -105,13 +105,13 @@ def torch_infer(precision: str, sz: dict[str, Any]) -> dict[str, Any]:
   import torch_twin
   from rde_jax.model import architectures
   from rde_jax.model.architectures import Arch
-  from rde_jax.model.network import init_variables
+  from rde_jax.benchmark.train_run import benchmark_variables
   cuda = torch.cuda.is_available()
   dev = torch.device("cuda" if cuda else "cpu")
   if cuda:
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = precision == "tf32"
   arch = Arch.from_config(architectures.get(sz["arch"]))
-  net = torch_twin.TwinNetwork.from_variables(init_variables(arch, 0), arch).to(dev)
+  net = torch_twin.TwinNetwork.from_variables(benchmark_variables(arch, 0), arch).to(dev)
   prop = torch_twin.TwinPropagator(net, top_k=20)
   rng = np.random.default_rng(0)
   h, w = sz["height"], sz["width"]
