@@ -19,6 +19,7 @@ from rde_jax.errors import UserError
 
 DTYPES = ("float32", "bfloat16", "float16")  # = rde_jax.inference.DTYPES (tested), no JAX import
 TRAIN_DTYPES = DTYPES  # rde_jax/train/trainer.py (float16 with loss scaling)
+REMAT_POLICIES = ("none", "encoders", "all", "all_dots")  # = rde_jax.train.remat.POLICIES (tested)
 ARCHES = ("official", "tiny")  # rde_jax.model.architectures.get names (tested)
 PRECISIONS = ("default", "high", "highest", "bfloat16", "tensorfloat32", "float32")
 

@@ -42,6 +42,14 @@ def main(argv: list[str], fv: flags.FlagValues = flags.FLAGS) -> int:
   from rde_jax.benchmark import run as bench_run
   from rde_jax.benchmark import tables
   from rde_jax.fileio import atomic
+  if cfg.mode == "train":
+    from rde_jax.benchmark import train_run
+    report = train_run.run(cfg)
+    print(train_run.table(report), file=sys.stderr)
+    if cfg.out:
+      atomic.write_bytes(cfg.out, json.dumps(report).encode("utf-8"))
+    print(json.dumps(report, indent=1))
+    return 0
   report = bench_run.run(cfg)
   print(tables.table(report), file=sys.stderr)
   if cfg.out:

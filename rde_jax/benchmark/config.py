@@ -57,6 +57,15 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.window = 30  # flatness: median latency of frames [50, 50+window) vs the last `window`
   c.quiet_wait_s = 0.0  # before timing each mode, wait up to this long for other processes
   c.seed = 0
+  # Training mode (`mode='train'`, rde_jax/benchmark/train_run.py; configs/benchmark_train.py):
+  # one Trainer step at height x height crops (height = the crop size).
+  c.mode = "inference"  # inference | train
+  c.train_stage = 2  # 0: 3 frames, 1 object; 2: 5 frames, 2 objects, SAM frames 2 and 4
+  c.batch_size = 1  # clips per step
+  c.remat = "none"  # rde_jax/train/remat.py policy: none | encoders | all | all_dots
+  c.train_conv_algorithm = "direct"  # direct | winograd
+  c.train_steps = 3  # timed steps after one warm-up step
+  c.compile_only = False  # only compile: XLA's FLOPs and memory estimate, no step is run
   c.out = ""  # JSON path ('' = stdout only)
   c.plot = ""  # PNG path of latency and memory against frame index ('' = no plot)
   if preset in ("long", "long_tiny"):
@@ -129,6 +138,14 @@ def validate(c: Any) -> InferenceSettings:
   unknown = sorted(set(modes(c)) - set(MODES))
   if unknown or not modes(c):
     raise UserError(f"config.modes must be a comma list of {', '.join(MODES)}, got {c.modes!r}")
+  checks.choice("config.mode", c.mode, ("inference", "train"))
+  checks.choice("config.train_stage", c.train_stage, (0, 2))
+  checks.integer("config.batch_size", c.batch_size, minimum=1)
+  checks.choice("config.remat", c.remat, checks.REMAT_POLICIES)
+  checks.choice("config.train_conv_algorithm", c.train_conv_algorithm, ("direct", "winograd"))
+  checks.integer("config.train_steps", c.train_steps, minimum=1)
+  if c.mode == "train" and c.dtype == "float16":
+    raise UserError("config.dtype: the training benchmark runs float32 or bfloat16, got float16")
   _output_file("config.out", c.out)
   _output_file("config.plot", c.plot)
   return InferenceSettings.from_values(

@@ -18,22 +18,40 @@ from typing import Any, Sequence
 import jax
 import jax.numpy as jnp
 
-from rde_jax.model import memory_read
+from rde_jax.model import imagenet, memory_read
 from rde_jax.model.network import RDEVOS
+from rde_jax.train import remat as remat_lib
 
 
 class ClipForward:
   """Callable (variables, batch) -> outputs dict; static settings fixed at construction."""
 
-  def __init__(self, model: RDEVOS, *, num_objects: int, sam_frames: Sequence[int] = (2, 4)):
+  def __init__(self, model: RDEVOS, *, num_objects: int, sam_frames: Sequence[int] = (2, 4),
+               remat: str = "none"):
     """The (short) clip is unrolled with static frame indices, so XLA sees the whole clip (on
-    CPU its backward ran ~3x faster than a rolled loop with traced conds)."""
+    CPU its backward ran ~3x faster than a rolled loop with traced conds). `remat`: a policy
+    of rde_jax/train/remat.py; with one, the key encoder runs frame by frame (each frame its own
+    checkpoint) instead of once over the clip."""
     self.model = model
     self.num_objects = num_objects
     self.sam_frames = tuple(sam_frames)
+    self.remat = remat
+    remat_lib.parts(remat)  # checks the name
 
-  def _apply(self, variables: Any, *args: Any, method: Any) -> Any:
-    return self.model.apply(variables, *args, method=method)
+  def _apply(self, variables: Any, *args: Any, method: Any, part: str = "") -> Any:
+    fn = lambda v, *a: self.model.apply(v, *a, method=method)
+    return remat_lib.wrap(fn, self.remat, part)(variables, *args)
+
+  def _encode_keys(self, variables: Any, rgb: jnp.ndarray) -> dict[str, jnp.ndarray]:
+    """rgb (B,T,H,W,3) -> key features {k16, qv16, f16, f8, f4} each (B,T,...)."""
+    b, t_len = rgb.shape[:2]
+    if self.remat == "none":
+      feats = self._apply(variables, rgb.reshape(b * t_len, *rgb.shape[2:]),
+                          method=RDEVOS.encode_key)
+      return {k: v.reshape(b, t_len, *v.shape[1:]) for k, v in feats.items()}
+    per_frame = [self._apply(variables, rgb[:, t], method=RDEVOS.encode_key, part="key")
+                 for t in range(t_len)]
+    return {k: jnp.stack([f[k] for f in per_frame], 1) for k in per_frame[0]}
 
   def _value(self, variables: Any, image: jnp.ndarray, f16: jnp.ndarray,
              masks: jnp.ndarray) -> jnp.ndarray:
@@ -46,7 +64,7 @@ class ClipForward:
     if self.model.arch.value_in_channels == 4:
       others = None
     v = self._apply(variables, jnp.repeat(image, o, 0), jnp.repeat(f16, o, 0), own, others,
-                    method=RDEVOS.encode_value)
+                    method=RDEVOS.encode_value, part="value")
     return v.reshape(b, o, *v.shape[1:])
 
   def _segment(self, variables: Any, feats: dict, mk: jnp.ndarray, mv: jnp.ndarray,
@@ -60,21 +78,19 @@ class ClipForward:
     qv = jnp.broadcast_to(feats["qv16"][:, None], ro.shape[:4] + feats["qv16"].shape[-1:])
     dec_in = jnp.concatenate([ro, qv.astype(ro.dtype)], axis=-1)
     rep = lambda x: jnp.repeat(x, o, 0)
-    logits = self.model.apply(variables, dec_in.reshape(b * o, h, w, -1),
-                              rep(feats["f8"]), rep(feats["f4"]),
-                              method=lambda m, x, f8, f4: m.decoder(x, f8, f4))
+    logits = self._apply(variables, dec_in.reshape(b * o, h, w, -1), rep(feats["f8"]),
+                         rep(feats["f4"]), method=lambda m, x, f8, f4: m.decoder(x, f8, f4),
+                         part="decode")
     probs = jax.nn.sigmoid(logits[..., 0]).reshape(b, o, *logits.shape[1:3])
     probs = probs * selector[:, :, None, None]
     log_odds, prob = memory_read.soft_aggregate(probs, axis=1)
     return log_odds, prob[:, 1:], dec_in
 
   def __call__(self, variables: Any, batch: dict[str, jnp.ndarray]) -> dict[str, jnp.ndarray]:
-    rgb = batch["rgb"]
+    rgb = frames_in(batch["rgb"])
     b, t_len = rgb.shape[:2]
     o = self.num_objects
-    feats = self._apply(variables, rgb.reshape(b * t_len, *rgb.shape[2:]),
-                        method=RDEVOS.encode_key)
-    feats = {k: v.reshape(b, t_len, *v.shape[1:]) for k, v in feats.items()}
+    feats = self._encode_keys(variables, rgb)
     if o == 2:
       gt0 = jnp.stack([batch["gt"][:, 0], batch["sec_gt"][:, 0]], 1)
       pgt = jnp.stack([batch["pgt"], batch["sec_pgt"]], 1)
@@ -105,7 +121,7 @@ class ClipForward:
           k_prev = feats["k16"][:, t - 1]
           key2 = jnp.stack([cc["rde_k"], k_prev], 1)
           val2 = jnp.stack([cc["rde_v"], cc["prev_v"]], 2).reshape(b * o, 2, *hw, -1)
-          nk, nv = self._apply(variables, key2, val2, method=RDEVOS.compress)
+          nk, nv = self._apply(variables, key2, val2, method=RDEVOS.compress, part="compress")
           return nk[:, 0], nv[:, 0].reshape(b, o, *hw, -1)
         rde_k, rde_v = compress(c) if t >= 2 else (c["rde_k"], c["rde_v"])
 
@@ -139,3 +155,13 @@ class ClipForward:
     if use_sam:
       result["readout_sam"] = outs["readout_sam"]
     return result
+
+
+def frames_in(rgb: jnp.ndarray) -> jnp.ndarray:
+  """rgb (B,T,H,W,3): uint8 frames are ImageNet-normalised here, inside the jitted step (a
+  quarter of the bytes in and no float32 copy on the host); float frames pass unchanged."""
+  if rgb.dtype != jnp.uint8:
+    return rgb
+  mean = jnp.asarray(imagenet.IMAGENET_MEAN)
+  std = jnp.asarray(imagenet.IMAGENET_STD)
+  return (rgb.astype(jnp.float32) / jnp.float32(255.0) - mean) / std

@@ -30,8 +30,9 @@ from rde_jax.train.clip_loss import clip_loss, LossConfig
 from rde_jax.train.loss_scale import LossScale
 
 
-# Training runs direct convolutions on every backend, the CPU included: the gradients keep the
-# official arithmetic (docs/training.md, "Convolutions in training").
+# Training runs direct convolutions by default on every backend, the CPU included: the gradients
+# keep the official arithmetic (docs/training.md, "Convolutions in training"); `config.conv_algorithm`
+# may choose 'winograd' (the CPU fast path of inference).
 TRAIN_CONV_ALGORITHM = "direct"
 
 
@@ -92,10 +93,11 @@ class Trainer:
     self.cfg = cfg
     self.arch = build_arch(cfg)
     dtype = {"bfloat16": jnp.bfloat16, "float16": jnp.float16}.get(cfg.dtype, jnp.float32)
-    self.conv_algorithm = TRAIN_CONV_ALGORITHM
+    self.conv_algorithm = cfg.get("conv_algorithm", TRAIN_CONV_ALGORITHM)
     self.forward = ClipForward(RDEVOS(self.arch, dtype=dtype, conv_algorithm=self.conv_algorithm),
                                num_objects=1 if cfg.stage == 0 else 2,
-                               sam_frames=() if cfg.stage == 0 else (2, 4))
+                               sam_frames=() if cfg.stage == 0 else (2, 4),
+                               remat=cfg.get("remat", "none"))
     self.loss_cfg = loss_config(cfg)
     self.tx = make_optimizer(cfg)
     self.schedule = lr_schedule(cfg)
@@ -131,6 +133,11 @@ class Trainer:
     metrics = dict(metrics, grad_norm=gnorm, finite=finite, skipped=skipped,
                    loss_scale=state.loss_scale.scale, lr=self.schedule(state.step))
     return new_state, metrics
+
+  def lower(self, state: Any, batch_stats: Any, batch: Any) -> Any:
+    """`jax.jit(...).lower` of the update on abstract (ShapeDtypeStruct) or real arguments; the
+    compiled step's `memory_analysis()` / `cost_analysis()` need no data."""
+    return self._step.lower(state, batch_stats, batch, jax.ShapeDtypeStruct((), jnp.int32))
 
   def shard_batch(self, local_batch: dict[str, np.ndarray]) -> dict[str, jax.Array]:
     """This process's part of the global batch -> global arrays sharded over 'data'."""
