@@ -41,12 +41,14 @@ def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
   i("objects", None, "Number of objects K (1..255).")
   li("format", list(build.FORMATS), "Formats: stablehlo, onnx.")
   li("platforms", list(build.DEFAULT_PLATFORMS), "StableHLO platforms: cpu, cuda, rocm, tpu.")
-  e("dtype", "float32", list(DTYPES), "Compute dtype.")
-  i("top_k", 40, "Top-k memory read-out (>= 1).")
-  e("memory_mode", "two-frames-compress", list(MEMORY_MODES), "Official memory mode.")
-  i("mem_every", 3, "The schedule recorded for the runtime: a memory frame every N frames.")
-  b("include_last", False, "The schedule: every frame but the last is a memory frame.")
-  e("conv_algorithm", "auto", list(CONV_ALGORITHMS),
+  d = InferenceSettings()  # the defaults live in one place
+  e("dtype", d.dtype, list(DTYPES), "Compute dtype.")
+  i("top_k", d.top_k, "Top-k memory read-out (>= 1).")
+  e("memory_mode", d.memory_mode, list(MEMORY_MODES), "Official memory mode.")
+  i("mem_every", d.mem_every, "The schedule recorded for the runtime: a memory frame every N "
+    "frames.")
+  b("include_last", d.include_last, "The schedule: every frame but the last is a memory frame.")
+  e("conv_algorithm", d.conv_algorithm, list(CONV_ALGORITHMS),
     "3x3 convolutions: auto = direct (the runtime picks its algorithm), or winograd.")
   i("stm_slots", build.STM_SLOTS, "Memory frames an stm artifact holds.")
 
