@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rde_jax.inference import resize
-from rde_jax.model.imagenet import IMAGENET_MEAN, IMAGENET_STD
+from rde_jax.model import imagenet
 
 
 def pad_amounts(size: int, multiple: int = 16, target: int | None = None) -> tuple[int, int]:
@@ -37,7 +37,7 @@ def prepare_frames(frames: jnp.ndarray, rh: jnp.ndarray | None, rw: jnp.ndarray 
                    pads: tuple[tuple[int, int], tuple[int, int]]) -> jnp.ndarray:
   """uint8 (C,H,W,3) -> normalised, resized if rh (h,H) / rw (w,W) are given, zero-padded
   (C,Hp,Wp,3) float32."""
-  x = (frames.astype(jnp.float32) / jnp.float32(255.0) - IMAGENET_MEAN) / IMAGENET_STD
+  x = imagenet.normalize(frames)
   if rh is not None:
     hi = jax.lax.Precision.HIGHEST
     x = jnp.einsum("ah,chwk->cawk", rh, x, precision=hi)

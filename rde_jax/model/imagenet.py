@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 
@@ -9,6 +11,8 @@ IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
 
 
-def normalize(frames: np.ndarray) -> np.ndarray:
-  """uint8 RGB (..., 3) -> float32 ImageNet-normalised (x/255 - mean) / std."""
-  return (np.asarray(frames, np.float32) / np.float32(255.0) - IMAGENET_MEAN) / IMAGENET_STD
+def normalize(frames: Any) -> Any:
+  """uint8 RGB (..., 3) -> float32 ImageNet-normalised (x/255 - mean) / std. A numpy array (or
+  anything array-like) gives a numpy array; a jax array (also traced, inside jit) a jax array."""
+  x = frames.astype(np.float32) if hasattr(frames, "astype") else np.asarray(frames, np.float32)
+  return (x / np.float32(255.0) - IMAGENET_MEAN) / IMAGENET_STD

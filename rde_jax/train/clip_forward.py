@@ -160,8 +160,4 @@ class ClipForward:
 def frames_in(rgb: jnp.ndarray) -> jnp.ndarray:
   """rgb (B,T,H,W,3): uint8 frames are ImageNet-normalised here, inside the jitted step (a
   quarter of the bytes in and no float32 copy on the host); float frames pass unchanged."""
-  if rgb.dtype != jnp.uint8:
-    return rgb
-  mean = jnp.asarray(imagenet.IMAGENET_MEAN)
-  std = jnp.asarray(imagenet.IMAGENET_STD)
-  return (rgb.astype(jnp.float32) / jnp.float32(255.0) - mean) / std
+  return imagenet.normalize(rgb) if rgb.dtype == jnp.uint8 else rgb
