@@ -213,7 +213,7 @@ def _open_zip(path: str) -> zipfile.ZipFile:
   if head[:1] == b"\x80" or (head[:2] != b"PK" and tarfile.is_tarfile(path)):
     raise LegacyCheckpointError(
       f"{path}: legacy (pre-1.6, non-zip) torch checkpoint; re-save it with a recent "
-      "torch: torch.save(torch.load(p, map_location='cpu'), new_p)")
+      "torch: torch.save(torch.load(p, map_location='cpu', weights_only=True), new_p)")
   if head[:2] != b"PK":
     raise CheckpointFormatError(f"{path}: not a torch zip checkpoint (header {head!r})")
   try:
