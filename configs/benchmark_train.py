@@ -17,7 +17,7 @@ import ml_collections
 
 from rde_jax.benchmark.config import get_config as benchmark_config
 
-# XLA:CPU's memory-minimising scheduler (train.py: RDE_JAX_CPU_FLAGS or XLA_FLAGS set to it).
+# XLA:CPU's memory-minimising scheduler (train.py: RDE_JAX_CPU_FLAGS="auto <this flag>").
 MEMORY_SCHEDULER_FLAG = "--xla_cpu_scheduler_type=CPU_SCHEDULER_TYPE_MEMORY_OPTIMIZED"
 
 
@@ -36,7 +36,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     # The setting measured to fit 24 GiB in float32 (benchmarks/RESULTS_training.md): remat
     # 'all' and XLA:CPU's memory-optimised scheduler (without it, remat saves nothing on the CPU).
     c.remat = "all"
-    c.cpu_flags = MEMORY_SCHEDULER_FLAG
+    c.cpu_flags = "auto " + MEMORY_SCHEDULER_FLAG  # the training flags of this CPU, plus it
   elif preset == "runlocal":
     c.arch = "tiny"
     c.height = c.width = 32

@@ -5,6 +5,7 @@ call or array creation), so entry points call `apply()` first thing:
 
     from rde_jax import cpu_settings
     cpu_settings.apply()                    # auto: flags chosen for this CPU (see RECOMMENDED)
+    cpu_settings.apply(purpose="train")     # auto for the training step (TRAIN_RECOMMENDED)
     cpu_settings.apply("none")              # leave XLA's defaults
     cpu_settings.apply("--xla_cpu_use_onednn=true")   # exactly these flags instead
     cpu_settings.record()                   # what was detected and applied, for summaries
@@ -34,6 +35,23 @@ RECOMMENDED: dict[str, list[str]] = {
     "intel_amx": [],
     "other": [],
 }
+
+# XLA:CPU runs convolutions through YNNPACK by default; YNNPACK's kernels for the weight gradients
+# of a convolution (the backward's conv with the batch as contraction) run at a fifth of its
+# forward rate, and XLA's Eigen convolutions (YNNPACK off) take them 2-4x faster: the whole
+# training step is 1.4x faster with YNNPACK off (stage 2, 192² and 384², side by side with the
+# PyTorch twin: benchmarks/RESULTS_training.md). Measured on an Intel Xeon (AMX) and kept for
+# every x86 family: the cause is YNNPACK's kernel choice, not the CPU.
+_YNN_OFF = ["--xla_cpu_experimental_ynn_fusion_type="]
+TRAIN_RECOMMENDED: dict[str, list[str]] = {
+    "amd_avx2": _YNN_OFF,
+    "amd_avx512": _YNN_OFF,
+    "intel_avx2": _YNN_OFF,
+    "intel_avx512": _YNN_OFF,
+    "intel_amx": _YNN_OFF,
+    "other": [],
+}
+PURPOSES = ("inference", "train")
 
 _ISA_FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16",
               "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8", "amx_fp16", "asimd", "sve")
@@ -101,18 +119,26 @@ def merge_flags(existing: str, ours: list[str]) -> tuple[str, list[str]]:
   return " ".join(existing.split() + added), added
 
 
-def choose(mode: str, cpu: CpuInfo) -> tuple[list[str], str]:
-  """(flags, source) for mode 'auto' | 'none' | an explicit flag string."""
-  mode = (mode or "auto").strip()
-  if mode == "auto":
-    return list(RECOMMENDED.get(cpu.family, [])), f"auto ({cpu.family})"
-  if mode == "none":
+def choose(mode: str, cpu: CpuInfo, purpose: str = "inference") -> tuple[list[str], str]:
+  """(flags, source) for mode 'auto' | 'none' | an explicit flag string | 'auto' followed by
+  flags (the recommended ones plus those). 'auto' takes RECOMMENDED (purpose 'inference') or
+  TRAIN_RECOMMENDED (purpose 'train')."""
+  if purpose not in PURPOSES:
+    raise ValueError(f"purpose {purpose!r}: expected one of {', '.join(PURPOSES)}")
+  words = (mode or "auto").split() or ["auto"]
+  if words == ["none"]:
     return [], "none"
-  flags = mode.split()
-  bad = [f for f in flags if not f.startswith("--xla_")]
+  extra = words[1:] if words[0] == "auto" else words
+  bad = [f for f in extra if not f.startswith("--xla_")]
   if bad:
-    raise ValueError(f"cpu flags must be 'auto', 'none' or --xla_... flags; got {bad}")
-  return flags, "explicit"
+    raise ValueError("cpu flags must be 'auto', 'none', --xla_... flags or 'auto' followed by "
+                     f"--xla_... flags; got {bad}")
+  if words[0] != "auto":
+    return extra, "explicit"
+  table = TRAIN_RECOMMENDED if purpose == "train" else RECOMMENDED
+  suffix = ", train" if purpose == "train" else ""
+  ours = [f for f in table.get(cpu.family, []) if _flag_name(f) not in map(_flag_name, extra)]
+  return ours + extra, f"auto ({cpu.family}{suffix})" + (" + flags" if extra else "")
 
 
 def _backend_started() -> bool:
@@ -123,16 +149,17 @@ def _backend_started() -> bool:
     return False
 
 
-def apply(mode: str | None = None) -> dict[str, Any]:
+def apply(mode: str | None = None, purpose: str = "inference") -> dict[str, Any]:
   """Detects the CPU and adds the chosen flags to XLA_FLAGS (before JAX starts its backend).
 
-  mode: None reads RDE_JAX_CPU_FLAGS (default 'auto'). Returns and remembers `record()`'s dict.
-  If the backend already runs, nothing changes and the record says so.
+  mode: None reads RDE_JAX_CPU_FLAGS (default 'auto'). purpose: 'inference' (segment, eval,
+  the app, the inference benchmark) or 'train' (train.py, the training benchmark). Returns and
+  remembers `record()`'s dict. If the backend already runs, nothing changes and the record says so.
   """
   global _last
   mode = os.environ.get(ENV_VAR, "auto") if mode is None else mode
   cpu = detect()
-  flags, source = choose(mode, cpu)
+  flags, source = choose(mode, cpu, purpose)
   user = os.environ.get("XLA_FLAGS", "")
   started = _backend_started()
   added: list[str] = []
@@ -140,7 +167,8 @@ def apply(mode: str | None = None) -> dict[str, Any]:
     text, added = merge_flags(user, flags)
     os.environ["XLA_FLAGS"] = text
   _last = {"vendor": cpu.vendor, "model_name": cpu.model_name, "isa": list(cpu.isa),
-           "cores": cpu.cores, "family": cpu.family, "mode": mode, "source": source,
+           "cores": cpu.cores, "family": cpu.family, "mode": mode, "purpose": purpose,
+           "source": source,
            "chosen": flags, "added": added, "user_xla_flags": user,
            "applied": not started,
            "note": "" if not started else "JAX backend already initialised: flags not applied"}

@@ -52,6 +52,25 @@ def test_modes(monkeypatch):
     cpu_settings.choose("fast please", cpu)
 
 
+def test_training_flags_and_auto_plus_flags(monkeypatch):
+  cpu = cpu_settings.parse_cpuinfo(_AMD)
+  # The shipped training table turns YNNPACK's convolutions off on every x86 family.
+  for family in ("amd_avx2", "amd_avx512", "intel_avx2", "intel_avx512", "intel_amx"):
+    assert "--xla_cpu_experimental_ynn_fusion_type=" in cpu_settings.TRAIN_RECOMMENDED[family]
+  monkeypatch.setitem(cpu_settings.RECOMMENDED, "amd_avx2", ["--xla_cpu_ftz=true"])
+  monkeypatch.setitem(cpu_settings.TRAIN_RECOMMENDED, "amd_avx2", ["--xla_t=1", "--xla_u=2"])
+  assert cpu_settings.choose("auto", cpu, "train") == (["--xla_t=1", "--xla_u=2"],
+                                                       "auto (amd_avx2, train)")
+  # 'auto' plus flags: the recommended ones, a flag named again taken from the user's words.
+  assert cpu_settings.choose("auto --xla_u=3 --xla_s", cpu, "train") == (
+      ["--xla_t=1", "--xla_u=3", "--xla_s"], "auto (amd_avx2, train) + flags")
+  assert cpu_settings.choose("auto --xla_s", cpu)[0] == ["--xla_cpu_ftz=true", "--xla_s"]
+  with pytest.raises(ValueError, match="auto' followed by"):
+    cpu_settings.choose("auto fast", cpu, "train")
+  with pytest.raises(ValueError, match="purpose"):
+    cpu_settings.choose("auto", cpu, "serve")
+
+
 def test_apply_sets_xla_flags_before_the_backend_starts():
   """In a fresh process: explicit flags reach XLA_FLAGS and the record; a user's flag stays."""
   code = ("import os, jax; from rde_jax import cpu_settings as c; "

@@ -38,7 +38,8 @@ def main(argv: list[str], fv: flags.FlagValues = flags.FLAGS) -> int:
   with cfg.unlocked():
     cfg.out, cfg.plot = fv.out or cfg.out, fv.plot or cfg.plot
   config_lib.validate(cfg)  # before the first second of work (and before JAX starts)
-  cpu_settings.apply(cfg.cpu_flags)  # before anything starts the JAX backend
+  # Before anything starts the JAX backend; 'auto' picks the training flags in training mode.
+  cpu_settings.apply(cfg.cpu_flags, purpose="train" if cfg.mode == "train" else "inference")
   from rde_jax.benchmark import run as bench_run
   from rde_jax.benchmark import tables
   from rde_jax.fileio import atomic

@@ -53,7 +53,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.stages = True  # also time encode_key / read / decode / value / SAM, jitted separately
   c.stage_repeats = 3
   c.peak = True  # with stages: measure the float32/bfloat16 matmul peak (roofline fractions)
-  c.cpu_flags = "auto"  # XLA:CPU flags: auto (rde_jax.cpu_settings) | none | '--xla_... ...'
+  c.cpu_flags = "auto"  # XLA:CPU: auto (rde_jax.cpu_settings) | none | '--xla_...' | 'auto --xla_...'
   c.window = 30  # flatness: median latency of frames [50, 50+window) vs the last `window`
   c.quiet_wait_s = 0.0  # before timing each mode, wait up to this long for other processes
   c.seed = 0
@@ -63,7 +63,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.train_stage = 2  # 0: 3 frames, 1 object; 2: 5 frames, 2 objects, SAM frames 2 and 4
   c.batch_size = 1  # clips per step
   c.remat = "none"  # rde_jax/train/remat.py policy: none | encoders | all | all_dots
-  c.train_conv_algorithm = "direct"  # direct | winograd
+  c.train_conv_algorithm = "auto"  # auto (Winograd on the CPU) | direct | winograd
   c.train_steps = 3  # timed steps after one warm-up step
   c.compile_only = False  # only compile: XLA's FLOPs and memory estimate, no step is run
   c.out = ""  # JSON path ('' = stdout only)
@@ -142,7 +142,8 @@ def validate(c: Any) -> InferenceSettings:
   checks.choice("config.train_stage", c.train_stage, (0, 2))
   checks.integer("config.batch_size", c.batch_size, minimum=1)
   checks.choice("config.remat", c.remat, checks.REMAT_POLICIES)
-  checks.choice("config.train_conv_algorithm", c.train_conv_algorithm, ("direct", "winograd"))
+  checks.choice("config.train_conv_algorithm", c.train_conv_algorithm,
+                ("auto", "direct", "winograd"))
   checks.integer("config.train_steps", c.train_steps, minimum=1)
   if c.mode == "train" and c.dtype == "float16":
     raise UserError("config.dtype: the training benchmark runs float32 or bfloat16, got float16")

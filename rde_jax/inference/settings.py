@@ -31,6 +31,7 @@ from rde_jax import validate
 from rde_jax.errors import UserError
 from rde_jax.inference.modes import DEFAULT as DEFAULT_MEMORY_MODE
 from rde_jax.inference.modes import MODES as MEMORY_MODES
+from rde_jax.model import conv_algorithm as conv_algorithms
 from rde_jax.model.conv_algorithm import ALGORITHMS as CONV_ALGORITHMS
 DTYPES = validate.DTYPES
 PRESETS: dict[str, dict[str, str]] = {
@@ -117,9 +118,7 @@ class InferenceSettings:
 
   def conv_algorithm_for(self, backend: str) -> str:
     """The algorithm for JAX backend `backend` ('cpu', 'gpu', 'tpu'): 'auto' resolved."""
-    if self.conv_algorithm == "auto":
-      return "winograd" if backend == "cpu" else "direct"
-    return self.conv_algorithm
+    return conv_algorithms.resolve(self.conv_algorithm, backend)
 
   @property
   def preset(self) -> str:

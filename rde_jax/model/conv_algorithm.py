@@ -8,11 +8,12 @@ pays for (on any backend), 3x3 stride-1 float32 convolutions with padding 1 and 
 F(4x4, 3x3) (`rde_jax.model.winograd`), and the 1x1 convolutions (any stride, no padding) as one
 matrix product (`pointwise_applies`: the same sums, a faster kernel); everything else, and
 everything under `jax_default_matmul_precision='highest'` (the exact-arithmetic setting the
-parity tests use), stays direct. Who builds the network picks the algorithm: the inference
-Engine from `InferenceSettings.conv_algorithm_for(backend)` ('auto' = Winograd where the backend
-is the CPU, whose direct 3x3 convolutions are the frame's largest cost:
-benchmarks/RESULTS_inference.md; direct elsewhere), the Trainer from its config
-(docs/training.md).
+parity tests use), stays direct. Who builds the network picks the algorithm, 'auto' resolved by `resolve` (Winograd
+where the backend is the CPU, direct elsewhere): the inference Engine from
+`InferenceSettings.conv_algorithm` (the CPU's direct 3x3 convolutions are the frame's largest
+cost: benchmarks/RESULTS_inference.md), the Trainer from `config.conv_algorithm` (the backward
+of the fast path is matrix products, where XLA:CPU's convolution weight gradients are slow:
+benchmarks/RESULTS_training.md, docs/training.md).
 
     RDEVOS(arch, dtype=jnp.float32, conv_algorithm="winograd")
     layers.conv2d(64, 3, conv_algorithm="winograd")    # nn.Conv through `conv_function`
@@ -33,6 +34,16 @@ ALGORITHMS = ("auto", "direct", "winograd")  # what a user may ask for ('auto': 
 RESOLVED = ("direct", "winograd")  # what a module field holds
 MIN_CHANNELS = 64
 MIN_PIXELS = 32 * 32  # below this the kernel transform and the small products cost more
+
+
+def resolve(algorithm: str, backend: str) -> str:
+  """'auto' -> 'winograd' on the CPU backend, 'direct' on the others; 'direct' / 'winograd' as
+  they are (the rule of the inference Engine and the Trainer)."""
+  if algorithm not in ALGORITHMS:
+    raise ValueError(f"conv_algorithm {algorithm!r}: expected one of {', '.join(ALGORITHMS)}")
+  if algorithm == "auto":
+    return "winograd" if backend == "cpu" else "direct"
+  return algorithm
 
 
 def check(algorithm: str) -> str:

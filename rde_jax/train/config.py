@@ -16,9 +16,10 @@ def base_config() -> ml_collections.ConfigDict:
   c.seed = 14159265
   c.dtype = "float32"  # compute dtype: float32, bfloat16 or float16 (parameters stay float32)
   # Memory of the step: a rde_jax/train/remat.py policy (none | encoders | all | all_dots), and
-  # the convolutions (direct: the official arithmetic; winograd: the CPU fast path of inference).
+  # the convolutions: auto (Winograd F(4x4,3x3) and 1x1 as matrix products on the CPU, direct on
+  # accelerators), direct (the official arithmetic everywhere) or winograd.
   c.remat = "none"
-  c.conv_algorithm = "direct"
+  c.conv_algorithm = "auto"
   c.loss_scale_init = 2.0 ** 16  # float16 only: dynamic loss scale, as torch's GradScaler
   c.loss_scale_growth_interval = 2000  # doubles after this many good steps; halves on overflow
   c.compilation_cache = "~/.cache/rde_jax/jax_compilation_cache"  # '' = off
@@ -116,7 +117,7 @@ def validate(c: ml_collections.ConfigDict) -> None:
   v.choice("config.arch", c.arch, v.ARCHES)
   v.dtype_name("config.dtype", c.dtype, v.TRAIN_DTYPES)
   v.choice("config.remat", c.remat, v.REMAT_POLICIES)
-  v.choice("config.conv_algorithm", c.conv_algorithm, ("direct", "winograd"))
+  v.choice("config.conv_algorithm", c.conv_algorithm, ("auto", "direct", "winograd"))
   d = c.data
   sources = str(d.sources).split("+")
   for s in sources if c.stage != 0 else ():  # stage 0 reads the static image sets

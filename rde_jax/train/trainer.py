@@ -21,7 +21,7 @@ import optax
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from rde_jax.model import architectures
+from rde_jax.model import architectures, conv_algorithm
 from rde_jax.model.architectures import Arch
 from rde_jax.model.network import RDEVOS
 from rde_jax.train import losses
@@ -30,10 +30,11 @@ from rde_jax.train.clip_loss import clip_loss, LossConfig
 from rde_jax.train.loss_scale import LossScale
 
 
-# Training runs direct convolutions by default on every backend, the CPU included: the gradients
-# keep the official arithmetic (docs/training.md, "Convolutions in training"); `config.conv_algorithm`
-# may choose 'winograd' (the CPU fast path of inference).
-TRAIN_CONV_ALGORITHM = "direct"
+# 'auto': on the CPU, Winograd for the large 3x3 convolutions and 1x1 convolutions as matrix
+# products, in the forward and (by autodiff: matrix products) the backward; direct convolutions on
+# accelerators (docs/training.md, "Convolutions in training"). Under 'highest' matmul precision,
+# as the parity tests run, every convolution is direct.
+TRAIN_CONV_ALGORITHM = "auto"
 
 
 @flax.struct.dataclass
@@ -93,7 +94,8 @@ class Trainer:
     self.cfg = cfg
     self.arch = build_arch(cfg)
     dtype = {"bfloat16": jnp.bfloat16, "float16": jnp.float16}.get(cfg.dtype, jnp.float32)
-    self.conv_algorithm = cfg.get("conv_algorithm", TRAIN_CONV_ALGORITHM)
+    self.conv_algorithm = conv_algorithm.resolve(cfg.get("conv_algorithm", TRAIN_CONV_ALGORITHM),
+                                                 jax.default_backend())
     self.forward = ClipForward(RDEVOS(self.arch, dtype=dtype, conv_algorithm=self.conv_algorithm),
                                num_objects=1 if cfg.stage == 0 else 2,
                                sam_frames=() if cfg.stage == 0 else (2, 4),
