@@ -6,9 +6,10 @@ interleaved round by round, the PyTorch twin among them.
         --variant "eigen=conv=direct,flags=--xla_cpu_experimental_ynn_fusion_type=" \
         --out variants.json
 
-A variant is `NAME=key=value,...` with keys `conv` (direct | winograd), `remat`, `dtype`,
-`min_pixels` / `min_channels` (the Winograd
-thresholds of rde_jax.model.conv_algorithm), `flags` (XLA_FLAGS of that process, through RDE_JAX_CPU_FLAGS; the rest of the value, commas
+A variant is `NAME=key=value,...` with keys `conv` (auto | direct | winograd), `remat`,
+`dtype`, `min_pixels` / `min_channels` (the Winograd thresholds of rde_jax.model.conv_algorithm),
+`flags` (that process's `cpu_settings.apply(flags, purpose="train")`: unset or empty = 'none',
+XLA's defaults; 'auto' = what train.py runs; or --xla_... flags; the rest of the value, commas
 included, after `flags=`), or the word `twin` (benchmarks/torch_train_twin.py). Every worker
 builds the same weights (`train_run.benchmark_variables`) and batch (`train_run.synthetic_batch`),
 compiles and runs one untimed step, then waits; each round the parent asks every worker for one
@@ -60,7 +61,7 @@ def worker(args: argparse.Namespace, opts: dict[str, str]) -> None:
   import numpy as np
   if opts["kind"] == "jax":
     from rde_jax import cpu_settings
-    cpu_settings.apply(opts.get("flags", "") or "none")
+    cpu_settings.apply(opts.get("flags", "") or "none", purpose="train")
   import jax
   from rde_jax.benchmark import train_run
   from rde_jax.model import conv_algorithm

@@ -37,11 +37,11 @@ RECOMMENDED: dict[str, list[str]] = {
 }
 
 # XLA:CPU runs convolutions through YNNPACK by default; YNNPACK's kernels for the weight gradients
-# of a convolution (the backward's conv with the batch as contraction) run at a fifth of its
-# forward rate, and XLA's Eigen convolutions (YNNPACK off) take them 2-4x faster: the whole
-# training step is 1.4x faster with YNNPACK off (stage 2, 192² and 384², side by side with the
-# PyTorch twin: benchmarks/RESULTS_training.md). Measured on an Intel Xeon (AMX) and kept for
-# every x86 family: the cause is YNNPACK's kernel choice, not the CPU.
+# of a convolution (the backward's conv with the batch as contraction) run 3-8x slower than its
+# forward, and XLA's Eigen convolutions (YNNPACK off) take them 2-6x faster: the training step at
+# stage 2, 192², is 1.37x faster with YNNPACK off (direct convs) and 1.21x (Winograd), side by
+# side (benchmarks/RESULTS_training.md). Measured on an Intel Xeon (AMX) and kept for every x86
+# family: the cause is YNNPACK's weight-gradient kernels, not the CPU.
 _YNN_OFF = ["--xla_cpu_experimental_ynn_fusion_type="]
 TRAIN_RECOMMENDED: dict[str, list[str]] = {
     "amd_avx2": _YNN_OFF,

@@ -113,7 +113,13 @@ class FeatureFusionBlock(nn.Module):
 
 
 class UpsampleBlock(nn.Module):
-  """out = ResBlock(skip_conv(skip) + up2(up)); `skip` may have batch 1 (broadcast over objects)."""
+  """out = ResBlock(skip_conv(skip) + up2(up)).
+
+  skip (N,2h,2w,Cs), up (K,h,w,Cu) -> (K,2h,2w,out_features). N is K, 1 (broadcast over the
+  objects) or K / O for K = N * O objects, objects minor (the training clip: one skip per clip,
+  its objects' decoder inputs consecutive): the skip is convolved once and repeated, not once per
+  object (official STCN/RDE-VOS `Decoder` convolves it per object; the same sums).
+  """
   up_features: int
   out_features: int
   dtype: Dtype = jnp.float32
@@ -123,12 +129,19 @@ class UpsampleBlock(nn.Module):
   def __call__(self, skip: jnp.ndarray, up: jnp.ndarray) -> jnp.ndarray:
     d, a = self.dtype, self.conv_algorithm
     s = conv2d(self.up_features, 3, dtype=d, conv_algorithm=a, name="skip_conv")(skip.astype(d))
+    n, k = s.shape[0], up.shape[0]
+    if n not in (1, k):
+      if k % n:
+        raise ValueError(f"skip batch {n} does not divide the decoder batch {k}")
+      s = jnp.repeat(s, k // n, axis=0)
     x = s + upsample_bilinear(up, 2)
     return ResBlock(self.out_features, d, a, name="out_conv")(x)
 
 
 class Decoder(nn.Module):
-  """cat[readout, qv16] (K,h,w,2Cv) + skips f8, f4 (1 or K batch) -> logits (K,4h*4,4w*4,1).
+  """cat[readout, qv16] (K,h,w,2Cv) + skips f8, f4 -> logits (K,4h*4,4w*4,1).
+
+  The skips have batch K, 1 or K / O (one per clip, O objects each, objects minor: UpsampleBlock).
 
   x may also be the pair (readout (K,h,w,Cv), qv16 (1|K,h,w,Cv)) for their concatenation; a
   batch-1 qv16 is then convolved once for all objects.

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
@@ -98,14 +97,13 @@ def conv3x3(x: jnp.ndarray, kernel: jnp.ndarray) -> jnp.ndarray:
   """
   n, h, w, c = x.shape
   u = transform_kernel(kernel)
-  conv = _conv3x3_recomputed
   per_image = A * A * -(-h // M) * -(-w // M) * max(c, kernel.shape[3]) * x.dtype.itemsize
   group = max(1, MAX_TRANSFORMED_BYTES // per_image)
   if n <= group:
-    return conv(x, u)
+    return _conv3x3_transformed(x, u)
   groups = -(-n // group)
   xg = jnp.pad(x, ((0, groups * group - n),) + ((0, 0),) * 3).reshape((groups, group) + x.shape[1:])
-  y = lax.map(lambda xi: conv(xi, u), xg)
+  y = lax.map(lambda xi: _conv3x3_transformed(xi, u), xg)
   return y.reshape((groups * group,) + y.shape[2:])[:n]
 
 
@@ -123,11 +121,3 @@ def _conv3x3_transformed(x: jnp.ndarray, u: jnp.ndarray) -> jnp.ndarray:
   y = jnp.stack([_combine(col, [r[:, q] for q in range(A)]) for col in AT], 0)  # (4j, 4i, ...)
   y = jnp.transpose(y, (2, 3, 1, 4, 0, 5)).reshape(n, M * th, M * tw, -1)
   return y[:, :h, :w]
-
-
-# Under autodiff the backward keeps only the input and the transformed kernel (the residuals of a
-# direct convolution), not the transformed tiles (36/16 of the input): it recomputes the input
-# transform (additions only). Without this, training with Winograd holds 2.25x the saved
-# activations of the direct step (stage 2, 8 clips, remat 'all': benchmarks/RESULTS_training.md).
-# Outside differentiation it is `_conv3x3_transformed` itself.
-_conv3x3_recomputed = jax.checkpoint(_conv3x3_transformed)

@@ -77,10 +77,10 @@ class ClipForward:
     ro = ro.reshape(b, o, h, w, -1)
     qv = jnp.broadcast_to(feats["qv16"][:, None], ro.shape[:4] + feats["qv16"].shape[-1:])
     dec_in = jnp.concatenate([ro, qv.astype(ro.dtype)], axis=-1)
-    rep = lambda x: jnp.repeat(x, o, 0)
-    logits = self._apply(variables, dec_in.reshape(b * o, h, w, -1), rep(feats["f8"]),
-                         rep(feats["f4"]), method=lambda m, x, f8, f4: m.decoder(x, f8, f4),
-                         part="decode")
+    # f8, f4 stay one per clip: the decoder convolves each skip once and repeats it over the
+    # objects (UpsampleBlock), instead of convolving O copies.
+    logits = self._apply(variables, dec_in.reshape(b * o, h, w, -1), feats["f8"], feats["f4"],
+                         method=lambda m, x, f8, f4: m.decoder(x, f8, f4), part="decode")
     probs = jax.nn.sigmoid(logits[..., 0]).reshape(b, o, *logits.shape[1:3])
     probs = probs * selector[:, :, None, None]
     log_odds, prob = memory_read.soft_aggregate(probs, axis=1)
