@@ -84,3 +84,24 @@ def test_uint8_frames_are_normalised_inside_the_step_and_bf16_is_within_toleranc
   assert float(loss_u8) == pytest.approx(float(loss_f), rel=1e-6)
   loss_bf16, _ = _loss_and_grads(as_u8, dtype="bfloat16")
   assert float(loss_bf16) == pytest.approx(float(loss_f), rel=BF16_LOSS_RTOL)
+
+
+def test_conv_algorithm_auto_is_resolved_for_the_backend():
+  """'auto' (the default) builds the CPU fast path on the CPU, 'direct' stays direct."""
+  assert small_config().conv_algorithm == "auto"
+  want = "winograd" if jax.default_backend() == "cpu" else "direct"
+  tr = Trainer(small_config())
+  assert tr.conv_algorithm == tr.forward.model.conv_algorithm == want
+  assert Trainer(small_config(conv_algorithm="direct")).forward.model.conv_algorithm == "direct"
+
+
+@pytest.mark.slow  # two compiles of the tiny step's gradient
+def test_winograd_training_step_is_the_direct_step_within_rounding(default_precision):
+  """At JAX's default precision (what a CPU run gets) the Winograd / 1x1-as-matmul step gives the
+  direct step's loss and gradients up to float32 rounding of the reordered sums."""
+  _, _, batch = _setup()  # tiny model, 32x32 crops: mostly the 1x1-as-matmul path
+  ref_loss, ref_grads = _loss_and_grads(batch, conv_algorithm="direct")
+  loss, grads = _loss_and_grads(batch, conv_algorithm="winograd")
+  assert float(loss) == pytest.approx(float(ref_loss), rel=1e-4)
+  for a, b in zip(jax.tree_util.tree_leaves(grads), jax.tree_util.tree_leaves(ref_grads)):
+    np.testing.assert_allclose(a, b, rtol=1e-2, atol=1e-3 * max(1.0, np.abs(b).max()))
