@@ -10,6 +10,7 @@ import pytest
 from rde_jax.model.blocks import UpsampleBlock
 
 
+@pytest.mark.slow  # compiles the block three times (~10-30 s on 2 cores)
 def test_per_clip_skip_equals_repeated_skip():
   clips, objects = 3, 2
   rng = np.random.default_rng(0)
