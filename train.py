@@ -39,11 +39,7 @@ def main(argv: list[str], fv: flags.FlagValues = flags.FLAGS) -> int:
   from rde_jax.train import config as train_config
   train_config.validate(fv.config)  # before JAX starts or anything is written
   validate.workdir("--workdir", fv.workdir)
-  from rde_jax import cpu_settings
-  cpu_settings.apply(purpose="train")  # XLA:CPU flags of the training step, before JAX starts
-  if fv.multihost:
-    from rde_jax import multihost
-    multihost.initialize_from_flags(fv)
+  cli.start_backend(fv, purpose="train")  # XLA:CPU flags, --multihost: before JAX starts
   import jax
   from rde_jax.train import loop
   logging.info("devices: %s", jax.devices())

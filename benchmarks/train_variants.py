@@ -120,13 +120,13 @@ def main() -> None:
     worker(a, parse_variant(a.worker)[1])
     return
   import numpy as np
-  variants = [parse_variant(v) for v in a.variant] or [parse_variant("twin"),
-                                                       parse_variant("default=conv=direct")]
+  texts = a.variant or ["twin", "default=conv=direct"]
   common = ["--arch", a.arch, "--stage", str(a.stage), "--batch", str(a.batch),
             "--size", str(a.size), "--threads", str(a.threads)]
   procs: dict[str, Any] = {}
   first: dict[str, Any] = {}
-  for (name, _), text in zip(variants, a.variant or ["twin", "default=conv=direct"]):
+  for text in texts:
+    name = parse_variant(text)[0]
     env = dict(os.environ, PYTHONPATH=ROOT)
     procs[name] = subprocess.Popen([sys.executable, __file__, "--worker", text] + common,
                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,

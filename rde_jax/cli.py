@@ -230,12 +230,12 @@ def run(main: Main, define_flags: Callable[[flags.FlagValues], None]) -> None:
 HEARTBEAT_SECONDS = 30  # --multihost_heartbeat_s: a killed process ends the job within ~30 s
 
 
-def start_backend(fv: flags.FlagValues) -> None:
-  """Before JAX starts (eval.py, rde-reproduce): the XLA:CPU flags for this CPU
-  (`cpu_settings.apply`; RDE_JAX_CPU_FLAGS overrides) and, with --multihost (flags of
-  `define_multihost_flags`), `jax.distributed.initialize()`."""
+def start_backend(fv: flags.FlagValues, purpose: str = "inference") -> None:
+  """Before JAX starts (eval.py, rde-reproduce, train.py with purpose 'train'): the XLA:CPU
+  flags for this CPU (`cpu_settings.apply`; RDE_JAX_CPU_FLAGS overrides) and, with --multihost
+  (flags of `define_multihost_flags`), `jax.distributed.initialize()`."""
   from rde_jax import cpu_settings
-  cpu_settings.apply()
+  cpu_settings.apply(purpose=purpose)
   if fv.multihost:
     from rde_jax import multihost
     multihost.initialize_from_flags(fv)

@@ -137,7 +137,8 @@ def choose(mode: str, cpu: CpuInfo, purpose: str = "inference") -> tuple[list[st
     return extra, "explicit"
   table = TRAIN_RECOMMENDED if purpose == "train" else RECOMMENDED
   suffix = ", train" if purpose == "train" else ""
-  ours = [f for f in table.get(cpu.family, []) if _flag_name(f) not in map(_flag_name, extra)]
+  named = {_flag_name(f) for f in extra}  # the user's words win over ours
+  ours = [f for f in table.get(cpu.family, []) if _flag_name(f) not in named]
   return ours + extra, f"auto ({cpu.family}{suffix})" + (" + flags" if extra else "")
 
 

@@ -23,7 +23,7 @@ import ml_collections
 
 from rde_jax import validate as checks
 from rde_jax.errors import UserError
-from rde_jax.inference.settings import DEFAULT_MEMORY_MODE, InferenceSettings
+from rde_jax.inference.settings import CONV_ALGORITHMS, DEFAULT_MEMORY_MODE, InferenceSettings
 
 # Report keys -> memory modes: `rde` is the paper's constant-size memory, `stm` the growing bank.
 MODES = {"rde": DEFAULT_MEMORY_MODE, "stm": "stm"}
@@ -53,7 +53,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.stages = True  # also time encode_key / read / decode / value / SAM, jitted separately
   c.stage_repeats = 3
   c.peak = True  # with stages: measure the float32/bfloat16 matmul peak (roofline fractions)
-  c.cpu_flags = "auto"  # XLA:CPU: auto (rde_jax.cpu_settings) | none | '--xla_...' | 'auto --xla_...'
+  # XLA:CPU flags (rde_jax.cpu_settings): auto | none | '--xla_... ...' | 'auto --xla_... ...'
+  c.cpu_flags = "auto"
   c.window = 30  # flatness: median latency of frames [50, 50+window) vs the last `window`
   c.quiet_wait_s = 0.0  # before timing each mode, wait up to this long for other processes
   c.seed = 0
@@ -142,8 +143,7 @@ def validate(c: Any) -> InferenceSettings:
   checks.choice("config.train_stage", c.train_stage, (0, 2))
   checks.integer("config.batch_size", c.batch_size, minimum=1)
   checks.choice("config.remat", c.remat, checks.REMAT_POLICIES)
-  checks.choice("config.train_conv_algorithm", c.train_conv_algorithm,
-                ("auto", "direct", "winograd"))
+  checks.choice("config.train_conv_algorithm", c.train_conv_algorithm, CONV_ALGORITHMS)
   checks.integer("config.train_steps", c.train_steps, minimum=1)
   if c.mode == "train" and c.dtype == "float16":
     raise UserError("config.dtype: the training benchmark runs float32 or bfloat16, got float16")

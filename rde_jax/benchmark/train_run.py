@@ -155,7 +155,7 @@ def run_train(cfg: Any, peak_rss: Any) -> dict[str, Any]:
   tcfg = train_config(cfg)
   tr, _, report = compile_step(tcfg)
   report["train_config"] = {k: tcfg[k] for k in ("stage", "arch", "batch_size", "dtype",
-                                                  "remat", "conv_algorithm")}
+                                                  "remat")}
   report["train_config"].update(crop_size=tcfg.data.crop_size, num_frames=tcfg.data.num_frames,
                                 conv_algorithm=tr.conv_algorithm)  # 'auto' resolved
   if cfg.compile_only:

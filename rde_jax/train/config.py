@@ -5,6 +5,7 @@ from __future__ import annotations
 import ml_collections
 
 from rde_jax.inference.settings import InferenceSettings
+from rde_jax.model.conv_algorithm import ALGORITHMS as CONV_ALGORITHMS
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -117,7 +118,7 @@ def validate(c: ml_collections.ConfigDict) -> None:
   v.choice("config.arch", c.arch, v.ARCHES)
   v.dtype_name("config.dtype", c.dtype, v.TRAIN_DTYPES)
   v.choice("config.remat", c.remat, v.REMAT_POLICIES)
-  v.choice("config.conv_algorithm", c.conv_algorithm, ("auto", "direct", "winograd"))
+  v.choice("config.conv_algorithm", c.conv_algorithm, CONV_ALGORITHMS)
   d = c.data
   sources = str(d.sources).split("+")
   for s in sources if c.stage != 0 else ():  # stage 0 reads the static image sets
