@@ -143,6 +143,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
   ap.add_argument("--out", default="")
   ap.add_argument("--top", type=int, default=30)
   ap.add_argument("--cpu_flags", default="auto")
+  ap.add_argument("--hlo", default="", help="also write the compiled step's HLO text here")
   args = ap.parse_args(argv)
 
   from rde_jax import cpu_settings
@@ -157,6 +158,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
   tcfg = train_run.train_config(cfg)
   tr, compiled, report = train_run.compile_step(tcfg)
   hlo = compiled.as_text()
+  if args.hlo:
+    with open(args.hlo, "w") as f:
+      f.write(hlo)
   info, comps = parse_hlo(hlo), fused_ops(hlo)
   v = train_run.benchmark_variables(tr.arch, 0)
   state = tr.init_state(v["params"])

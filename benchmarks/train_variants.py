@@ -8,6 +8,8 @@ interleaved round by round, the PyTorch twin among them.
 
 A variant is `NAME=key=value,...` with keys `conv` (auto | direct | winograd), `remat`,
 `dtype`, `min_pixels` / `min_channels` (the Winograd thresholds of rde_jax.model.conv_algorithm),
+`code` (another checkout of rde-jax, e.g. a `git worktree` of the commit before a change: that
+variant's worker runs its code; its train_variants.py must speak the same step protocol),
 `flags` (that process's `cpu_settings.apply(flags, purpose="train")`: unset or empty = 'none',
 XLA's defaults; 'auto' = what train.py runs; or --xla_... flags; the rest of the value, commas
 included, after `flags=`), or the word `twin` (benchmarks/torch_train_twin.py). Every worker
@@ -35,7 +37,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 # conv, remat, dtype: the training config; min_pixels, min_channels: the Winograd thresholds of
 # rde_jax.model.conv_algorithm (set in the worker before tracing).
-KEYS = ("conv", "remat", "dtype", "min_pixels", "min_channels")
+KEYS = ("conv", "remat", "dtype", "min_pixels", "min_channels", "code")
 
 
 def parse_variant(text: str) -> tuple[str, dict[str, str]]:
@@ -126,9 +128,17 @@ def main() -> None:
   procs: dict[str, Any] = {}
   first: dict[str, Any] = {}
   for text in texts:
-    name = parse_variant(text)[0]
-    env = dict(os.environ, PYTHONPATH=ROOT)
-    procs[name] = subprocess.Popen([sys.executable, __file__, "--worker", text] + common,
+    name, opts = parse_variant(text)
+    root = os.path.abspath(opts.get("code", ROOT))
+    script = os.path.join(root, "benchmarks", "train_variants.py")
+    if not os.path.isfile(script):
+      raise SystemExit(f"variant {name}: no {script} (code= must name an rde-jax checkout)")
+    worker_text = text
+    if "code" in opts:
+      head, _, rest = text.partition("=")
+      worker_text = head + "=" + ",".join(i for i in rest.split(",") if not i.startswith("code="))
+    env = dict(os.environ, PYTHONPATH=root)
+    procs[name] = subprocess.Popen([sys.executable, script, "--worker", worker_text] + common,
                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                    env=env)
     # One at a time: compiles do not overlap each other (or the steps of the others).

@@ -80,6 +80,8 @@ def test_field_chooses_winograd_only_where_it_applies(default_precision):
   assert not _uses_winograd(big, kernel=7, padding=3)
   assert not _uses_winograd(jnp.zeros((1, 32, 40, 32), jnp.float32))  # < MIN_CHANNELS
   assert not _uses_winograd(jnp.zeros((1, 16, 16, 64), jnp.float32))  # < MIN_PIXELS
+  assert not _uses_winograd(jnp.zeros((3, 16, 16, 64), jnp.float32))  # 768 positions
+  assert _uses_winograd(jnp.zeros((4, 16, 16, 64), jnp.float32))  # the batch's positions count
   assert not _uses_winograd(big.astype(jnp.bfloat16), dtype=jnp.bfloat16)
   with jax.default_matmul_precision("highest"):
     assert not _uses_winograd(big)

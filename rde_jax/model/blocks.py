@@ -10,7 +10,7 @@ from typing import Any, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from rde_jax.model.layers import conv2d, Conv2DParts, upsample_bilinear
+from rde_jax.model.layers import conv2d, Conv2DParts, expand_batch, upsample_bilinear
 
 
 Dtype = Any
@@ -19,8 +19,8 @@ Dtype = Any
 class ResBlock(nn.Module):
   """out = skip(x) + conv2(relu(conv1(relu(x)))); skip is a 3x3 conv when widths differ.
 
-  x may be a tuple of parts standing for their channel concatenation; a part with batch 1 is
-  shared by all N items of the batch (computed once, see `Conv2DParts`).
+  x may be a tuple of parts standing for their channel concatenation; a part with batch 1 or
+  B is shared by the K = B * O items of the batch (computed once, see `Conv2DParts`).
   """
   features: int
   dtype: Dtype = jnp.float32
@@ -34,17 +34,13 @@ class ResBlock(nn.Module):
       r = conv("conv1")(tuple(nn.relu(p) for p in x))
       width = sum(p.shape[-1] for p in x)
       skip = (conv("downsample")(x) if width != self.features
-              else jnp.concatenate([_batch_to(p, max(q.shape[0] for q in x)) for p in x], -1))
+              else jnp.concatenate([expand_batch(p, max(q.shape[0] for q in x)) for p in x], -1))
     else:
       r = conv2d(self.features, 3, **kw, name="conv1")(nn.relu(x))
       skip = (conv2d(self.features, 3, **kw, name="downsample")(x)
               if x.shape[-1] != self.features else x)
     r = conv2d(self.features, 3, **kw, name="conv2")(nn.relu(r))
     return skip + r
-
-
-def _batch_to(x: jnp.ndarray, n: int) -> jnp.ndarray:
-  return jnp.broadcast_to(x, (n,) + x.shape[1:])
 
 
 class ChannelGate(nn.Module):
@@ -105,7 +101,8 @@ class FeatureFusionBlock(nn.Module):
 
   @nn.compact
   def __call__(self, x: jnp.ndarray, key_f16: jnp.ndarray) -> jnp.ndarray:
-    """x (N,h,w,C), key_f16 (1|N,h,w,Cf) -> (N,h,w,features); a batch-1 f16 is convolved once."""
+    """x (N,h,w,C), key_f16 (1|B|N,h,w,Cf), N = B * O -> (N,h,w,features); a batch-1 or
+    batch-B f16 is convolved once per frame, not once per object."""
     d, a = self.dtype, self.conv_algorithm
     x = ResBlock(self.features, d, a, name="block1")((x, key_f16.astype(x.dtype)))
     r = CBAM(self.reduction, d, a, name="attention")(x)
@@ -129,12 +126,7 @@ class UpsampleBlock(nn.Module):
   def __call__(self, skip: jnp.ndarray, up: jnp.ndarray) -> jnp.ndarray:
     d, a = self.dtype, self.conv_algorithm
     s = conv2d(self.up_features, 3, dtype=d, conv_algorithm=a, name="skip_conv")(skip.astype(d))
-    n, k = s.shape[0], up.shape[0]
-    if n not in (1, k):
-      if k % n:
-        raise ValueError(f"skip batch {n} does not divide the decoder batch {k}")
-      s = jnp.repeat(s, k // n, axis=0)
-    x = s + upsample_bilinear(up, 2)
+    x = expand_batch(s, up.shape[0], broadcast=True) + upsample_bilinear(up, 2)
     return ResBlock(self.out_features, d, a, name="out_conv")(x)
 
 

@@ -4,9 +4,10 @@ every module (`conv_algorithm`, like `dtype`; the way flax's imagenet example in
 Every convolution of the network goes through `conv_general_dilated` below (the flax `nn.Conv`s
 of `layers.conv2d`, `Conv2DParts`, the 2-D lowering of `Conv3D`). With 'winograd' the ones it
 pays for (on any backend), 3x3 stride-1 float32 convolutions with padding 1 and at least
-`MIN_CHANNELS` input channels over at least `MIN_PIXELS` output positions, run as Winograd
-F(4x4, 3x3) (`rde_jax.model.winograd`), and the 1x1 convolutions (any stride, no padding) as one
-matrix product (`pointwise_applies`: the same sums, a faster kernel); everything else, and
+`MIN_CHANNELS` input channels over at least `MIN_PIXELS` output positions (the batch's), run
+as Winograd F(4x4, 3x3) (`rde_jax.model.winograd`), and the 1x1 convolutions (any stride, no
+padding) as one matrix product (`pointwise_applies`: the same sums, a faster kernel); everything
+else, and
 everything under `jax_default_matmul_precision='highest'` (the exact-arithmetic setting the
 parity tests use), stays direct. Who builds the network picks the algorithm, 'auto' resolved
 by `resolve` (Winograd where the backend is the CPU, direct elsewhere): the inference Engine from
@@ -33,7 +34,12 @@ from rde_jax.model import winograd
 ALGORITHMS = ("auto", "direct", "winograd")  # what a user may ask for ('auto': by backend)
 RESOLVED = ("direct", "winograd")  # what a module field holds
 MIN_CHANNELS = 64
-MIN_PIXELS = 32 * 32  # below this the kernel transform and the small products cost more
+# Output positions (N * H * W) below which the kernel transform (C * O * 36 values, whatever
+# the batch) and the small products cost more than the multiplications saved (N * H * W * C * O
+# * 13.5). Counted over the batch: the training step's 1/16-scale convolutions (24x24 at 384^2
+# crops, two objects or five frames) pay, a single 24x24 image does not
+# (benchmarks/RESULTS_training.md).
+MIN_PIXELS = 32 * 32
 
 
 def resolve(algorithm: str, backend: str) -> str:
@@ -94,7 +100,8 @@ def winograd_applies(lhs: jnp.ndarray, rhs: jnp.ndarray, window_strides: Any, pa
     return False
   if lhs.dtype != jnp.float32 or rhs.dtype != jnp.float32:
     return False
-  return lhs.shape[3] >= MIN_CHANNELS and lhs.shape[1] * lhs.shape[2] >= MIN_PIXELS
+  n, h, w, c = lhs.shape
+  return c >= MIN_CHANNELS and n * h * w >= MIN_PIXELS
 
 
 def pointwise_applies(lhs: jnp.ndarray, rhs: jnp.ndarray, padding: Any, lhs_dilation: Any,

@@ -98,7 +98,7 @@ class KeyEncoder(nn.Module):
 class ValueEncoder(nn.Module):
   """ResNet-18 (biased convs) on [RGB, mask, others] + FeatureFusionBlock with the key's f16.
 
-  image (1|N,H,W,3), key_f16 (1|N,h,w,Cf), masks (N,H,W,1), others (N,H,W,1) -> value
+  image (1|B|N,H,W,3), key_f16 (1|B|N,h,w,Cf), masks (N,H,W,1), others (N,H,W,1) -> value
   (N,h,w,Cv).
   With `in_channels == 4` (stage-0 network) the `others` channel is not used.
   """

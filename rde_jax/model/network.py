@@ -70,13 +70,16 @@ class RDEVOS(nn.Module):
 
   def encode_value(self, image: jnp.ndarray, f16: jnp.ndarray, masks: jnp.ndarray,
                    others: jnp.ndarray | None) -> jnp.ndarray:
-    """image (1|N,H,W,3), f16 (1|N,h,w,Cf), masks/others (N,H,W,1) -> value (N,h,w,Cv)."""
-    return self.value_encoder(image, f16, masks, others)  # batch-1 image/f16 shared, not copied
+    """image (1|B|N,H,W,3), f16 (1|B|N,h,w,Cf), masks/others (N,H,W,1), N = B * O objects
+    (objects minor) -> value (N,h,w,Cv). A batch-1 or batch-B image / f16 is shared by the
+    objects of its frame, not copied."""
+    return self.value_encoder(image, f16, masks, others)
 
   def decode(self, readout: jnp.ndarray, qv16: jnp.ndarray, f8: jnp.ndarray,
              f4: jnp.ndarray) -> jnp.ndarray:
-    """readout (K,h,w,Cv), qv16/f8/f4 (1|K,...) -> logits (K,H,W,1) float32."""
-    return self.decoder((readout, qv16.astype(readout.dtype)), f8, f4)  # qv16 shared if batch 1
+    """readout (K,h,w,Cv), qv16/f8/f4 (1|B|K,...), K = B * O objects (objects minor) -> logits
+    (K,H,W,1) float32. A batch-1 or batch-B qv16 / f8 / f4 is shared, not copied."""
+    return self.decoder((readout, qv16.astype(readout.dtype)), f8, f4)
 
   def compress(self, key: jnp.ndarray, value: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
     """RDE update: key (B,2,h,w,Ck), value (B,2,h,w,Cv) -> (B,1,h,w,Ck), (B,1,h,w,Cv)."""

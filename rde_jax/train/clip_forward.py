@@ -63,8 +63,9 @@ class ClipForward:
     others = (jnp.sum(masks, axis=1, keepdims=True) - masks).reshape(own.shape)
     if self.model.arch.value_in_channels == 4:
       others = None
-    v = self._apply(variables, jnp.repeat(image, o, 0), jnp.repeat(f16, o, 0), own, others,
-                    method=RDEVOS.encode_value, part="value")
+    # The image and f16 stay one per frame: the value encoder convolves their share of its
+    # stem and fuser once and repeats it over the objects (`Conv2DParts`), not O times.
+    v = self._apply(variables, image, f16, own, others, method=RDEVOS.encode_value, part="value")
     return v.reshape(b, o, *v.shape[1:])
 
   def _segment(self, variables: Any, feats: dict, mk: jnp.ndarray, mv: jnp.ndarray,
@@ -75,12 +76,13 @@ class ClipForward:
     o = mv.shape[1]
     ro = memory_read.softmax_readout(mk, mv, feats["k16"].reshape(b, h * w, ck), valid)
     ro = ro.reshape(b, o, h, w, -1)
-    qv = jnp.broadcast_to(feats["qv16"][:, None], ro.shape[:4] + feats["qv16"].shape[-1:])
-    dec_in = jnp.concatenate([ro, qv.astype(ro.dtype)], axis=-1)
-    # f8, f4 stay one per clip: the decoder convolves each skip once and repeats it over the
-    # objects (UpsampleBlock), instead of convolving O copies.
-    logits = self._apply(variables, dec_in.reshape(b * o, h, w, -1), feats["f8"], feats["f4"],
-                         method=lambda m, x, f8, f4: m.decoder(x, f8, f4), part="decode")
+    qv16 = feats["qv16"].astype(ro.dtype)
+    dec_in = jnp.concatenate([ro, jnp.broadcast_to(qv16[:, None], ro.shape[:4] + qv16.shape[-1:])],
+                             axis=-1)
+    # qv16, f8, f4 stay one per frame: the decoder convolves them once and repeats the result
+    # over the objects (`Conv2DParts`, `UpsampleBlock`), instead of convolving O copies.
+    logits = self._apply(variables, ro.reshape(b * o, h, w, -1), qv16, feats["f8"], feats["f4"],
+                         method=RDEVOS.decode, part="decode")
     probs = jax.nn.sigmoid(logits[..., 0]).reshape(b, o, *logits.shape[1:3])
     probs = probs * selector[:, :, None, None]
     log_odds, prob = memory_read.soft_aggregate(probs, axis=1)
