@@ -35,7 +35,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.compile_only = True
     # The setting measured to fit 24 GiB in float32 (benchmarks/RESULTS_training.md): remat
     # 'all' and XLA:CPU's memory-optimised scheduler (without it, remat saves nothing on the CPU),
-    # direct convolutions (22.1 GiB; the CPU's Winograd default needs 29.1 GiB here).
+    # direct convolutions (21.5 GiB; the CPU's Winograd default needs 48.2 GiB here).
     c.remat = "all"
     c.train_conv_algorithm = "direct"
     c.cpu_flags = "auto " + MEMORY_SCHEDULER_FLAG  # the training flags of this CPU, plus it

@@ -15,10 +15,13 @@ def _close_trees(a, b, tol):
   jax.tree_util.tree_map(lambda x, y: np.testing.assert_allclose(x, y, rtol=tol, atol=tol), a, b)
 
 
+# 'winograd': the CPU fast path, whose bias gradient is channel_ops.bias_add (the convolution
+# itself stays direct under 'highest' precision); 'direct': plain autodiff.
+@pytest.mark.parametrize("algorithm", ["winograd", "direct"])
 @pytest.mark.parametrize("stride,bias", [(1, True), (2, False)])
-def test_conv2d_equals_flax_conv(stride, bias):
+def test_conv2d_equals_flax_conv(stride, bias, algorithm):
   x = jnp.asarray(np.random.default_rng(0).standard_normal((2, 9, 7, 5)), jnp.float32)
-  ours = layers.conv2d(6, 3, stride=stride, bias=bias)
+  ours = layers.conv2d(6, 3, stride=stride, bias=bias, conv_algorithm=algorithm)
   ref = nn.Conv(6, (3, 3), strides=(stride, stride), padding=((1, 1), (1, 1)), use_bias=bias)
   v = ref.init(jax.random.PRNGKey(0), x)
   if bias:
@@ -31,7 +34,8 @@ def test_conv2d_equals_flax_conv(stride, bias):
     _close_trees(loss(ours), loss(ref), 1e-5)
 
 
-def test_frozen_batch_norm_equals_flax_batch_norm():
+@pytest.mark.parametrize("algorithm", ["winograd", "direct"])
+def test_frozen_batch_norm_equals_flax_batch_norm(algorithm):
   rng = np.random.default_rng(1)
   x = jnp.asarray(rng.standard_normal((3, 5, 4, 6)), jnp.float32)
   ref = nn.BatchNorm(use_running_average=True, epsilon=1e-5)
@@ -40,7 +44,7 @@ def test_frozen_batch_norm_equals_flax_batch_norm():
                   "bias": jnp.asarray(rng.standard_normal(6), jnp.float32)},
        "batch_stats": {"mean": jnp.asarray(rng.standard_normal(6), jnp.float32),
                        "var": jnp.asarray(rng.uniform(0.5, 2, 6), jnp.float32)}}
-  ours = layers.batch_norm()
+  ours = layers.batch_norm(conv_algorithm=algorithm)
   assert jax.tree_util.tree_structure(ours.init(jax.random.PRNGKey(0), x)) == \
       jax.tree_util.tree_structure(ref.init(jax.random.PRNGKey(0), x))
   np.testing.assert_array_equal(ours.apply(v, x), ref.apply(v, x))

@@ -1,6 +1,7 @@
 """The stem's MaxPool2d(3, 2, 1) and its derivative: the output of XLA's reduce-window, and
 PyTorch's gradient (each window's first maximum in row-major order takes the whole gradient),
-ties included, as the linear JVP over the nine taps computes it."""
+ties included, as the linear JVP over the nine taps computes it (the CPU fast path,
+`max_pool_3x3_s2(x, 'winograd')`)."""
 
 import flax.linen as nn
 import jax
@@ -9,6 +10,8 @@ import numpy as np
 import pytest
 
 from rde_jax.model.layers import max_pool_3x3_s2
+
+TAPS = lambda x: max_pool_3x3_s2(x, "winograd")
 
 
 def _reduce_window_pool(x: jnp.ndarray) -> jnp.ndarray:
@@ -50,12 +53,14 @@ def _every_max_mask(x: np.ndarray, y: jnp.ndarray) -> np.ndarray:
 def test_output_and_gradient_follow_pytorch_on_ties(shape):
   rng = np.random.default_rng(0)
   x = rng.integers(0, 3, shape).astype(np.float32)  # three values: ties in most windows
-  y = max_pool_3x3_s2(jnp.asarray(x))
+  y = TAPS(jnp.asarray(x))
   np.testing.assert_array_equal(y, _reduce_window_pool(jnp.asarray(x)))
   g = rng.standard_normal(y.shape).astype(np.float32)
-  grad = jax.vjp(max_pool_3x3_s2, jnp.asarray(x))[1](jnp.asarray(g))[0]
+  grad = jax.vjp(TAPS, jnp.asarray(x))[1](jnp.asarray(g))[0]
+  direct = jax.vjp(max_pool_3x3_s2, jnp.asarray(x))[1](jnp.asarray(g))[0]  # XLA's gradient
   want = _first_max_gradient(x, g)
   np.testing.assert_allclose(grad, want, rtol=1e-6, atol=1e-6)
+  np.testing.assert_allclose(direct, want, rtol=1e-6, atol=1e-6)
   # Ties present: a rule that split or re-routed tied gradients would not pass the check above.
   assert np.count_nonzero(want) < np.count_nonzero(_every_max_mask(x, y))
 
@@ -63,4 +68,4 @@ def test_output_and_gradient_follow_pytorch_on_ties(shape):
 def test_jit_grad_matches_reduce_window_gradient_on_real_values():
   x = jnp.asarray(np.random.default_rng(1).standard_normal((2, 10, 12, 4)).astype(np.float32))
   loss = lambda f: jax.jit(jax.grad(lambda v: jnp.sum(f(v) ** 2)))(x)
-  np.testing.assert_allclose(loss(max_pool_3x3_s2), loss(_reduce_window_pool), rtol=1e-6)
+  np.testing.assert_allclose(loss(TAPS), loss(_reduce_window_pool), rtol=1e-6)

@@ -9,7 +9,9 @@ the tree-reduction rewrite, `--xla_disable_hlo_passes=tree_reduction_rewriter`, 
 still). They were a fifth of the training step. The forward computations here are the ones
 flax's `nn.Conv` and `nn.BatchNorm(use_running_average=True)` run, op for op; only the
 backward's sums change (`channel_sum`), which is also what PyTorch's conv/BatchNorm backward
-computes (same sums, another order).
+computes (same sums, another order). Used on the CPU fast path only (`layers.add_bias`,
+`layers.FrozenBatchNorm` with conv_algorithm 'winograd'): the materialised products cost memory
+that the direct, memory-limited step does not have (benchmarks/RESULTS_training.md).
 
     y = bias_add(conv_out, bias)                   # (..., C) + (C,)
     y = normalize(x, mean, mul, bias)              # (x - mean) * mul + bias, each (C,)

@@ -28,14 +28,15 @@ class Bottleneck(nn.Module):
 
   @nn.compact
   def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
-    d, kw = self.dtype, dict(bias=False, dtype=self.dtype, conv_algorithm=self.conv_algorithm)
-    out = nn.relu(batch_norm(d, "bn1")(conv2d(self.planes, 1, **kw, name="conv1")(x)))
+    d, a = self.dtype, self.conv_algorithm
+    kw = dict(bias=False, dtype=d, conv_algorithm=a)
+    out = nn.relu(batch_norm(d, "bn1", a)(conv2d(self.planes, 1, **kw, name="conv1")(x)))
     out = conv2d(self.planes, 3, stride=self.stride, **kw, name="conv2")(out)
-    out = nn.relu(batch_norm(d, "bn2")(out))
-    out = batch_norm(d, "bn3")(conv2d(self.planes * 4, 1, **kw, name="conv3")(out))
+    out = nn.relu(batch_norm(d, "bn2", a)(out))
+    out = batch_norm(d, "bn3", a)(conv2d(self.planes * 4, 1, **kw, name="conv3")(out))
     if self.downsample:
       x = conv2d(self.planes * 4, 1, stride=self.stride, **kw, name="downsample_0")(x)
-      x = batch_norm(d, "downsample_1")(x)
+      x = batch_norm(d, "downsample_1", a)(x)
     return nn.relu(out + x)
 
 
@@ -49,13 +50,14 @@ class BasicBlock(nn.Module):
 
   @nn.compact
   def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
-    d, kw = self.dtype, dict(dtype=self.dtype, conv_algorithm=self.conv_algorithm)
+    d, a = self.dtype, self.conv_algorithm
+    kw = dict(dtype=d, conv_algorithm=a)
     out = conv2d(self.planes, 3, stride=self.stride, **kw, name="conv1")(x)
-    out = nn.relu(batch_norm(d, "bn1")(out))
-    out = batch_norm(d, "bn2")(conv2d(self.planes, 3, **kw, name="conv2")(out))
+    out = nn.relu(batch_norm(d, "bn1", a)(out))
+    out = batch_norm(d, "bn2", a)(conv2d(self.planes, 3, **kw, name="conv2")(out))
     if self.downsample:
       x = conv2d(self.planes, 1, stride=self.stride, **kw, name="downsample_0")(x)
-      x = batch_norm(d, "downsample_1")(x)
+      x = batch_norm(d, "downsample_1", a)(x)
     return nn.relu(out + x)
 
 
@@ -82,7 +84,7 @@ class KeyEncoder(nn.Module):
   def __call__(self, x: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray, jnp.ndarray]:
     d, a = self.dtype, self.conv_algorithm
     x = conv2d(self.stem, 7, stride=2, bias=False, dtype=d, conv_algorithm=a, name="conv1")(x)
-    x = max_pool_3x3_s2(nn.relu(batch_norm(d, "bn1")(x)))
+    x = max_pool_3x3_s2(nn.relu(batch_norm(d, "bn1", a)(x)), a)
     names = ("res2", "layer2", "layer3")
     feats = []
     in_ch = self.stem
@@ -118,7 +120,7 @@ class ValueEncoder(nn.Module):
     parts = (image, masks) if self.in_channels == 4 else (image, masks, others)
     # A batch-1 image is convolved once for all objects (its share of conv1).
     x = Conv2DParts(self.stem, 7, stride=2, dtype=d, conv_algorithm=a, name="conv1")(parts)
-    x = max_pool_3x3_s2(nn.relu(batch_norm(d, "bn1")(x)))
+    x = max_pool_3x3_s2(nn.relu(batch_norm(d, "bn1", a)(x)), a)
     in_ch = self.stem
     for i in range(3):
       x = _stage(BasicBlock, x, f"layer{i + 1}", self.planes[i], self.blocks[i],

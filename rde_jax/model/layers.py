@@ -49,7 +49,14 @@ class Conv2D(nn.Module):
     x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
     y = conv_function(self.conv_algorithm)(x, kernel, (s, s), ((p, p), (p, p)),
                                            dimension_numbers=("NHWC", "HWIO", "NHWC"))
-    return y if bias is None else channel_ops.bias_add(y, bias)
+    return y if bias is None else add_bias(y, bias, self.conv_algorithm)
+
+
+def add_bias(y: jnp.ndarray, bias: jnp.ndarray, conv_algorithm: str) -> jnp.ndarray:
+  """y + bias; on the CPU fast path ('winograd') with the bias gradient as a ones-vector
+  product (`channel_ops.bias_add`). Elsewhere (direct: accelerators, the memory-limited
+  `official8` preset) autodiff's reduction, which kept that step under 24 GiB."""
+  return channel_ops.bias_add(y, bias) if conv_algorithm == "winograd" else y + bias
 
 
 class Conv2DParts(nn.Module):
@@ -87,7 +94,7 @@ class Conv2DParts(nn.Module):
     y, *rest = [expand_batch(o, k_batch, broadcast=True) for o in outs]
     for o in rest:
       y = y + o  # a batch-1 term broadcasts
-    return y if bias is None else channel_ops.bias_add(y, bias)
+    return y if bias is None else add_bias(y, bias, self.conv_algorithm)
 
 
 def expand_batch(x: jnp.ndarray, k: int, *, broadcast: bool = False) -> jnp.ndarray:
@@ -152,20 +159,23 @@ class Conv3D(nn.Module):
       y = lax.conv_general_dilated(x, kernel, (1, 1, 1), ((pt, pt), (ph, ph), (pw, pw)),
                                    rhs_dilation=self.dilation,
                                    dimension_numbers=("NDHWC", "DHWIO", "NDHWC"))
-    return y if bias is None else channel_ops.bias_add(y, bias)
+    return y if bias is None else add_bias(y, bias, self.conv_algorithm)
 
 
-def batch_norm(dtype: Dtype = jnp.float32, name: str | None = None) -> "FrozenBatchNorm":
+def batch_norm(dtype: Dtype = jnp.float32, name: str | None = None,
+               conv_algorithm: str = "direct") -> "FrozenBatchNorm":
   """BatchNorm2d in inference mode (running statistics, eps 1e-5); scale/bias stay trainable."""
-  return FrozenBatchNorm(1e-5, dtype, name=name)
+  return FrozenBatchNorm(1e-5, dtype, conv_algorithm, name=name)
 
 
 class FrozenBatchNorm(nn.Module):
   """flax `nn.BatchNorm(use_running_average=True)` (same variables: params 'scale', 'bias',
   batch_stats 'mean', 'var'; same forward ops), its scale/bias gradients matrix-vector
-  products (`channel_ops.normalize`). x (..., C) -> (..., C) in `dtype`."""
+  products (`channel_ops.normalize`) on the CPU fast path (`conv_algorithm='winograd'`; see
+  `add_bias`). x (..., C) -> (..., C) in `dtype`."""
   epsilon: float = 1e-5
   dtype: Dtype = jnp.float32
+  conv_algorithm: str = "direct"
 
   @nn.compact
   def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
@@ -175,11 +185,22 @@ class FrozenBatchNorm(nn.Module):
     scale = self.param("scale", nn.initializers.ones_init(), (c,), jnp.float32)
     bias = self.param("bias", nn.initializers.zeros_init(), (c,), jnp.float32)
     mul = lax.rsqrt(var + self.epsilon) * scale
-    return jnp.asarray(channel_ops.normalize(x, mean, mul, bias), self.dtype)
+    if self.conv_algorithm == "winograd":
+      return jnp.asarray(channel_ops.normalize(x, mean, mul, bias), self.dtype)
+    return jnp.asarray((x - mean) * mul + bias, self.dtype)
+
+
+def max_pool_3x3_s2(x: jnp.ndarray, conv_algorithm: str = "direct") -> jnp.ndarray:
+  """MaxPool2d(3, stride 2, padding 1) on NHWC (padding is -inf, like PyTorch). On the CPU fast
+  path ('winograd') its gradient is `max_pool_3x3_s2_taps`'s; elsewhere XLA's (select-and-
+  scatter: the same values, fewer live buffers in the memory-limited `official8` step)."""
+  if conv_algorithm == "winograd":
+    return max_pool_3x3_s2_taps(x)
+  return nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
 
 
 @jax.custom_jvp
-def max_pool_3x3_s2(x: jnp.ndarray) -> jnp.ndarray:
+def max_pool_3x3_s2_taps(x: jnp.ndarray) -> jnp.ndarray:
   """MaxPool2d(3, stride 2, padding 1) on NHWC (padding is -inf, like PyTorch).
 
   Its derivative is PyTorch's: each output's gradient goes to the first maximum of its window
@@ -197,10 +218,10 @@ def _pool_taps(x: jnp.ndarray, fill: float, out_hw: tuple[int, int]) -> list[jnp
   return [xp[:, di:di + 2 * ho - 1:2, dj:dj + 2 * wo - 1:2] for di in range(3) for dj in range(3)]
 
 
-@max_pool_3x3_s2.defjvp
+@max_pool_3x3_s2_taps.defjvp
 def _max_pool_3x3_s2_jvp(primals: tuple[jnp.ndarray], tangents: tuple[jnp.ndarray]):
   (x,), (t,) = primals, tangents
-  y = max_pool_3x3_s2(x)
+  y = max_pool_3x3_s2_taps(x)
   out_hw = y.shape[1:3]
   taken = jnp.zeros(y.shape, bool)
   ty = jnp.zeros(y.shape, t.dtype)
