@@ -1,7 +1,7 @@
 """Which algorithm the network's convolutions use: 'direct' or 'winograd', a static field of
 every module (`conv_algorithm`, like `dtype`; the way flax's imagenet example injects its conv).
 
-Every convolution of the network goes through `conv_general_dilated` below (the flax `nn.Conv`s
+Every convolution of the network goes through `conv_general_dilated` below (the `Conv2D`s
 of `layers.conv2d`, `Conv2DParts`, the 2-D lowering of `Conv3D`). With 'winograd' the ones it
 pays for (on any backend), 3x3 stride-1 float32 convolutions with padding 1 and at least
 `MIN_CHANNELS` input channels over at least `MIN_PIXELS` output positions (the batch's), run
@@ -17,7 +17,7 @@ of the fast path is matrix products, where XLA:CPU's convolution weight gradient
 benchmarks/RESULTS_training.md, docs/training.md).
 
     RDEVOS(arch, dtype=jnp.float32, conv_algorithm="winograd")
-    layers.conv2d(64, 3, conv_algorithm="winograd")    # nn.Conv through `conv_function`
+    layers.conv2d(64, 3, conv_algorithm="winograd")    # Conv2D through `conv_function`
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def check(algorithm: str) -> str:
 
 @functools.lru_cache(maxsize=None)
 def conv_function(algorithm: str) -> Callable[..., jnp.ndarray]:
-  """`conv_general_dilated` bound to `algorithm` (one object per algorithm: nn.Conv's field)."""
+  """`conv_general_dilated` bound to `algorithm` (one object per algorithm: a module field)."""
   return functools.partial(conv_general_dilated, algorithm=check(algorithm))
 
 
