@@ -4,7 +4,7 @@ training step's 1/16-scale shapes (24x24 at 384x384 crops) and a few around them
 
     python benchmarks/winograd_threshold.py
 
-Prints one line per shape (N, size, Cin->Cout): best of 4, milliseconds. What set
+Prints one line per shape (N, size, Cin->Cout): best of 5, milliseconds. What set
 `conv_algorithm.MIN_PIXELS` to count the batch's output positions (N*H*W >= 1024).
 """
 
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -28,20 +27,11 @@ def main() -> None:
   import jax.numpy as jnp
   from jax import lax
   from rde_jax.model import winograd
+  from step_kernels import best_ms  # benchmarks/, next to this file
 
   def direct(x, k):
     return lax.conv_general_dilated(x, k, (1, 1), ((1, 1), (1, 1)),
                                     dimension_numbers=("NHWC", "HWIO", "NHWC"))
-
-  def best_ms(fn, *args) -> float:
-    fn = jax.jit(fn)
-    jax.block_until_ready(fn(*args))
-    times = []
-    for _ in range(4):
-      t0 = time.perf_counter()
-      jax.block_until_ready(fn(*args))
-      times.append(time.perf_counter() - t0)
-    return min(times) * 1e3
 
   for n, hw, c, o in SHAPES:
     key = jax.random.PRNGKey(0)

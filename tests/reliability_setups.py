@@ -11,6 +11,7 @@ from typing import Callable
 
 import numpy as np
 
+from configs_helper import load_config
 from reliability_harness import Env
 
 # ---- setups: earlier outputs or bad files inside the case's folder ----
@@ -139,14 +140,8 @@ def trained_run(env: Env, work: Path) -> None:
   """A 2-step runlocal training run (checkpointed) in work/train, trained once per env."""
   src = env.root / "trained" / "train"
   if not (env.root / "trained" / "done").exists():
-    import importlib.util
     from rde_jax.train import loop
-    spec = importlib.util.spec_from_file_location(
-        "synthetic_cfg", Path(__file__).resolve().parents[1] / "configs" / "synthetic.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    cfg = module.get_config("runlocal")
-    cfg.eval.source, cfg.compilation_cache = "none", ""
+    cfg = load_config("synthetic", eval__source="none", compilation_cache="")
     loop.train_and_evaluate(cfg, src)
     (env.root / "trained" / "done").write_text("")
   shutil.copytree(src, work / "train")

@@ -4,6 +4,7 @@ in it was written by us (its manifest), and an input inside the output is always
 import json
 
 import pytest
+from configs_helper import load_config
 
 from rde_jax import validate
 from rde_jax.errors import UserError
@@ -94,12 +95,4 @@ def test_training_refuses_a_workdir_whose_model_folder_holds_a_foreign_file(tmp_
 
 
 def _runlocal():
-  import importlib.util
-  from pathlib import Path
-  spec = importlib.util.spec_from_file_location(
-      "synthetic_cfg", Path(__file__).resolve().parents[1] / "configs" / "synthetic.py")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  cfg = module.get_config("runlocal")
-  cfg.eval.source, cfg.compilation_cache = "none", ""
-  return cfg
+  return load_config("synthetic", eval__source="none", compilation_cache="")

@@ -7,9 +7,8 @@ pays for (on any backend), 3x3 stride-1 float32 convolutions with padding 1 and 
 `MIN_CHANNELS` input channels over at least `MIN_PIXELS` output positions (the batch's), run
 as Winograd F(4x4, 3x3) (`rde_jax.model.winograd`), and the 1x1 convolutions (any stride, no
 padding) as one matrix product (`pointwise_applies`: the same sums, a faster kernel); everything
-else, and
-everything under `jax_default_matmul_precision='highest'` (the exact-arithmetic setting the
-parity tests use), stays direct. Who builds the network picks the algorithm, 'auto' resolved
+else, and everything under `jax_default_matmul_precision='highest'` (the exact-arithmetic setting
+the parity tests use), stays direct. Who builds the network picks the algorithm, 'auto' resolved
 by `resolve` (Winograd where the backend is the CPU, direct elsewhere): the inference Engine from
 `InferenceSettings.conv_algorithm` (the CPU's direct 3x3 convolutions are the frame's largest
 cost: benchmarks/RESULTS_inference.md), the Trainer from `config.conv_algorithm` (the backward

@@ -118,7 +118,7 @@ class ValueEncoder(nn.Module):
                others: jnp.ndarray | None) -> jnp.ndarray:
     d, a = self.dtype, self.conv_algorithm
     parts = (image, masks) if self.in_channels == 4 else (image, masks, others)
-    # A batch-1 image is convolved once for all objects (its share of conv1).
+    # A batch-1 or batch-B image is convolved once for its objects (its share of conv1).
     x = Conv2DParts(self.stem, 7, stride=2, dtype=d, conv_algorithm=a, name="conv1")(parts)
     x = max_pool_3x3_s2(nn.relu(batch_norm(d, "bn1", a)(x)), a)
     in_ch = self.stem

@@ -196,6 +196,10 @@ def max_pool_3x3_s2(x: jnp.ndarray, conv_algorithm: str = "direct") -> jnp.ndarr
   scatter: the same values, fewer live buffers in the memory-limited `official8` step)."""
   if conv_algorithm == "winograd":
     return max_pool_3x3_s2_taps(x)
+  return _reduce_window_pool(x)
+
+
+def _reduce_window_pool(x: jnp.ndarray) -> jnp.ndarray:
   return nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
 
 
@@ -208,7 +212,7 @@ def max_pool_3x3_s2_taps(x: jnp.ndarray) -> jnp.ndarray:
   written as a linear JVP over the nine strided taps, so the backward is elementwise selects
   and pads, where XLA:CPU lowers the reduce-window gradient (select-and-scatter) to index
   planes and a variadic reduce-window (benchmarks/RESULTS_training.md)."""
-  return nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
+  return _reduce_window_pool(x)
 
 
 def _pool_taps(x: jnp.ndarray, fill: float, out_hw: tuple[int, int]) -> list[jnp.ndarray]:
