@@ -18,15 +18,60 @@ float16 / bfloat16 inputs (the transforms would lose their precision).
 
 from __future__ import annotations
 
-import jax
+from typing import Sequence
+
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from rde_jax.model import winograd_backward
-from rde_jax.model.winograd_tiles import A, AT, BT, G, M, combine, padded_input, transform_views
+M = 4  # output tile
+A = M + 2  # input tile
+
+# B^T (6x6), G (6x3), A^T (4x6) of F(4x4, 3x3) with points 0, 1, -1, 2, -2, infinity.
+BT = np.array([[4, 0, -5, 0, 1, 0],
+               [0, -4, -4, 1, 1, 0],
+               [0, 4, -4, -1, 1, 0],
+               [0, -2, -1, 2, 1, 0],
+               [0, 2, -1, -2, 1, 0],
+               [0, 4, 0, -5, 0, 1]], np.float64)
+G = np.array([[1 / 4, 0, 0],
+              [-1 / 6, -1 / 6, -1 / 6],
+              [-1 / 6, 1 / 6, -1 / 6],
+              [1 / 24, 1 / 12, 1 / 6],
+              [1 / 24, -1 / 12, 1 / 6],
+              [0, 0, 1]], np.float64)
+AT = np.array([[1, 1, 1, 1, 1, 0],
+               [0, 1, -1, 2, -2, 0],
+               [0, 1, 1, 4, 4, 0],
+               [0, 1, -1, 8, -8, 1]], np.float64)
+
 
 _KRON_G = np.kron(G, G)  # (36, 9): row 6a + b, column 3i + j
+
+
+def _combine(coeffs: Sequence[float], xs: Sequence[jnp.ndarray]) -> jnp.ndarray:
+  """sum_k coeffs[k] * xs[k], skipping zeros and multiplications by +-1."""
+  out = None
+  for c, x in zip(coeffs, xs):
+    if c == 0:
+      continue
+    term = x if c == 1 else (-x if c == -1 else x * np.float32(c))
+    out = term if out is None else out + term
+  return out
+
+
+def _transform_axis(x: jnp.ndarray, matrix: np.ndarray, axis: int, stride: int,
+                    tiles: int) -> jnp.ndarray:
+  """Applies `matrix` (r, k) to the k strided views of `axis` -> stacked on a new axis 0.
+
+  View k holds the elements k, k + stride, ..., i.e. position k of every tile along the axis.
+  """
+  def view(k: int) -> jnp.ndarray:
+    index = [slice(None)] * x.ndim
+    index[axis] = slice(k, k + stride * tiles, stride)
+    return x[tuple(index)]
+  views = [view(k) for k in range(matrix.shape[1])]
+  return jnp.stack([_combine(row, views) for row in matrix], 0)
 
 
 def transform_kernel(kernel: jnp.ndarray) -> jnp.ndarray:
@@ -62,34 +107,17 @@ def conv3x3(x: jnp.ndarray, kernel: jnp.ndarray) -> jnp.ndarray:
   return y.reshape((groups * group,) + y.shape[2:])[:n]
 
 
-@jax.custom_vjp
 def _conv3x3_transformed(x: jnp.ndarray, u: jnp.ndarray) -> jnp.ndarray:
-  """conv3x3 with the kernel already transformed: x (N,H,W,C), u (36,C,O) -> (N,H,W,O).
-
-  Its gradient (`winograd_backward.gradients`) keeps x, not the transformed tiles (36/16 of x):
-  the backward recomputes them, and computes the input gradient as gathers of the tile
-  gradients, where autodiff's transpose of the strided views is a chain of padded sums.
-  """
+  """conv3x3 with the kernel already transformed: x (N,H,W,C), u (36,C,O) -> (N,H,W,O)."""
   n, h, w, c = x.shape
-  xp, th, tw = padded_input(x)
-  rows = jnp.stack(transform_views(xp, BT, 1, th), 0)    # (6, N, th, Wp, C)
-  v = jnp.stack(transform_views(rows, BT, 3, tw), 0)     # (6 cols, 6 rows, N, th, tw, C)
+  th, tw = -(-h // M), -(-w // M)
+  xp = jnp.pad(x, ((0, 0), (1, M * th - h + 1), (1, M * tw - w + 1), (0, 0)))
+  rows = _transform_axis(xp, BT, 1, M, th)            # (6, N, th, Wp, C)
+  v = _transform_axis(rows, BT, 3, M, tw)            # (6 cols, 6 rows, N, th, tw, C)
   v = jnp.swapaxes(v, 0, 1).reshape(A * A, n * th * tw, c)
   m = lax.dot_general(v, u, (((2,), (1,)), ((0,), (0,))))
   m = m.reshape(A, A, n, th, tw, -1)                 # (row pos, col pos, N, th, tw, O)
-  r = jnp.stack([combine(row, [m[p] for p in range(A)]) for row in AT], 0)  # (4, 6, ...)
-  y = jnp.stack([combine(col, [r[:, q] for q in range(A)]) for col in AT], 0)  # (4j, 4i, ...)
+  r = jnp.stack([_combine(row, [m[p] for p in range(A)]) for row in AT], 0)  # (4, 6, ...)
+  y = jnp.stack([_combine(col, [r[:, q] for q in range(A)]) for col in AT], 0)  # (4j, 4i, ...)
   y = jnp.transpose(y, (2, 3, 1, 4, 0, 5)).reshape(n, M * th, M * tw, -1)
   return y[:, :h, :w]
-
-
-def _forward_keeping_input(x: jnp.ndarray, u: jnp.ndarray):
-  return _conv3x3_transformed(x, u), (x, u)
-
-
-def _backward(residuals, dy: jnp.ndarray):
-  x, u = residuals
-  return winograd_backward.gradients(x, u, dy)
-
-
-_conv3x3_transformed.defvjp(_forward_keeping_input, _backward)
