@@ -59,6 +59,13 @@ def check(algorithm: str) -> str:
   return algorithm
 
 
+def fast_path(algorithm: str) -> bool:
+  """Whether modules built with `algorithm` take the CPU fast path: Winograd / 1x1 products
+  here, and in `layers` the gradient forms that pay only there (channel sums as products, the
+  tap max-pool gradient). 'winograd' does; 'direct' keeps autodiff's forms everywhere."""
+  return check(algorithm) == "winograd"
+
+
 @functools.lru_cache(maxsize=None)
 def conv_function(algorithm: str) -> Callable[..., jnp.ndarray]:
   """`conv_general_dilated` bound to `algorithm` (one object per algorithm: a module field)."""
@@ -136,7 +143,7 @@ def conv_general_dilated(lhs: jnp.ndarray, rhs: jnp.ndarray, window_strides: Any
                          algorithm: str = "direct") -> jnp.ndarray:
   """`lax.conv_general_dilated` with the same arguments; with `algorithm='winograd'`, Winograd
   where `winograd_applies` and one matrix product where `pointwise_applies`."""
-  fast = algorithm == "winograd" and batch_group_count == 1 and preferred_element_type is None
+  fast = fast_path(algorithm) and batch_group_count == 1 and preferred_element_type is None
   if fast and winograd_applies(
       lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation, dimension_numbers,
       feature_group_count, precision):

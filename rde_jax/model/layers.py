@@ -12,7 +12,7 @@ import numpy as np
 from jax import lax
 
 from rde_jax.model import channel_ops
-from rde_jax.model.conv_algorithm import conv_function
+from rde_jax.model.conv_algorithm import conv_function, fast_path
 
 
 Dtype = Any
@@ -56,7 +56,7 @@ def add_bias(y: jnp.ndarray, bias: jnp.ndarray, conv_algorithm: str) -> jnp.ndar
   """y + bias; on the CPU fast path ('winograd') with the bias gradient as a ones-vector
   product (`channel_ops.bias_add`). Elsewhere (direct: accelerators, the memory-limited
   `official8` preset) autodiff's reduction, which kept that step under 24 GiB."""
-  return channel_ops.bias_add(y, bias) if conv_algorithm == "winograd" else y + bias
+  return channel_ops.bias_add(y, bias) if fast_path(conv_algorithm) else y + bias
 
 
 class Conv2DParts(nn.Module):
@@ -185,7 +185,7 @@ class FrozenBatchNorm(nn.Module):
     scale = self.param("scale", nn.initializers.ones_init(), (c,), jnp.float32)
     bias = self.param("bias", nn.initializers.zeros_init(), (c,), jnp.float32)
     mul = lax.rsqrt(var + self.epsilon) * scale
-    if self.conv_algorithm == "winograd":
+    if fast_path(self.conv_algorithm):
       return jnp.asarray(channel_ops.normalize(x, mean, mul, bias), self.dtype)
     return jnp.asarray((x - mean) * mul + bias, self.dtype)
 
@@ -194,7 +194,7 @@ def max_pool_3x3_s2(x: jnp.ndarray, conv_algorithm: str = "direct") -> jnp.ndarr
   """MaxPool2d(3, stride 2, padding 1) on NHWC (padding is -inf, like PyTorch). On the CPU fast
   path ('winograd') its gradient is `max_pool_3x3_s2_taps`'s; elsewhere XLA's (select-and-
   scatter: the same values, fewer live buffers in the memory-limited `official8` step)."""
-  if conv_algorithm == "winograd":
+  if fast_path(conv_algorithm):
     return max_pool_3x3_s2_taps(x)
   return _reduce_window_pool(x)
 
