@@ -8,8 +8,9 @@
 
 Presets: '' (stage 2 as the official recipe: 5 frames, 2 objects, SAM frames 2 and 4, 384x384
 crops, batch 1), `stage0` (3 frames, 1 object, batch 2), `official8` (stage 2 with the official
-8 clips per GPU, `compile_only`: XLA's memory estimate with remat 'all', direct convolutions
-and the memory-optimised XLA:CPU scheduler, minutes to compile on 2 CPU cores) and
+8 clips per GPU, `compile_only`: XLA's memory estimate with remat 'all', 'auto' convolutions
+(on the CPU: Winograd forward, direct gradients) and the memory-optimised XLA:CPU scheduler,
+minutes to compile on 2 CPU cores) and
 `runlocal` (= test: the tiny model at 32x32, seconds; used by the tests).
 """
 
@@ -34,10 +35,11 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.batch_size = 8
     c.compile_only = True
     # The setting measured to fit 24 GiB in float32 (benchmarks/RESULTS_training.md): remat
-    # 'all' and XLA:CPU's memory-optimised scheduler (without it, remat saves nothing on the CPU),
-    # direct convolutions (21.5 GiB; the CPU's Winograd default needs 48.2 GiB here).
+    # 'all' and XLA:CPU's memory-optimised scheduler (without it, remat saves nothing on the CPU);
+    # 'auto' convolutions: under remat the CPU's Winograd forward with the direct gradients
+    # (19.7 GiB; autodiff's Winograd backward needed 48.2 GiB here), direct on accelerators.
     c.remat = "all"
-    c.train_conv_algorithm = "direct"
+    c.train_conv_algorithm = "auto"
     c.cpu_flags = "auto " + MEMORY_SCHEDULER_FLAG  # the training flags of this CPU, plus it
   elif preset == "runlocal":
     c.arch = "tiny"

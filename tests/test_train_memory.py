@@ -93,6 +93,11 @@ def test_conv_algorithm_auto_is_resolved_for_the_backend():
   tr = Trainer(small_config())
   assert tr.conv_algorithm == tr.forward.model.conv_algorithm == want
   assert Trainer(small_config(conv_algorithm="direct")).forward.model.conv_algorithm == "direct"
+  # with a remat policy (memory matters) the CPU's Winograd takes the direct gradients
+  lean = "winograd_forward" if jax.default_backend() == "cpu" else "direct"
+  for policy in ("encoders", "all"):
+    assert Trainer(small_config(remat=policy)).forward.model.conv_algorithm == lean
+  assert Trainer(small_config(remat="all", conv_algorithm="winograd")).conv_algorithm == "winograd"
 
 
 @pytest.mark.slow  # two compiles of the tiny step's gradient
@@ -102,6 +107,23 @@ def test_winograd_training_step_is_the_direct_step_within_rounding(default_preci
   _, _, batch = _setup()  # tiny model, 32x32 crops: mostly the 1x1-as-matmul path
   ref_loss, ref_grads = _loss_and_grads(batch, conv_algorithm="direct")
   loss, grads = _loss_and_grads(batch, conv_algorithm="winograd")
+  assert float(loss) == pytest.approx(float(ref_loss), rel=1e-4)
+  for a, b in zip(jax.tree_util.tree_leaves(grads), jax.tree_util.tree_leaves(ref_grads)):
+    np.testing.assert_allclose(a, b, rtol=1e-2, atol=1e-3 * max(1.0, np.abs(b).max()))
+
+
+@pytest.mark.slow  # two compiles of the tiny step's gradient
+def test_memory_lean_winograd_step_is_the_direct_step_within_rounding(default_precision,
+                                                                      monkeypatch):
+  """remat 'all' with 'winograd_forward' (what 'auto' picks on the CPU under remat): the direct
+  step's loss and gradients up to float32 rounding, every 3x3 convolution through Winograd."""
+  from rde_jax.model import conv_algorithm
+  monkeypatch.setattr(conv_algorithm, "MIN_CHANNELS", 1)
+  monkeypatch.setattr(conv_algorithm, "MIN_PIXELS", 1)
+  _, _, batch = _setup()
+  ref_loss, ref_grads = _loss_and_grads(batch, conv_algorithm="direct", remat="all")
+  loss, grads = _loss_and_grads(batch, conv_algorithm="winograd_forward", remat="all")
+  assert float(loss) != float(ref_loss)  # Winograd did run (other rounding)
   assert float(loss) == pytest.approx(float(ref_loss), rel=1e-4)
   for a, b in zip(jax.tree_util.tree_leaves(grads), jax.tree_util.tree_leaves(ref_grads)):
     np.testing.assert_allclose(a, b, rtol=1e-2, atol=1e-3 * max(1.0, np.abs(b).max()))

@@ -64,6 +64,39 @@ def test_gradients_match_the_direct_convolution():
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-4)
 
 
+def test_direct_grad_form_is_winograd_forward_with_the_direct_gradients():
+  """`conv3x3_direct_grad` ('winograd_forward'): conv3x3's outputs, the direct convolution's
+  input and kernel gradients at the same cotangent, and only (x, kernel) kept for them."""
+  rng = np.random.default_rng(2)
+  x = jnp.asarray(rng.normal(size=(2, 9, 10, 4)).astype(np.float32))
+  k = jnp.asarray(rng.normal(size=(3, 3, 4, 5)).astype(np.float32) / 6)
+  r = jnp.asarray(rng.normal(size=(2, 9, 10, 5)).astype(np.float32))
+  direct = lambda x, k: lax.conv_general_dilated(x, k, (1, 1), ((1, 1), (1, 1)),
+                                                 dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  np.testing.assert_array_equal(jax.jit(winograd.conv3x3_direct_grad)(x, k),
+                                jax.jit(winograd.conv3x3)(x, k))
+  linear = lambda f: (lambda x, k: jnp.sum(f(x, k) * r))  # cotangent r whatever the forward
+  got = jax.jit(jax.grad(linear(winograd.conv3x3_direct_grad), (0, 1)))(x, k)
+  want = jax.jit(jax.grad(linear(direct), (0, 1)))(x, k)
+  for a, b in zip(got, want):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-6)
+  _, residuals = jax.vjp(winograd.conv3x3_direct_grad, x, k)
+  kept = jax.tree_util.tree_leaves(residuals)
+  assert sorted(a.size for a in kept) == sorted((x.size, k.size))
+
+
+def test_winograd_forward_is_a_training_setting_auto_picks_under_remat():
+  assert conv_algorithm.resolve("auto", "cpu", memory_lean=True) == "winograd_forward"
+  assert conv_algorithm.resolve("auto", "cpu") == "winograd"
+  assert conv_algorithm.resolve("auto", "gpu", memory_lean=True) == "direct"
+  assert conv_algorithm.resolve("winograd_forward", "tpu") == "winograd_forward"
+  assert "winograd_forward" not in conv_algorithm.ALGORITHMS  # not an inference setting
+  # the layers keep autodiff's (memory-lean) gradient forms
+  assert not conv_algorithm.fast_path("winograd_forward") and conv_algorithm.fast_path("winograd")
+  with pytest.raises(ValueError, match="fft"):
+    conv_algorithm.resolve("fft", "cpu")
+
+
 def _uses_winograd(x: jnp.ndarray, algorithm: str = "winograd", **kw) -> bool:
   m = layers.conv2d(x.shape[-1], kw.pop("kernel", 3), conv_algorithm=algorithm, **kw)
   v = m.init(jax.random.PRNGKey(0), x)
@@ -86,6 +119,8 @@ def test_field_chooses_winograd_only_where_it_applies(default_precision):
   with jax.default_matmul_precision("highest"):
     assert not _uses_winograd(big)
   assert not _uses_winograd(big, "direct")
+  assert _uses_winograd(big, "winograd_forward")
+  assert not _uses_winograd(big, "winograd_forward", stride=2)
   m = layers.conv2d(64, 3)  # the default of a module: direct
   v = m.init(jax.random.PRNGKey(0), big)
   assert "tensor<36x" not in jax.jit(m.apply).lower(v, big).as_text()

@@ -24,6 +24,7 @@ import ml_collections
 from rde_jax import validate as checks
 from rde_jax.errors import UserError
 from rde_jax.inference.settings import CONV_ALGORITHMS, DEFAULT_MEMORY_MODE, InferenceSettings
+from rde_jax.model.conv_algorithm import TRAIN_ALGORITHMS as TRAIN_CONV_ALGORITHMS
 
 # Report keys -> memory modes: `rde` is the paper's constant-size memory, `stm` the growing bank.
 MODES = {"rde": DEFAULT_MEMORY_MODE, "stm": "stm"}
@@ -64,7 +65,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.train_stage = 2  # 0: 3 frames, 1 object; 2: 5 frames, 2 objects, SAM frames 2 and 4
   c.batch_size = 1  # clips per step
   c.remat = "none"  # rde_jax/train/remat.py policy: none | encoders | all | all_dots
-  c.train_conv_algorithm = "auto"  # auto (Winograd on the CPU) | direct | winograd
+  c.train_conv_algorithm = "auto"  # auto (Winograd on the CPU) | direct | winograd | winograd_forward
   c.train_steps = 3  # timed steps after one warm-up step
   c.compile_only = False  # only compile: XLA's FLOPs and memory estimate, no step is run
   c.out = ""  # JSON path ('' = stdout only)
@@ -143,7 +144,7 @@ def validate(c: Any) -> InferenceSettings:
   checks.choice("config.train_stage", c.train_stage, (0, 2))
   checks.integer("config.batch_size", c.batch_size, minimum=1)
   checks.choice("config.remat", c.remat, checks.REMAT_POLICIES)
-  checks.choice("config.train_conv_algorithm", c.train_conv_algorithm, CONV_ALGORITHMS)
+  checks.choice("config.train_conv_algorithm", c.train_conv_algorithm, TRAIN_CONV_ALGORITHMS)
   checks.integer("config.train_steps", c.train_steps, minimum=1)
   if c.mode == "train" and c.dtype == "float16":
     raise UserError("config.dtype: the training benchmark runs float32 or bfloat16, got float16")

@@ -13,7 +13,10 @@ by `resolve` (Winograd where the backend is the CPU, direct elsewhere): the infe
 `InferenceSettings.conv_algorithm` (the CPU's direct 3x3 convolutions are the frame's largest
 cost: benchmarks/RESULTS_inference.md), the Trainer from `config.conv_algorithm` (the backward
 of the fast path is matrix products, where XLA:CPU's convolution weight gradients are slow:
-benchmarks/RESULTS_training.md, docs/training.md).
+benchmarks/RESULTS_training.md, docs/training.md). A training step that rematerialises (a
+`config.remat` policy: memory matters) gets 'winograd_forward' from 'auto' on the CPU: the
+Winograd forward with the direct convolution's gradients, whose backward keeps no transformed
+tiles (the 8-clip step: 48 GiB with 'winograd', about the direct step's with it).
 
     RDEVOS(arch, dtype=jnp.float32, conv_algorithm="winograd")
     layers.conv2d(64, 3, conv_algorithm="winograd")    # Conv2D through `conv_function`
@@ -31,7 +34,12 @@ from jax import lax
 from rde_jax.model import winograd
 
 ALGORITHMS = ("auto", "direct", "winograd")  # what a user may ask for ('auto': by backend)
-RESOLVED = ("direct", "winograd")  # what a module field holds
+# Training only: Winograd in the forward, the direct convolution's gradients in the backward
+# (`winograd.conv3x3_direct_grad`), 1x1 convolutions direct: the CPU's memory-lean setting,
+# what 'auto' picks for a training step with rematerialisation (`resolve(..., memory_lean=True)`).
+WINOGRAD_FORWARD = "winograd_forward"
+TRAIN_ALGORITHMS = ALGORITHMS + (WINOGRAD_FORWARD,)
+RESOLVED = ("direct", "winograd", WINOGRAD_FORWARD)  # what a module field holds
 MIN_CHANNELS = 64
 # Output positions (N * H * W) below which the kernel transform (C * O * 36 values, whatever
 # the batch) and the small products cost more than the multiplications saved (N * H * W * C * O
@@ -41,18 +49,22 @@ MIN_CHANNELS = 64
 MIN_PIXELS = 32 * 32
 
 
-def resolve(algorithm: str, backend: str) -> str:
-  """'auto' -> 'winograd' on the CPU backend, 'direct' on the others; 'direct' / 'winograd' as
-  they are (the rule of the inference Engine and the Trainer)."""
-  if algorithm not in ALGORITHMS:
-    raise ValueError(f"conv_algorithm {algorithm!r}: expected one of {', '.join(ALGORITHMS)}")
+def resolve(algorithm: str, backend: str, memory_lean: bool = False) -> str:
+  """'auto' -> 'winograd' on the CPU backend ('winograd_forward' where `memory_lean`: the
+  Trainer's rule for a step with rematerialisation), 'direct' on the others; the others as they
+  are (the rule of the inference Engine and the Trainer)."""
+  if algorithm not in TRAIN_ALGORITHMS:
+    raise ValueError(f"conv_algorithm {algorithm!r}: expected one of {', '.join(TRAIN_ALGORITHMS)}")
   if algorithm == "auto":
-    return "winograd" if backend == "cpu" else "direct"
+    if backend != "cpu":
+      return "direct"
+    return WINOGRAD_FORWARD if memory_lean else "winograd"
   return algorithm
 
 
 def check(algorithm: str) -> str:
-  """A module's `conv_algorithm` field: 'direct' or 'winograd' (ValueError otherwise)."""
+  """A module's `conv_algorithm` field: 'direct', 'winograd' or 'winograd_forward' (ValueError
+  otherwise)."""
   if algorithm not in RESOLVED:
     raise ValueError(f"conv_algorithm {algorithm!r}: expected one of {', '.join(RESOLVED)} "
                      "('auto' is resolved by the Engine / Trainer for the backend)")
@@ -62,7 +74,8 @@ def check(algorithm: str) -> str:
 def fast_path(algorithm: str) -> bool:
   """Whether modules built with `algorithm` take the CPU fast path: Winograd / 1x1 products
   here, and in `layers` the gradient forms that pay only there (channel sums as products, the
-  tap max-pool gradient). 'winograd' does; 'direct' keeps autodiff's forms everywhere."""
+  tap max-pool gradient). 'winograd' does; 'direct' and 'winograd_forward' (the memory-lean
+  setting: those forms keep more buffers alive) keep autodiff's forms everywhere."""
   return check(algorithm) == "winograd"
 
 
@@ -142,13 +155,20 @@ def conv_general_dilated(lhs: jnp.ndarray, rhs: jnp.ndarray, window_strides: Any
                          preferred_element_type: Any = None, *,
                          algorithm: str = "direct") -> jnp.ndarray:
   """`lax.conv_general_dilated` with the same arguments; with `algorithm='winograd'`, Winograd
-  where `winograd_applies` and one matrix product where `pointwise_applies`."""
-  fast = fast_path(algorithm) and batch_group_count == 1 and preferred_element_type is None
+  where `winograd_applies` and one matrix product where `pointwise_applies`; with
+  'winograd_forward' Winograd with the direct convolution's gradients
+  (`winograd.conv3x3_direct_grad`) where `winograd_applies`, and the 1x1 convolutions as
+  convolutions (the matrix-product form's gradients kept 1.1 GiB more alive in the 2-clip
+  memory-limited step: benchmarks/RESULTS_training.md)."""
+  fast = (check(algorithm) != "direct" and batch_group_count == 1
+          and preferred_element_type is None)
   if fast and winograd_applies(
       lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation, dimension_numbers,
       feature_group_count, precision):
+    if algorithm == WINOGRAD_FORWARD:
+      return winograd.conv3x3_direct_grad(lhs, rhs)
     return winograd.conv3x3(lhs, rhs)
-  if fast and pointwise_applies(
+  if algorithm == "winograd" and fast and pointwise_applies(
       lhs, rhs, padding, lhs_dilation, rhs_dilation, dimension_numbers, feature_group_count,
       precision):
     return _pointwise(lhs, rhs, window_strides)

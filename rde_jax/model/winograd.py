@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
@@ -105,6 +106,37 @@ def conv3x3(x: jnp.ndarray, kernel: jnp.ndarray) -> jnp.ndarray:
   xg = jnp.pad(x, ((0, groups * group - n),) + ((0, 0),) * 3).reshape((groups, group) + x.shape[1:])
   y = lax.map(lambda xi: _conv3x3_transformed(xi, u), xg)
   return y.reshape((groups * group,) + y.shape[2:])[:n]
+
+
+def _direct_conv3x3(x: jnp.ndarray, kernel: jnp.ndarray) -> jnp.ndarray:
+  return lax.conv_general_dilated(x, kernel, (1, 1), ((1, 1), (1, 1)),
+                                  dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+@jax.custom_vjp
+def conv3x3_direct_grad(x: jnp.ndarray, kernel: jnp.ndarray) -> jnp.ndarray:
+  """`conv3x3` in the forward, the direct convolution's gradients in the backward.
+
+  The memory-lean training form (`conv_algorithm='winograd_forward'`): the backward keeps only
+  x and the kernel (as a direct convolution does) and computes the input and kernel gradients
+  as XLA's convolution transposes, not through autodiff's transpose of the tile transforms,
+  whose padded accumulations were most of the 8-clip step's peak (benchmarks/RESULTS_training.md).
+  The gradients are the direct convolution's at the same cotangent, so they differ from
+  `conv3x3`'s by rounding only. x (N,H,W,C), kernel (3,3,C,O) -> (N,H,W,O).
+  """
+  return conv3x3(x, kernel)
+
+
+def _direct_grad_forward(x: jnp.ndarray, kernel: jnp.ndarray):
+  return conv3x3(x, kernel), (x, kernel)
+
+
+def _direct_grad_backward(residuals, dy: jnp.ndarray):
+  x, kernel = residuals
+  return jax.vjp(_direct_conv3x3, x, kernel)[1](dy)
+
+
+conv3x3_direct_grad.defvjp(_direct_grad_forward, _direct_grad_backward)
 
 
 def _conv3x3_transformed(x: jnp.ndarray, u: jnp.ndarray) -> jnp.ndarray:

@@ -1,6 +1,6 @@
 """The official training forward on a clip: STM branch and SAM (RDE) branch side by side.
 
-For frames t = 1 .. T-1 (one `lax.scan` step each, constant-size carry):
+For frames t = 1 .. T-1 (one unrolled step each, constant-size carry):
   * STM branch: read the growing bank {k_0..k_{t-1}} (preallocated, masked) -> mask m_t, readout;
     the next value v_t = Enc_v(F_t, m_t) comes from this branch (soft, not detached).
   * RDE recurrence: rde_1 = (k_0, v_ref); rde_t = SAM-compress([rde_{t-1}; (k_{t-1}, v_{t-1})]).
@@ -24,7 +24,11 @@ from rde_jax.train import remat as remat_lib
 
 
 class ClipForward:
-  """Callable (variables, batch) -> outputs dict; static settings fixed at construction."""
+  """Callable (variables, batch) -> outputs dict; static settings fixed at construction.
+
+  Outputs: logits (B,S,O+1,H,W) log-odds of frames 1..S (a SAM frame's from its SAM read),
+  masks (B,S,O,H,W), value_ref / value_gt (B,O,h,w,Cv), and readout_stm / readout_sam: a tuple
+  with one (B,O,h,w,2Cv) array per SAM frame, in `sam_frames` order."""
 
   def __init__(self, model: RDEVOS, *, num_objects: int, sam_frames: Sequence[int] = (2, 4),
                remat: str = "none"):
@@ -42,16 +46,22 @@ class ClipForward:
     fn = lambda v, *a: self.model.apply(v, *a, method=method)
     return remat_lib.wrap(fn, self.remat, part)(variables, *args)
 
-  def _encode_keys(self, variables: Any, rgb: jnp.ndarray) -> dict[str, jnp.ndarray]:
-    """rgb (B,T,H,W,3) -> key features {k16, qv16, f16, f8, f4} each (B,T,...)."""
+  def _encode_keys(self, variables: Any, rgb: jnp.ndarray) -> tuple[list[dict], jnp.ndarray]:
+    """rgb (B,T,H,W,3) -> (per frame t: key features {k16, qv16, f16, f8, f4} each (B,...),
+    all frames' k16 (B,T,h,w,Ck) for the memory bank).
+
+    With a remat policy each frame's features come from its own encoder call and stay separate
+    arrays: slicing them out of one stacked (B,T,...) array would make each frame's gradient a
+    padded full-clip copy in the backward (several 1/4-scale ones live at once)."""
     b, t_len = rgb.shape[:2]
     if self.remat == "none":
       feats = self._apply(variables, rgb.reshape(b * t_len, *rgb.shape[2:]),
                           method=RDEVOS.encode_key)
-      return {k: v.reshape(b, t_len, *v.shape[1:]) for k, v in feats.items()}
+      feats = {k: v.reshape(b, t_len, *v.shape[1:]) for k, v in feats.items()}
+      return [{k: v[:, t] for k, v in feats.items()} for t in range(t_len)], feats["k16"]
     per_frame = [self._apply(variables, rgb[:, t], method=RDEVOS.encode_key, part="key")
                  for t in range(t_len)]
-    return {k: jnp.stack([f[k] for f in per_frame], 1) for k in per_frame[0]}
+    return per_frame, jnp.stack([f["k16"] for f in per_frame], 1)
 
   def _value(self, variables: Any, image: jnp.ndarray, f16: jnp.ndarray,
              masks: jnp.ndarray) -> jnp.ndarray:
@@ -92,7 +102,7 @@ class ClipForward:
     rgb = frames_in(batch["rgb"])
     b, t_len = rgb.shape[:2]
     o = self.num_objects
-    feats = self._encode_keys(variables, rgb)
+    feats, k16_all = self._encode_keys(variables, rgb)
     if o == 2:
       gt0 = jnp.stack([batch["gt"][:, 0], batch["sec_gt"][:, 0]], 1)
       pgt = jnp.stack([batch["pgt"], batch["sec_pgt"]], 1)
@@ -100,27 +110,26 @@ class ClipForward:
     else:
       gt0, pgt = batch["gt"][:, :1], batch["pgt"][:, None]
       selector = jnp.ones((b, 1), jnp.float32)
-    v_ref = self._value(variables, rgb[:, 0], feats["f16"][:, 0], pgt)
-    v_gt = self._value(variables, rgb[:, 0], feats["f16"][:, 0], gt0)
+    v_ref = self._value(variables, rgb[:, 0], feats[0]["f16"], pgt)
+    v_gt = self._value(variables, rgb[:, 0], feats[0]["f16"], gt0)
 
-    hw = feats["k16"].shape[2:4]
-    keys = feats["k16"].reshape(b, t_len, -1, feats["k16"].shape[-1])  # (B,T,hw,Ck)
+    hw = k16_all.shape[2:4]
+    keys = k16_all.reshape(b, t_len, -1, k16_all.shape[-1])  # (B,T,hw,Ck)
     bank_v = jnp.zeros((b, o, t_len) + v_ref.shape[2:], v_ref.dtype).at[:, :, 0].set(v_ref)
-    carry = {"bank_v": bank_v, "rde_k": feats["k16"][:, 0], "rde_v": v_ref,
+    carry = {"bank_v": bank_v, "rde_k": feats[0]["k16"], "rde_v": v_ref,
              "prev_v": v_ref}
-    sam_flags = jnp.asarray([t in self.sam_frames for t in range(1, t_len)])
     use_sam = bool(self.sam_frames)
 
     def step(c: dict, t: int) -> tuple[dict, dict]:
-      f = {k: v[:, t] for k, v in feats.items()}
+      f = feats[t]
       valid = jnp.repeat(jnp.arange(t_len) < t, hw[0] * hw[1])
       mk = keys.reshape(b, -1, keys.shape[-1])
       mv = c["bank_v"].reshape(b, o, t_len * hw[0] * hw[1], -1)
       logits, masks, r_stm = self._segment(variables, f, mk, mv, valid, selector)
-      out = {"logits_stm": logits, "readout_stm": r_stm}
+      out = {"logits": logits, "readout_stm": r_stm}
       if use_sam:
         def compress(cc):
-          k_prev = feats["k16"][:, t - 1]
+          k_prev = feats[t - 1]["k16"]
           key2 = jnp.stack([cc["rde_k"], k_prev], 1)
           val2 = jnp.stack([cc["rde_v"], cc["prev_v"]], 2).reshape(b * o, 2, *hw, -1)
           nk, nv = self._apply(variables, key2, val2, method=RDEVOS.compress, part="compress")
@@ -132,9 +141,8 @@ class ClipForward:
           mv1 = rde_v.reshape(b, o, -1, rde_v.shape[-1])
           lg, _, r = self._segment(variables, f, mk1, mv1, None, selector)
           return lg, r
-        zeros = (jnp.zeros_like(logits), jnp.zeros_like(r_stm))
-        logits_sam, r_sam = sam_read(None) if t in self.sam_frames else zeros
-        out.update(logits_sam=logits_sam, readout_sam=r_sam)
+        if t in self.sam_frames:  # its SAM logits replace the STM ones in the CE
+          out["logits"], out["readout_sam"] = sam_read(None)
       else:
         rde_k, rde_v = c["rde_k"], c["rde_v"]
       # The last frame's value is never used.
@@ -148,14 +156,12 @@ class ClipForward:
     for t in range(1, t_len):
       carry, out = step(carry, t)
       per_frame.append(out)
-    outs = {k: jnp.stack([o[k] for o in per_frame], 1) for k in per_frame[0]}
-    logits = outs["logits_stm"]
-    if use_sam:
-      logits = jnp.where(sam_flags[None, :, None, None, None], outs["logits_sam"], logits)
-    result = {"logits": logits, "masks": outs["masks"], "value_ref": v_ref, "value_gt": v_gt,
-              "readout_stm": outs["readout_stm"]}
-    if use_sam:
-      result["readout_sam"] = outs["readout_sam"]
+    outs = {k: jnp.stack([o[k] for o in per_frame], 1) for k in ("logits", "masks")}
+    # The readouts only of the SAM frames (the distillation's), one array each, not stacked:
+    # slicing a stack of every frame's readouts makes each gradient a padded copy of the stack.
+    result = {"logits": outs["logits"], "masks": outs["masks"], "value_ref": v_ref, "value_gt": v_gt,
+              "readout_stm": tuple(per_frame[t - 1]["readout_stm"] for t in self.sam_frames),
+              "readout_sam": tuple(per_frame[t - 1]["readout_sam"] for t in self.sam_frames)}
     return result
 
 

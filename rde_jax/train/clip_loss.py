@@ -51,9 +51,9 @@ def clip_loss(forward: ClipForward, cfg: LossConfig, variables: Any, batch: dict
   metrics["klloss_loss"] = cfg.lambda_mc * mc
   total = total + metrics["klloss_loss"]
   sam_frames = forward.sam_frames
-  for frame, lam in zip(sam_frames, cfg.guidance_weights):
-    g = sum(kl(out["readout_sam"][:, frame - 1, j], out["readout_stm"][:, frame - 1, j])
-            for j in range(o))
+  for i, (frame, lam) in enumerate(zip(sam_frames, cfg.guidance_weights)):
+    # out["readout_*"][i]: frame sam_frames[i]'s readouts (B,O,h,w,2Cv)
+    g = sum(kl(out["readout_sam"][i][:, j], out["readout_stm"][i][:, j]) for j in range(o))
     metrics[f"df{frame}_distillation"] = lam * g
     total = total + metrics[f"df{frame}_distillation"]
   metrics["total_loss"] = total

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ml_collections
 
 from rde_jax.inference.settings import InferenceSettings
-from rde_jax.model.conv_algorithm import ALGORITHMS as CONV_ALGORITHMS
+from rde_jax.model.conv_algorithm import TRAIN_ALGORITHMS as CONV_ALGORITHMS
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -18,7 +18,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.dtype = "float32"  # compute dtype: float32, bfloat16 or float16 (parameters stay float32)
   # Memory of the step: a rde_jax/train/remat.py policy (none | encoders | all | all_dots), and
   # the convolutions: auto (Winograd F(4x4,3x3) and 1x1 as matrix products on the CPU, direct on
-  # accelerators), direct (the official arithmetic everywhere) or winograd.
+  # accelerators; with a remat policy Winograd with the direct convolution's gradients, less
+  # memory), direct (the official arithmetic everywhere), winograd or winograd_forward.
   c.remat = "none"
   c.conv_algorithm = "auto"
   c.loss_scale_init = 2.0 ** 16  # float16 only: dynamic loss scale, as torch's GradScaler

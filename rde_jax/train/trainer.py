@@ -94,12 +94,15 @@ class Trainer:
     self.cfg = cfg
     self.arch = build_arch(cfg)
     dtype = {"bfloat16": jnp.bfloat16, "float16": jnp.float16}.get(cfg.dtype, jnp.float32)
+    remat = cfg.get("remat", "none")
+    # 'auto' on the CPU: Winograd with autodiff's backward for speed, or with the direct
+    # convolution's gradients where a remat policy says memory matters (less memory).
     self.conv_algorithm = conv_algorithm.resolve(cfg.get("conv_algorithm", TRAIN_CONV_ALGORITHM),
-                                                 jax.default_backend())
-    self.forward = ClipForward(RDEVOS(self.arch, dtype=dtype, conv_algorithm=self.conv_algorithm),
-                               num_objects=1 if cfg.stage == 0 else 2,
-                               sam_frames=() if cfg.stage == 0 else (2, 4),
-                               remat=cfg.get("remat", "none"))
+                                                 jax.default_backend(),
+                                                 memory_lean=remat != "none")
+    network = RDEVOS(self.arch, dtype=dtype, conv_algorithm=self.conv_algorithm)
+    self.forward = ClipForward(network, num_objects=1 if cfg.stage == 0 else 2,
+                               sam_frames=() if cfg.stage == 0 else (2, 4), remat=remat)
     self.loss_cfg = loss_config(cfg)
     self.tx = make_optimizer(cfg)
     self.schedule = lr_schedule(cfg)
