@@ -59,9 +59,13 @@ class ClipForward:
                           method=RDEVOS.encode_key)
       feats = {k: v.reshape(b, t_len, *v.shape[1:]) for k, v in feats.items()}
       return [{k: v[:, t] for k, v in feats.items()} for t in range(t_len)], feats["k16"]
-    per_frame = [self._apply(variables, rgb[:, t], method=RDEVOS.encode_key, part="key")
-                 for t in range(t_len)]
-    return per_frame, jnp.stack([f["k16"] for f in per_frame], 1)
+    # One rematerialised encoder call per frame inside a loop (`lax.map`): the backward is a loop
+    # too, one frame's encoder activations alive at a time (unrolled, XLA ran the five frames'
+    # encoder backwards side by side).
+    encode = lambda frame: self._apply(variables, frame, method=RDEVOS.encode_key, part="key")
+    stacked = jax.lax.map(encode, jnp.moveaxis(rgb, 1, 0))  # each (T,B,...)
+    per_frame = [{k: v[t] for k, v in stacked.items()} for t in range(t_len)]
+    return per_frame, jnp.moveaxis(stacked["k16"], 0, 1)
 
   def _value(self, variables: Any, image: jnp.ndarray, f16: jnp.ndarray,
              masks: jnp.ndarray) -> jnp.ndarray:
