@@ -50,9 +50,9 @@ class ClipForward:
     """rgb (B,T,H,W,3) -> (per frame t: key features {k16, qv16, f16, f8, f4} each (B,...),
     all frames' k16 (B,T,h,w,Ck) for the memory bank).
 
-    With a remat policy each frame's features come from its own encoder call and stay separate
-    arrays: slicing them out of one stacked (B,T,...) array would make each frame's gradient a
-    padded full-clip copy in the backward (several 1/4-scale ones live at once)."""
+    Without a remat policy one encoder call over the B*T frames (fastest); with one, one
+    rematerialised call per frame in a loop (the memory setting, measured in
+    benchmarks/RESULTS_training.md, session 6)."""
     b, t_len = rgb.shape[:2]
     if self.remat == "none":
       feats = self._apply(variables, rgb.reshape(b * t_len, *rgb.shape[2:]),
