@@ -37,7 +37,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     # The setting measured to fit 24 GiB in float32 (benchmarks/RESULTS_training.md): remat
     # 'all' and XLA:CPU's memory-optimised scheduler (without it, remat saves nothing on the CPU);
     # 'auto' convolutions: under remat the CPU's Winograd forward with the direct gradients
-    # (19.7 GiB; autodiff's Winograd backward needed 48.2 GiB here), direct on accelerators.
+    # (17.7 GiB; autodiff's Winograd backward needed 48.2 GiB here), direct on accelerators.
     c.remat = "all"
     c.train_conv_algorithm = "auto"
     c.cpu_flags = "auto " + MEMORY_SCHEDULER_FLAG  # the training flags of this CPU, plus it

@@ -23,7 +23,7 @@ import ml_collections
 
 from rde_jax import validate as checks
 from rde_jax.errors import UserError
-from rde_jax.inference.settings import CONV_ALGORITHMS, DEFAULT_MEMORY_MODE, InferenceSettings
+from rde_jax.inference.settings import DEFAULT_MEMORY_MODE, InferenceSettings
 from rde_jax.model.conv_algorithm import TRAIN_ALGORITHMS as TRAIN_CONV_ALGORITHMS
 
 # Report keys -> memory modes: `rde` is the paper's constant-size memory, `stm` the growing bank.

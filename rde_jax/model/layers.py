@@ -54,8 +54,8 @@ class Conv2D(nn.Module):
 
 def add_bias(y: jnp.ndarray, bias: jnp.ndarray, conv_algorithm: str) -> jnp.ndarray:
   """y + bias; on the CPU fast path ('winograd') with the bias gradient as a ones-vector
-  product (`channel_ops.bias_add`). Elsewhere (direct: accelerators, the memory-limited
-  `official8` preset) autodiff's reduction, which kept that step under 24 GiB."""
+  product (`channel_ops.bias_add`). Elsewhere ('direct' on accelerators, 'winograd_forward' in
+  the memory-limited `official8` preset) autodiff's reduction, which keeps fewer buffers alive."""
   return channel_ops.bias_add(y, bias) if fast_path(conv_algorithm) else y + bias
 
 
@@ -193,7 +193,8 @@ class FrozenBatchNorm(nn.Module):
 def max_pool_3x3_s2(x: jnp.ndarray, conv_algorithm: str = "direct") -> jnp.ndarray:
   """MaxPool2d(3, stride 2, padding 1) on NHWC (padding is -inf, like PyTorch). On the CPU fast
   path ('winograd') its gradient is `max_pool_3x3_s2_taps`'s; elsewhere XLA's (select-and-
-  scatter: the same values, fewer live buffers in the memory-limited `official8` step)."""
+  scatter: the same values, fewer live buffers in the memory-limited `official8` step, whose
+  'winograd_forward' is not the fast path)."""
   if fast_path(conv_algorithm):
     return max_pool_3x3_s2_taps(x)
   return _reduce_window_pool(x)
