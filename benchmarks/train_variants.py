@@ -6,7 +6,8 @@ interleaved round by round, the PyTorch twin among them.
         --variant "eigen=conv=direct,flags=--xla_cpu_experimental_ynn_fusion_type=" \
         --out variants.json
 
-A variant is `NAME=key=value,...` with keys `conv` (auto | direct | winograd), `remat`,
+A variant is `NAME=key=value,...` with keys `conv` (auto | direct | winograd | winograd_forward;
+unset = auto, what train.py runs; before session 7 unset meant direct), `remat`,
 `dtype`, `min_pixels` / `min_channels` (the Winograd thresholds of rde_jax.model.conv_algorithm),
 `code` (another checkout of rde-jax, e.g. a `git worktree` of the commit before a change: that
 variant's worker runs its code; its train_variants.py must speak the same step protocol),
@@ -73,7 +74,7 @@ def worker(args: argparse.Namespace, opts: dict[str, str]) -> None:
   from rde_jax.train.trainer import Trainer
   bcfg = argparse.Namespace(train_stage=args.stage, arch=args.arch, batch_size=args.batch,
                             dtype=opts.get("dtype", "float32"), remat=opts.get("remat", "none"),
-                            train_conv_algorithm=opts.get("conv", "direct"), height=args.size)
+                            train_conv_algorithm=opts.get("conv", "auto"), height=args.size)
   tcfg = train_run.train_config(bcfg)
   tr = Trainer(tcfg)
   v = train_run.benchmark_variables(tr.arch, 0)

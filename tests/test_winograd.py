@@ -64,6 +64,51 @@ def test_gradients_match_the_direct_convolution():
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-4)
 
 
+@pytest.mark.parametrize("shape", [(1, 9, 10, 4, 5), (2, 8, 8, 3, 1), (3, 13, 6, 5, 7),
+                                   (1, 1, 2, 2, 3)])
+def test_winograd_backward_gives_the_direct_convolution_gradients(shape):
+  """`conv3x3_winograd_grad` ('winograd', the CPU training default): conv3x3's outputs; its input
+  gradient (a Winograd convolution of the cotangent with the turned kernel) and kernel gradient
+  (V^T dM through G) equal the direct convolution's at the same cotangent up to rounding; it
+  keeps only (x, kernel); its backward has no convolution left in it."""
+  n, h, w, c, o = shape
+  rng = np.random.default_rng(sum(shape))
+  x = jnp.asarray(rng.normal(size=(n, h, w, c)).astype(np.float32))
+  k = jnp.asarray(rng.normal(size=(3, 3, c, o)).astype(np.float32) / np.sqrt(9 * c))
+  r = jnp.asarray(rng.normal(size=(n, h, w, o)).astype(np.float32))
+  direct = lambda x, k: lax.conv_general_dilated(x, k, (1, 1), ((1, 1), (1, 1)),
+                                                 dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                                                 precision=lax.Precision.HIGHEST)
+  np.testing.assert_array_equal(jax.jit(winograd.conv3x3_winograd_grad)(x, k),
+                                jax.jit(winograd.conv3x3)(x, k))
+  linear = lambda f: (lambda x, k: jnp.sum(f(x, k) * r))
+  grad = jax.jit(jax.grad(linear(winograd.conv3x3_winograd_grad), (0, 1)))
+  got, want = grad(x, k), jax.jit(jax.grad(linear(direct), (0, 1)))(x, k)
+  for a, b in zip(got, want):  # a wrong tap, flip or border is O(1) of the scale
+    scale = float(np.max(np.abs(np.asarray(b))))
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=2e-5 * max(scale, 1.0))
+  _, residuals = jax.vjp(winograd.conv3x3_winograd_grad, x, k)
+  assert sorted(a.size for a in jax.tree_util.tree_leaves(residuals)) == sorted((x.size, k.size))
+  assert "convolution" not in grad.lower(x, k).as_text()
+
+
+def test_winograd_backward_of_a_large_batch_runs_in_groups(monkeypatch):
+  """Past MAX_TRANSFORMED_BYTES the backward's kernel gradient is summed over groups of images
+  (the padding images of the last group add nothing): same gradients as one group."""
+  rng = np.random.default_rng(5)
+  x = jnp.asarray(rng.normal(size=(5, 9, 7, 4)).astype(np.float32))
+  k = jnp.asarray(rng.normal(size=(3, 3, 4, 6)).astype(np.float32) / 6)
+  r = jnp.asarray(rng.normal(size=(5, 9, 7, 6)).astype(np.float32))
+  grad = lambda: jax.grad(lambda x, k: jnp.sum(winograd.conv3x3_winograd_grad(x, k) * r),
+                          (0, 1))(x, k)
+  whole = grad()
+  monkeypatch.setattr(winograd, "MAX_TRANSFORMED_BYTES", 2 * 36 * 3 * 2 * 6 * 4)  # 2 images
+  assert winograd._group_size(x, 6) == 2
+  for a, b in zip(grad(), whole):  # the groups' sums are added in another order
+    scale = float(np.max(np.abs(np.asarray(b))))
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5 * scale)
+
+
 def test_direct_grad_form_is_winograd_forward_with_the_direct_gradients():
   """`conv3x3_direct_grad` ('winograd_forward'): conv3x3's outputs, the direct convolution's
   input and kernel gradients at the same cotangent, and only (x, kernel) kept for them."""

@@ -167,7 +167,7 @@ def conv_general_dilated(lhs: jnp.ndarray, rhs: jnp.ndarray, window_strides: Any
       feature_group_count, precision):
     if algorithm == WINOGRAD_FORWARD:
       return winograd.conv3x3_direct_grad(lhs, rhs)
-    return winograd.conv3x3(lhs, rhs)
+    return winograd.conv3x3_winograd_grad(lhs, rhs)
   if algorithm == "winograd" and fast and pointwise_applies(
       lhs, rhs, padding, lhs_dilation, rhs_dilation, dimension_numbers, feature_group_count,
       precision):
