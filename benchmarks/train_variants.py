@@ -61,7 +61,6 @@ def parse_variant(text: str) -> tuple[str, dict[str, str]]:
 
 def worker(args: argparse.Namespace, opts: dict[str, str]) -> None:
   """Builds one side, reports 'ready', then answers each 'step' line with its time (JSON)."""
-  import numpy as np
   if opts["kind"] == "jax":
     from rde_jax import cpu_settings
     cpu_settings.apply(opts.get("flags", "") or "none", purpose="train")

@@ -6,7 +6,8 @@ of `layers.conv2d`, `Conv2DParts`, the 2-D lowering of `Conv3D`). With 'winograd
 pays for (on any backend), 3x3 stride-1 float32 convolutions with padding 1 and at least
 `MIN_CHANNELS` input channels over at least `MIN_PIXELS` output positions (the batch's), run
 as Winograd F(4x4, 3x3) (`rde_jax.model.winograd`), and the 1x1 convolutions (any stride, no
-padding) as one matrix product (`pointwise_applies`: the same sums, a faster kernel); everything
+padding) as one matrix product (`pointwise_applies`: the same sums, a faster kernel), the 3x3
+stride-2 ones with an input gradient that skips the dilated zeros (`strided_applies`); everything
 else, and everything under `jax_default_matmul_precision='highest'` (the exact-arithmetic setting
 the parity tests use), stays direct. Who builds the network picks the algorithm, 'auto' resolved
 by `resolve` (Winograd where the backend is the CPU, direct elsewhere): the inference Engine from
@@ -31,7 +32,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from rde_jax.model import winograd
+from rde_jax.model import strided_conv, winograd
 
 ALGORITHMS = ("auto", "direct", "winograd")  # what a user may ask for ('auto': by backend)
 # Training only: Winograd in the forward, the direct convolution's gradients in the backward
@@ -123,6 +124,22 @@ def winograd_applies(lhs: jnp.ndarray, rhs: jnp.ndarray, window_strides: Any, pa
   return c >= MIN_CHANNELS and n * h * w >= MIN_PIXELS
 
 
+def strided_applies(lhs: jnp.ndarray, rhs: jnp.ndarray, window_strides: Any, padding: Any,
+                    lhs_dilation: Any, rhs_dilation: Any, dimension_numbers: Any,
+                    feature_group_count: int, precision: Any) -> bool:
+  """True where `conv_general_dilated(..., algorithm='winograd')` runs a 3x3 stride-2 padding-1
+  float32 convolution as `strided_conv.conv3x3_s2` (its input gradient by parity, without the
+  zeros of the dilated output gradient)."""
+  if not _plain_nhwc_conv(lhs, rhs, lhs_dilation, rhs_dilation, dimension_numbers,
+                          feature_group_count, precision):
+    return False
+  if rhs.shape[:2] != (3, 3) or tuple(window_strides) != (2, 2):
+    return False
+  if isinstance(padding, str) or [tuple(p) for p in padding] != [(1, 1), (1, 1)]:
+    return False
+  return lhs.dtype == jnp.float32 and rhs.dtype == jnp.float32
+
+
 def pointwise_applies(lhs: jnp.ndarray, rhs: jnp.ndarray, padding: Any, lhs_dilation: Any,
                       rhs_dilation: Any, dimension_numbers: Any, feature_group_count: int,
                       precision: Any) -> bool:
@@ -168,6 +185,10 @@ def conv_general_dilated(lhs: jnp.ndarray, rhs: jnp.ndarray, window_strides: Any
     if algorithm == WINOGRAD_FORWARD:
       return winograd.conv3x3_direct_grad(lhs, rhs)
     return winograd.conv3x3_winograd_grad(lhs, rhs)
+  if algorithm == "winograd" and fast and strided_applies(
+      lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation, dimension_numbers,
+      feature_group_count, precision):
+    return strided_conv.conv3x3_s2(lhs, rhs)
   if algorithm == "winograd" and fast and pointwise_applies(
       lhs, rhs, padding, lhs_dilation, rhs_dilation, dimension_numbers, feature_group_count,
       precision):
