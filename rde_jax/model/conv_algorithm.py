@@ -106,19 +106,25 @@ def _plain_nhwc_conv(lhs: jnp.ndarray, rhs: jnp.ndarray, lhs_dilation: Any, rhs_
   return all(d is None or tuple(d) == (1, 1) for d in (lhs_dilation, rhs_dilation))
 
 
+def _float32_3x3_pad1(lhs: jnp.ndarray, rhs: jnp.ndarray, window_strides: Any, padding: Any,
+                      stride: int, *plain: Any) -> bool:
+  """A plain NHWC float32 3x3 convolution with padding 1 and this stride on both axes."""
+  if not _plain_nhwc_conv(lhs, rhs, *plain):
+    return False
+  if rhs.shape[:2] != (3, 3) or tuple(window_strides) != (stride, stride):
+    return False
+  if isinstance(padding, str) or [tuple(p) for p in padding] != [(1, 1), (1, 1)]:
+    return False
+  return lhs.dtype == jnp.float32 and rhs.dtype == jnp.float32
+
+
 def winograd_applies(lhs: jnp.ndarray, rhs: jnp.ndarray, window_strides: Any, padding: Any,
                      lhs_dilation: Any, rhs_dilation: Any, dimension_numbers: Any,
                      feature_group_count: int, precision: Any) -> bool:
   """True where `conv_general_dilated(..., algorithm='winograd')` runs this convolution as
   Winograd F(4x4, 3x3)."""
-  if not _plain_nhwc_conv(lhs, rhs, lhs_dilation, rhs_dilation, dimension_numbers,
-                          feature_group_count, precision):
-    return False
-  if rhs.shape[:2] != (3, 3) or tuple(window_strides) != (1, 1):
-    return False
-  if isinstance(padding, str) or [tuple(p) for p in padding] != [(1, 1), (1, 1)]:
-    return False
-  if lhs.dtype != jnp.float32 or rhs.dtype != jnp.float32:
+  if not _float32_3x3_pad1(lhs, rhs, window_strides, padding, 1, lhs_dilation, rhs_dilation,
+                           dimension_numbers, feature_group_count, precision):
     return False
   n, h, w, c = lhs.shape
   return c >= MIN_CHANNELS and n * h * w >= MIN_PIXELS
@@ -130,14 +136,8 @@ def strided_applies(lhs: jnp.ndarray, rhs: jnp.ndarray, window_strides: Any, pad
   """True where `conv_general_dilated(..., algorithm='winograd')` runs a 3x3 stride-2 padding-1
   float32 convolution as `strided_conv.conv3x3_s2` (its input gradient by parity, without the
   zeros of the dilated output gradient)."""
-  if not _plain_nhwc_conv(lhs, rhs, lhs_dilation, rhs_dilation, dimension_numbers,
-                          feature_group_count, precision):
-    return False
-  if rhs.shape[:2] != (3, 3) or tuple(window_strides) != (2, 2):
-    return False
-  if isinstance(padding, str) or [tuple(p) for p in padding] != [(1, 1), (1, 1)]:
-    return False
-  return lhs.dtype == jnp.float32 and rhs.dtype == jnp.float32
+  return _float32_3x3_pad1(lhs, rhs, window_strides, padding, 2, lhs_dilation, rhs_dilation,
+                           dimension_numbers, feature_group_count, precision)
 
 
 def pointwise_applies(lhs: jnp.ndarray, rhs: jnp.ndarray, padding: Any, lhs_dilation: Any,
