@@ -17,7 +17,8 @@ of the fast path is matrix products, where XLA:CPU's convolution weight gradient
 benchmarks/RESULTS_training.md, docs/training.md). A training step that rematerialises (a
 `config.remat` policy: memory matters) gets 'winograd_forward' from 'auto' on the CPU: the
 Winograd forward with the direct convolution's gradients, whose backward keeps no transformed
-tiles (the 8-clip step: 48.2 GiB with 'winograd', 17.7 GiB with it).
+tiles (the 8-clip step: 48.2 GiB with autodiff's Winograd backward, 17.7 GiB with it; the
+written-out backward of 'winograd' keeps no tiles either, its 8-clip memory is not measured yet).
 
     RDEVOS(arch, dtype=jnp.float32, conv_algorithm="winograd")
     layers.conv2d(64, 3, conv_algorithm="winograd")    # Conv2D through `conv_function`
