@@ -52,6 +52,7 @@ _KRON_G = np.kron(G, G)  # (36, 9): row 6a + b, column 3i + j
 # input transform's last pass (over the columns) then writes its positions in order, without a
 # transposing copy of the 36/16-larger tiles (benchmarks/RESULTS_training.md, "Session 7").
 _COL_MAJOR = np.arange(A * A).reshape(A, A).T.reshape(-1)  # p = 6 col + row -> 6 row + col
+_KRON_G_COL_MAJOR = _KRON_G[_COL_MAJOR]  # (36, 9), row 6 col + row
 
 
 def _combine(coeffs: Sequence[float], xs: Sequence[jnp.ndarray]) -> jnp.ndarray:
@@ -97,7 +98,7 @@ def _transform_kernel(kernel: jnp.ndarray, kron: np.ndarray) -> jnp.ndarray:
 
 def _transform_kernel_col_major(kernel: jnp.ndarray) -> jnp.ndarray:
   """transform_kernel with positions p = 6 col + row (the order of `_input_tiles`)."""
-  return _transform_kernel(kernel, _KRON_G[_COL_MAJOR])
+  return _transform_kernel(kernel, _KRON_G_COL_MAJOR)
 
 
 MAX_TRANSFORMED_BYTES = 256 << 20  # larger batches run in groups (lax.map) to bound memory
@@ -181,7 +182,7 @@ def _winograd_grad_backward(residuals, dy: jnp.ndarray):
   else:  # zero-padded images add nothing to the sum
     du = jnp.sum(lax.map(lambda pair: _transformed_kernel_gradient(*pair),
                          (_grouped(x, group), _grouped(dy, group))), 0)
-  dk = jnp.dot(jnp.asarray(_KRON_G[_COL_MAJOR].T, du.dtype), du.reshape(A * A, c * o),
+  dk = jnp.dot(jnp.asarray(_KRON_G_COL_MAJOR.T, du.dtype), du.reshape(A * A, c * o),
                precision=lax.Precision.HIGHEST)
   return dx, dk.reshape(3, 3, c, o).astype(kernel.dtype)
 
